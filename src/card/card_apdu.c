@@ -1,0 +1,1 @@
+/* placeholder: card_apdu.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: card_device.c is being written */

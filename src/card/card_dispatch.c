@@ -1,0 +1,1 @@
+/* placeholder: card_dispatch.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: card_info.c is being written */

@@ -1,0 +1,104 @@
+/*
+ * card_internal.h - what the parts of the card engine share: the card
+ * object, the per-call context handed to method handlers, and the method
+ * table that card_dispatch.c runs.
+ */
+#ifndef CARD_INTERNAL_H
+#define CARD_INTERNAL_H
+
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "../protocol/sks_msg.h"
+#include "card_store.h"
+#include "sks_card.h"
+
+#define CARD_DEFAULT_MAX_KEYS 100000u
+#define CARD_MAX_VERIFIED 64 /* PIN policies verified at once in one card session */
+
+struct sks_card {
+    char *dir;
+    uint8_t master_key[32];
+    card_store *store;
+    EVP_PKEY *attestation_key;
+    card_buf device_cert_path; /* count byte + count byte[] (wire form of a cert path) */
+    card_buf serial;           /* printable ASCII */
+    uint32_t max_keys;
+    uint64_t (*now)(void *ctx);
+    void *now_ctx;
+
+    /* Volatile state of the current card session (lost on reset). */
+    uint32_t verified[CARD_MAX_VERIFIED]; /* PIN policies whose PIN was verified */
+    size_t nverified;
+    int selected;
+    int chaining;
+    sks_writer chain;   /* command parts received so far */
+    sks_writer pending; /* answer not yet fetched by GET RESPONSE */
+    size_t pending_off;
+};
+
+/*
+ * Context of one method call. Handlers put variable-length results into the
+ * `out` writers (which live until the answer is encoded) and point the
+ * response's views at them. An error message is set with card_fail().
+ */
+typedef struct {
+    sks_card *card;
+    sks_writer out[4];
+    char error[200];
+    /* Set by a provisioning handler once it knows the session, so that the
+     * dispatcher aborts that session when the call fails. */
+    uint32_t abort_session;
+} card_call;
+
+/* Record an error message (printf-style) and return `status`. */
+int card_fail(card_call *call, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef int (*card_method_fn)(card_call *call, const void *req, void *resp);
+
+enum card_txn {
+    CARD_TXN_NONE, /* read-only */
+    CARD_TXN_AUTO, /* the dispatcher wraps the handler in one transaction */
+    CARD_TXN_SELF, /* the handler commits on its own (PIN counters) */
+};
+
+typedef struct {
+    uint8_t id;
+    card_method_fn fn;
+    enum card_txn txn;
+} card_method;
+
+/* Handlers, one per method (files named after the part of the API). */
+int card_m_create_session(card_call *, const void *, void *);
+int card_m_close_session(card_call *, const void *, void *);
+int card_m_abort_session(card_call *, const void *, void *);
+int card_m_create_puk_policy(card_call *, const void *, void *);
+int card_m_create_pin_policy(card_call *, const void *, void *);
+int card_m_create_key_pair(card_call *, const void *, void *);
+int card_m_set_certificate_path(card_call *, const void *, void *);
+int card_m_restore_private_key(card_call *, const void *, void *);
+int card_m_import_private_key(card_call *, const void *, void *);
+int card_m_get_device_info(card_call *, const void *, void *);
+int card_m_enumerate_keys(card_call *, const void *, void *);
+int card_m_get_key_attributes(card_call *, const void *, void *);
+int card_m_sign_hashed_data(card_call *, const void *, void *);
+int card_m_asymmetric_decrypt(card_call *, const void *, void *);
+int card_m_key_agreement(card_call *, const void *, void *);
+int card_m_delete_key(card_call *, const void *, void *);
+int card_m_export_key(card_call *, const void *, void *);
+int card_m_verify_pin(card_call *, const void *, void *);
+int card_m_change_pin(card_call *, const void *, void *);
+int card_m_unlock_pin(card_call *, const void *, void *);
+int card_m_logout(card_call *, const void *, void *);
+int card_m_enumerate_pin_policies(card_call *, const void *, void *);
+
+/* Current time through the card's clock. */
+uint64_t card_now(const sks_card *card);
+
+/* Volatile PIN state (card_pin.c). */
+int card_pin_is_verified(const sks_card *card, uint32_t pin_policy);
+void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified);
+
+#endif

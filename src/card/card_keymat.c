@@ -1,0 +1,1 @@
+/* placeholder: card_keymat.c is being written */

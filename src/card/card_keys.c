@@ -1,0 +1,1 @@
+/* placeholder: card_keys.c is being written */

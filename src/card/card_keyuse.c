@@ -1,0 +1,1 @@
+/* placeholder: card_keyuse.c is being written */

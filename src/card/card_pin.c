@@ -1,0 +1,1 @@
+/* placeholder: card_pin.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: card_provision.c is being written */

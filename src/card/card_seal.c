@@ -1,0 +1,1 @@
+/* placeholder: card_seal.c is being written */

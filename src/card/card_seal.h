@@ -1,0 +1,1 @@
+/* placeholder: card_seal.h is being written */

@@ -1,0 +1,1 @@
+/* placeholder: card_session.c is being written */

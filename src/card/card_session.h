@@ -1,0 +1,1 @@
+/* placeholder: card_session.h is being written */

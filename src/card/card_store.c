@@ -1,0 +1,1 @@
+/* placeholder: card_store.c is being written */

@@ -1,0 +1,158 @@
+/*
+ * card_store.h - the card's credential database: SQLite tables of sessions,
+ * PUK policies, PIN policies, keys and card metadata, with every secret
+ * field sealed (card_seal.h) before it reaches the file.
+ *
+ * Every state change of a method runs between card_store_begin() and
+ * card_store_commit(); anything else is rolled back, so a crash leaves the
+ * old or the new state. Record getters return SKS status codes so method
+ * handlers can pass them straight on.
+ *
+ * Fault injection (for the crash tests): card_store_set_crash_after(n) makes
+ * the n-th write statement or commit from now terminate the process with
+ * _exit(CARD_STORE_CRASH_EXIT) before it executes.
+ */
+#ifndef CARD_STORE_H
+#define CARD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../protocol/sks_proto.h"
+#include "../protocol/sks_wire.h"
+
+#define CARD_STORE_CRASH_EXIT 86
+
+/* An owned buffer; card_buf_free() zeroizes before freeing. */
+typedef struct {
+    uint8_t *ptr;
+    size_t len;
+} card_buf;
+
+void card_buf_free(card_buf *b);
+int card_buf_set(card_buf *b, const void *p, size_t n); /* replaces contents; 0 or -1 */
+static inline sks_view card_buf_view(const card_buf *b)
+{
+    sks_view v = {b->ptr, b->len};
+    return v;
+}
+
+enum card_session_state { CARD_SESSION_OPEN = 1, CARD_SESSION_CLOSED = 2 };
+
+typedef struct {
+    uint32_t handle;
+    uint8_t state; /* enum card_session_state */
+    uint8_t session_key_alg;
+    uint8_t sk[SKS_SK_LEN]; /* sealed at rest; all zero once the session is closed */
+    uint8_t client_session_id[SKS_SESSION_ID_LEN];
+    uint8_t server_session_id[SKS_SESSION_ID_LEN];
+    card_buf issuer_uri;
+    card_buf issuer_public_key;
+    uint8_t updatable;
+    uint32_t operations_left; /* ClientOperationLimit countdown */
+    uint64_t expires;         /* seconds since the epoch */
+    uint32_t mac_counter;     /* next MAC/attestation sequence number */
+} card_session_rec;
+
+typedef struct {
+    uint32_t handle;
+    uint32_t session;
+    uint8_t id[SKS_ID_MAX];
+    uint8_t id_len;
+    card_buf value; /* sealed at rest */
+    uint8_t format;
+    uint8_t retry_limit;
+    uint8_t tries_left;
+} card_puk_rec;
+
+typedef struct {
+    uint32_t handle;
+    uint32_t session;
+    uint8_t id[SKS_ID_MAX];
+    uint8_t id_len;
+    uint32_t puk_handle; /* 0: none */
+    uint8_t user_defined;
+    uint8_t user_modifiable;
+    uint8_t format;
+    uint8_t retry_limit;
+    uint8_t grouping;
+    uint8_t pattern_restrictions;
+    uint8_t min_length;
+    uint8_t max_length;
+    uint8_t caching_support;
+    uint8_t input_method;
+    card_buf value; /* sealed at rest; empty until a key sets the PIN */
+    uint8_t tries_left;
+} card_pin_rec;
+
+typedef struct {
+    uint32_t handle;
+    uint32_t session;
+    uint8_t id[SKS_ID_MAX];
+    uint8_t id_len;
+    uint32_t pin_policy; /* 0: no PIN */
+    uint8_t flags;       /* SKS_KEYFLAG_* */
+    uint8_t usage;       /* SKS_USAGE_* */
+    uint8_t algorithm;   /* enum sks_key_alg */
+    card_buf friendly_name;
+    card_buf public_key;  /* SPKI DER; empty until an imported key arrives */
+    card_buf private_key; /* PKCS#8 DER, sealed at rest; empty until generated/imported */
+    card_buf cert_path;   /* count byte, then count byte[] as on the wire; empty if unset */
+} card_key_rec;
+
+typedef struct card_store card_store;
+
+/* Open (creating tables if needed) the database at `path`. */
+int card_store_open(card_store **out, const char *path, const uint8_t master_key[32]);
+void card_store_close(card_store *st);
+
+int card_store_begin(card_store *st);  /* BEGIN IMMEDIATE: waits for other processes */
+int card_store_commit(card_store *st); /* 0, or -1 (then the transaction is rolled back) */
+void card_store_rollback(card_store *st);
+
+/* Allocate the next handle: unique across all object kinds, never reused. */
+int card_store_next_handle(card_store *st, uint32_t *handle);
+
+/* Metadata: small named values; `sealed` ones are encrypted at rest. */
+int card_store_meta_put(card_store *st, const char *name, const void *p, size_t n, int sealed);
+int card_store_meta_get(card_store *st, const char *name, card_buf *out, int sealed); /* -1 if absent */
+
+/* Records. get: SKS_OK, or the "not found" status of the kind. put: insert or replace. */
+int card_store_session_get(card_store *st, uint32_t handle, card_session_rec *out);
+int card_store_session_put(card_store *st, const card_session_rec *rec);
+void card_session_rec_free(card_session_rec *rec);
+
+int card_store_puk_get(card_store *st, uint32_t handle, card_puk_rec *out);
+int card_store_puk_put(card_store *st, const card_puk_rec *rec);
+void card_puk_rec_free(card_puk_rec *rec);
+
+int card_store_pin_get(card_store *st, uint32_t handle, card_pin_rec *out);
+int card_store_pin_put(card_store *st, const card_pin_rec *rec);
+void card_pin_rec_free(card_pin_rec *rec);
+
+int card_store_key_get(card_store *st, uint32_t handle, card_key_rec *out);
+int card_store_key_put(card_store *st, const card_key_rec *rec);
+int card_store_key_delete(card_store *st, uint32_t handle);
+void card_key_rec_free(card_key_rec *rec);
+
+/* Remove a session and every policy and key it created (abort). */
+int card_store_session_purge(card_store *st, uint32_t session);
+
+/* Handles of the keys created by a session, ascending (caller frees *out). */
+int card_store_session_keys(card_store *st, uint32_t session, uint32_t **out, size_t *n);
+
+/*
+ * Keys with SKS_KEYFLAG_COMPLETE and handle > after, ascending, at most max;
+ * *more is set when further keys exist.
+ */
+int card_store_key_list(card_store *st, uint32_t after, uint32_t *out, size_t max, size_t *n,
+                        int *more);
+int card_store_key_count(card_store *st, uint32_t *n);
+
+/* Handles of all PIN policies of closed sessions, ascending (caller frees *out). */
+int card_store_pin_list(card_store *st, uint32_t **out, size_t *n);
+
+/* Fault injection for the crash tests; 0 disables. */
+void card_store_set_crash_after(card_store *st, long writes);
+
+#endif

@@ -1,0 +1,1 @@
+/* placeholder: issuer_calls.c is being written */

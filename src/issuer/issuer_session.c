@@ -1,0 +1,1 @@
+/* placeholder: issuer_session.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: sks_issuer.h is being written */

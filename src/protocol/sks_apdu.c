@@ -1,0 +1,1 @@
+/* placeholder: sks_apdu.c is being written */

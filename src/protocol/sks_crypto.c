@@ -1,0 +1,1 @@
+/* placeholder: sks_crypto.c is being written */

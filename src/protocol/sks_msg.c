@@ -1,0 +1,1 @@
+/* placeholder: sks_msg.c is being written */

@@ -1,0 +1,1 @@
+/* placeholder: sks_msg_table.c is being written */

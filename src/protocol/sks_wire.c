@@ -1,0 +1,1 @@
+/* placeholder: sks_wire.c is being written */

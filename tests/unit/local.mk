@@ -1,0 +1,49 @@
+# tests/unit: Check suites. testlib drives a card through a real issuer.
+check_LTLIBRARIES = tests/unit/libtestlib.la
+tests_unit_libtestlib_la_SOURCES = tests/unit/testlib.c tests/unit/testlib.h
+tests_unit_libtestlib_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_libtestlib_la_LIBADD = src/issuer/libsksissuer.la src/card/libskscard.la $(CHECK_LIBS)
+
+UNIT_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) $(CHECK_CFLAGS)
+UNIT_LDADD = tests/unit/libtestlib.la $(CHECK_LIBS) $(CRYPTO_LIBS) $(SQLITE_LIBS)
+
+UNIT_TESTS = \
+	tests/unit/test-wire \
+	tests/unit/test-msg \
+	tests/unit/test-apdu \
+	tests/unit/test-crypto \
+	tests/unit/test-store \
+	tests/unit/test-card-apdu \
+	tests/unit/test-provision \
+	tests/unit/test-keyuse \
+	tests/unit/test-crash
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+tests_unit_test_wire_SOURCES = tests/unit/test-wire.c
+tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wire_LDADD = $(UNIT_LDADD)
+tests_unit_test_msg_SOURCES = tests/unit/test-msg.c
+tests_unit_test_msg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_msg_LDADD = $(UNIT_LDADD)
+tests_unit_test_apdu_SOURCES = tests/unit/test-apdu.c
+tests_unit_test_apdu_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_apdu_LDADD = $(UNIT_LDADD)
+tests_unit_test_crypto_SOURCES = tests/unit/test-crypto.c
+tests_unit_test_crypto_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_crypto_LDADD = $(UNIT_LDADD)
+tests_unit_test_store_SOURCES = tests/unit/test-store.c
+tests_unit_test_store_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_store_LDADD = $(UNIT_LDADD)
+tests_unit_test_card_apdu_SOURCES = tests/unit/test-card-apdu.c
+tests_unit_test_card_apdu_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_card_apdu_LDADD = $(UNIT_LDADD)
+tests_unit_test_provision_SOURCES = tests/unit/test-provision.c
+tests_unit_test_provision_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_provision_LDADD = $(UNIT_LDADD)
+tests_unit_test_keyuse_SOURCES = tests/unit/test-keyuse.c
+tests_unit_test_keyuse_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_keyuse_LDADD = $(UNIT_LDADD)
+tests_unit_test_crash_SOURCES = tests/unit/test-crash.c
+tests_unit_test_crash_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_crash_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,1 @@
+/* placeholder: testlib.c is being written */

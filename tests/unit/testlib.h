@@ -1,0 +1,1 @@
+/* placeholder: testlib.h is being written */
