@@ -1,1 +1,179 @@
-/* placeholder: card_dispatch.c is being written */
+/*
+ * card_dispatch.c - runs one SKS call on the card: finds the method, decodes
+ * its arguments strictly, runs the handler inside the transaction its table
+ * entry asks for, aborts the provisioning session of a failed call, and
+ * encodes the answer (results, or status and error string).
+ *
+ * This is the one place where the seed's rule "any incorrect call
+ * terminates and removes the session" is enforced, so no handler can forget it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../protocol/sks_crypto.h"
+#include "card_internal.h"
+
+static const card_method card_methods[] = {
+    {SKS_M_CREATE_PROVISIONING_SESSION, card_m_create_session, CARD_TXN_AUTO},
+    {SKS_M_CLOSE_PROVISIONING_SESSION, card_m_close_session, CARD_TXN_AUTO},
+    {SKS_M_ABORT_PROVISIONING_SESSION, card_m_abort_session, CARD_TXN_AUTO},
+    {SKS_M_CREATE_PUK_POLICY, card_m_create_puk_policy, CARD_TXN_AUTO},
+    {SKS_M_CREATE_PIN_POLICY, card_m_create_pin_policy, CARD_TXN_AUTO},
+    {SKS_M_CREATE_KEY_PAIR, card_m_create_key_pair, CARD_TXN_AUTO},
+    {SKS_M_SET_CERTIFICATE_PATH, card_m_set_certificate_path, CARD_TXN_AUTO},
+    {SKS_M_RESTORE_PRIVATE_KEY, card_m_restore_private_key, CARD_TXN_AUTO},
+    {SKS_M_IMPORT_PRIVATE_KEY, card_m_import_private_key, CARD_TXN_AUTO},
+    {SKS_M_GET_DEVICE_INFO, card_m_get_device_info, CARD_TXN_NONE},
+    {SKS_M_ENUMERATE_KEYS, card_m_enumerate_keys, CARD_TXN_NONE},
+    {SKS_M_GET_KEY_ATTRIBUTES, card_m_get_key_attributes, CARD_TXN_NONE},
+    {SKS_M_SIGN_HASHED_DATA, card_m_sign_hashed_data, CARD_TXN_NONE},
+    {SKS_M_ASYMMETRIC_DECRYPT, card_m_asymmetric_decrypt, CARD_TXN_NONE},
+    {SKS_M_KEY_AGREEMENT, card_m_key_agreement, CARD_TXN_NONE},
+    {SKS_M_DELETE_KEY, card_m_delete_key, CARD_TXN_SELF},
+    {SKS_M_EXPORT_KEY, card_m_export_key, CARD_TXN_NONE},
+    {SKS_M_VERIFY_PIN, card_m_verify_pin, CARD_TXN_SELF},
+    {SKS_M_CHANGE_PIN, card_m_change_pin, CARD_TXN_SELF},
+    {SKS_M_UNLOCK_PIN, card_m_unlock_pin, CARD_TXN_SELF},
+    {SKS_M_LOGOUT, card_m_logout, CARD_TXN_NONE},
+    {SKS_M_ENUMERATE_PIN_POLICIES, card_m_enumerate_pin_policies, CARD_TXN_NONE},
+};
+
+/* Storage large enough for any request or response struct of sks_msg.h. */
+typedef union {
+    sks_req_create_session create_session;
+    sks_req_close_session close_session;
+    sks_req_abort_session abort_session;
+    sks_req_create_puk_policy puk;
+    sks_req_create_pin_policy pin;
+    sks_req_create_key_pair key_pair;
+    sks_req_set_certificate_path cert_path;
+    sks_req_put_private_key put_key;
+    sks_req_enumerate_keys enumerate;
+    sks_req_key_handle key_handle;
+    sks_req_sign sign;
+    sks_req_decrypt decrypt;
+    sks_req_key_agreement agree;
+    sks_req_delete_key del;
+    sks_req_verify_pin verify;
+    sks_req_change_pin change;
+    sks_req_unlock_pin unlock;
+    sks_req_logout logout;
+} card_any_request;
+
+typedef union {
+    sks_resp_create_session create_session;
+    sks_resp_close_session close_session;
+    sks_resp_create_puk_policy puk;
+    sks_resp_create_pin_policy pin;
+    sks_resp_create_key_pair key_pair;
+    sks_resp_get_device_info info;
+    sks_resp_enumerate_keys enumerate;
+    sks_resp_get_key_attributes attributes;
+    sks_resp_sign sign;
+    sks_resp_decrypt decrypt;
+    sks_resp_key_agreement agree;
+    sks_resp_export_key exported;
+    sks_resp_enumerate_pin_policies pin_policies;
+} card_any_response;
+
+int card_fail(card_call *call, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call->error, sizeof(call->error), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+static const card_method *card_method_find(uint8_t id)
+{
+    for (size_t i = 0; i < sizeof(card_methods) / sizeof(card_methods[0]); i++)
+        if (card_methods[i].id == id)
+            return &card_methods[i];
+    return NULL;
+}
+
+/* Remove a provisioning session after a failed call, if it is still open. */
+static void card_abort_open_session(sks_card *card, uint32_t handle)
+{
+    card_session_rec s;
+    memset(&s, 0, sizeof(s));
+    if (card_store_begin(card->store) != 0)
+        return;
+    if (card_store_session_get(card->store, handle, &s) == SKS_OK &&
+        s.state == CARD_SESSION_OPEN && card_store_session_purge(card->store, handle) == SKS_OK) {
+        card_session_rec_free(&s);
+        card_store_commit(card->store);
+        return;
+    }
+    card_session_rec_free(&s);
+    card_store_rollback(card->store);
+}
+
+/* Run a handler in the transaction mode its method asks for. */
+static int card_run(card_call *call, const card_method *m, const void *req, void *resp)
+{
+    if (m->txn != CARD_TXN_AUTO)
+        return m->fn(call, req, resp);
+    if (card_store_begin(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot start a transaction");
+    int status = m->fn(call, req, resp);
+    if (status != SKS_OK) {
+        card_store_rollback(call->card->store);
+        return status;
+    }
+    if (card_store_commit(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot commit the transaction");
+    return SKS_OK;
+}
+
+void sks_card_call(sks_card *card, const uint8_t *call_bytes, size_t n, sks_writer *answer)
+{
+    card_call call;
+    card_any_request req;
+    card_any_response resp;
+    const char *why = NULL;
+    int status;
+
+    memset(&call, 0, sizeof(call));
+    memset(&req, 0, sizeof(req));
+    memset(&resp, 0, sizeof(resp));
+    call.card = card;
+    for (size_t i = 0; i < sizeof(call.out) / sizeof(call.out[0]); i++)
+        sks_writer_init(&call.out[i]);
+
+    const sks_msgdesc *desc = n > 0 ? sks_msg_find(call_bytes[0]) : NULL;
+    const card_method *m = n > 0 ? card_method_find(call_bytes[0]) : NULL;
+    if (n == 0) {
+        status = card_fail(&call, SKS_ERR_FORMAT, "empty call");
+    } else if (desc == NULL || m == NULL) {
+        status = card_fail(&call, SKS_ERR_NO_METHOD, "unknown method %u", call_bytes[0]);
+    } else {
+        status = sks_msg_decode_request(desc, call_bytes + 1, n - 1, &req, &why);
+        if (status != SKS_OK) {
+            card_fail(&call, status, "%s: %s", desc->name, why ? why : "malformed arguments");
+            /* A malformed call naming a session is an incorrect call too. */
+            if (desc->in_session && n >= 5)
+                call.abort_session = sks_be32_get(call_bytes + 1);
+        } else {
+            status = card_run(&call, m, &req, &resp);
+        }
+    }
+
+    if (status != SKS_OK && status != SKS_ERR_NO_SESSION && call.abort_session != 0)
+        card_abort_open_session(card, call.abort_session);
+
+    if (status == SKS_OK && sks_msg_encode_response(desc, &resp, answer) != 0) {
+        sks_writer_reset(answer);
+        status = card_fail(&call, SKS_ERR_INTERNAL, "%s: answer too large", desc->name);
+    }
+    if (status != SKS_OK)
+        sks_msg_encode_error(answer, (uint8_t)status,
+                             call.error[0] ? call.error : sks_status_name((uint8_t)status));
+
+    for (size_t i = 0; i < sizeof(call.out) / sizeof(call.out[0]); i++)
+        sks_writer_free(&call.out[i]);
+    sks_cleanse(&req, sizeof(req));
+    sks_cleanse(&resp, sizeof(resp));
+}
