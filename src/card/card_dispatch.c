@@ -101,8 +101,8 @@ static void card_abort_open_session(sks_card *card, uint32_t handle)
     memset(&s, 0, sizeof(s));
     if (card_store_begin(card->store) != 0)
         return;
-    if (card_store_session_get(card->store, handle, &s) == SKS_OK &&
-        s.state == CARD_SESSION_OPEN && card_store_session_purge(card->store, handle) == SKS_OK) {
+    if (card_store_session_get(card->store, handle, &s) == SKS_OK && s.state == CARD_SESSION_OPEN &&
+        card_store_session_purge(card->store, handle) == SKS_OK) {
         card_session_rec_free(&s);
         card_store_commit(card->store);
         return;

@@ -36,6 +36,9 @@ struct sks_card {
     sks_writer chain;   /* command parts received so far */
     sks_writer pending; /* answer not yet fetched by GET RESPONSE */
     size_t pending_off;
+
+    /* Parsed private keys by handle (card_keyuse.c); NULL until first use. */
+    struct card_key_cache *key_cache;
 };
 
 /*
@@ -100,5 +103,27 @@ uint64_t card_now(const sks_card *card);
 /* Volatile PIN state (card_pin.c). */
 int card_pin_is_verified(const sks_card *card, uint32_t pin_policy);
 void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified);
+
+/*
+ * Check a PUK under the counter rule (decrement and commit, compare, restore
+ * on a match), each step its own transaction: call outside any transaction.
+ * SKS_OK, or AUTHENTICATION / PIN_BLOCKED / NO_POLICY / STORAGE (card_pin.c).
+ */
+int card_puk_check(card_call *call, uint32_t puk_policy, sks_view puk);
+
+/*
+ * Keys as the Key User API sees them (card_keys.c): a complete key (NO_KEY
+ * for unknown or unfinished ones; `rec` is always safe to free), and the
+ * PIN rule (NOT_AUTHENTICATED unless its policy's PIN is verified).
+ */
+int card_key_get_complete(card_call *call, uint32_t key_handle, card_key_rec *rec);
+int card_key_require_pin(card_call *call, const card_key_rec *rec);
+
+/* Views of a wire-form certificate path (count 0 when empty) into `wire` (card_info.c). */
+int card_certpath_view(const card_buf *wire, sks_certpath *out);
+
+/* The key cache: drop one key (deleteKey), or everything (sks_card_close must call this). */
+void card_keyuse_cache_forget(sks_card *card, uint32_t key_handle);
+void card_keyuse_cache_free(sks_card *card);
 
 #endif

@@ -1,1 +1,169 @@
-/* placeholder: card_keys.c is being written */
+/*
+ * card_keys.c - the key object methods of the Key User API: enumerateKeys,
+ * getKeyAttributes, deleteKey and exportKey, and the two rules every key
+ * method shares: only complete keys (session closed) exist for this API,
+ * and a PIN-protected key needs its policy's PIN verified.
+ */
+#include <string.h>
+
+#include "card_internal.h"
+
+int card_key_get_complete(card_call *call, uint32_t key_handle, card_key_rec *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    int rc = card_store_key_get(call->card->store, key_handle, rec);
+    if (rc == SKS_OK && !(rec->flags & SKS_KEYFLAG_COMPLETE))
+        rc = SKS_ERR_NO_KEY;
+    if (rc == SKS_ERR_NO_KEY)
+        return card_fail(call, rc, "no usable key %u", key_handle);
+    if (rc != SKS_OK)
+        return card_fail(call, rc, "cannot read key %u", key_handle);
+    return SKS_OK;
+}
+
+int card_key_require_pin(card_call *call, const card_key_rec *rec)
+{
+    if (rec->pin_policy != SKS_HANDLE_NONE && !card_pin_is_verified(call->card, rec->pin_policy))
+        return card_fail(call, SKS_ERR_NOT_AUTHENTICATED, "the PIN of key %u is not verified",
+                         rec->handle);
+    return SKS_OK;
+}
+
+int card_m_enumerate_keys(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_enumerate_keys *req = reqp;
+    sks_resp_enumerate_keys *resp = respp;
+    uint32_t handles[SKS_ENUM_PAGE_MAX];
+    size_t n = 0;
+    int more = 0;
+
+    if (card_store_key_list(call->card->store, req->after_handle, handles, SKS_ENUM_PAGE_MAX, &n,
+                            &more) != SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot list the keys");
+    for (size_t i = 0; i < n; i++)
+        sks_put_int(&call->out[0], handles[i]);
+    if (call->out[0].failed)
+        return card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+    resp->handles.ptr = call->out[0].buf;
+    resp->handles.len = call->out[0].len;
+    resp->more = more != 0;
+    return SKS_OK;
+}
+
+/* Copy bytes into a call writer and point `v` at the copy. */
+static void put_view(sks_writer *w, const void *p, size_t n, sks_view *v)
+{
+    sks_put_raw(w, p, n);
+    v->ptr = w->buf;
+    v->len = w->len;
+}
+
+int card_m_get_key_attributes(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_key_handle *req = reqp;
+    sks_resp_get_key_attributes *resp = respp;
+    card_key_rec rec;
+
+    int status = card_key_get_complete(call, req->key_handle, &rec);
+    if (status == SKS_OK) {
+        put_view(&call->out[0], rec.id, rec.id_len, &resp->id);
+        put_view(&call->out[1], rec.friendly_name.ptr, rec.friendly_name.len, &resp->friendly_name);
+        put_view(&call->out[2], rec.public_key.ptr, rec.public_key.len, &resp->public_key);
+        sks_put_raw(&call->out[3], rec.cert_path.ptr, rec.cert_path.len);
+        resp->algorithm = rec.algorithm;
+        resp->key_usage = rec.usage;
+        resp->flags = rec.flags;
+        resp->pin_policy_handle = rec.pin_policy;
+        resp->provisioning_handle = rec.session;
+        for (size_t i = 0; i < 4; i++)
+            if (call->out[i].failed)
+                status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+    }
+    if (status == SKS_OK) {
+        card_buf path = {call->out[3].buf, call->out[3].len}; /* borrowed, not freed */
+        if (card_certpath_view(&path, &resp->certificate_path) != 0)
+            status = card_fail(call, SKS_ERR_INTERNAL, "stored certificate path of key %u is bad",
+                               req->key_handle);
+    }
+    card_key_rec_free(&rec);
+    return status;
+}
+
+/*
+ * deleteKey: PIN verified if the key has one; a DeleteProtected key also
+ * needs the PUK of its policy (counter rule, its own transactions); then the
+ * key goes in one transaction.
+ */
+int card_m_delete_key(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_delete_key *req = reqp;
+    card_key_rec rec;
+    card_pin_rec pin;
+    memset(&pin, 0, sizeof(pin));
+
+    int status = card_key_get_complete(call, req->key_handle, &rec);
+    if (status == SKS_OK)
+        status = card_key_require_pin(call, &rec);
+    if (status == SKS_OK && (rec.flags & SKS_KEYFLAG_DELETE_PROTECTED)) {
+        int rc = card_store_pin_get(call->card->store, rec.pin_policy, &pin);
+        if (rc != SKS_OK || pin.puk_handle == SKS_HANDLE_NONE)
+            status = card_fail(call, SKS_ERR_NOT_ALLOWED,
+                               "key %u is delete-protected without a PUK", req->key_handle);
+        else
+            status = card_puk_check(call, pin.puk_handle, req->authorization);
+    }
+    card_pin_rec_free(&pin);
+    card_key_rec_free(&rec);
+    if (status != SKS_OK)
+        return status;
+
+    if (card_store_begin(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot start a transaction");
+    status = card_store_key_delete(call->card->store, req->key_handle);
+    if (status != SKS_OK) {
+        card_store_rollback(call->card->store);
+        return card_fail(call, status, "cannot delete key %u", req->key_handle);
+    }
+    if (card_store_commit(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot commit the deletion");
+    card_keyuse_cache_forget(call->card, req->key_handle);
+    return SKS_OK;
+}
+
+/*
+ * exportKey: Migratable keys only, PIN verified. Before the key leaves, its
+ * "generated on the card" flag is cleared in its own transaction: from now
+ * on the private key has been outside the card.
+ */
+int card_m_export_key(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_key_handle *req = reqp;
+    sks_resp_export_key *resp = respp;
+    card_key_rec rec;
+
+    if (card_store_begin(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot start a transaction");
+    int status = card_key_get_complete(call, req->key_handle, &rec);
+    if (status == SKS_OK && !(rec.flags & SKS_KEYFLAG_MIGRATABLE))
+        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "key %u is not migratable", req->key_handle);
+    if (status == SKS_OK)
+        status = card_key_require_pin(call, &rec);
+    if (status == SKS_OK && rec.private_key.len == 0)
+        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "key %u has no private key", req->key_handle);
+    if (status == SKS_OK && (rec.flags & SKS_KEYFLAG_GENERATED_ON_CARD)) {
+        rec.flags &= (uint8_t)~SKS_KEYFLAG_GENERATED_ON_CARD;
+        if (card_store_key_put(call->card->store, &rec) != SKS_OK)
+            status = card_fail(call, SKS_ERR_STORAGE, "cannot update key %u", req->key_handle);
+    }
+    if (status != SKS_OK) {
+        card_store_rollback(call->card->store);
+    } else if (card_store_commit(call->card->store) != 0) {
+        status = card_fail(call, SKS_ERR_STORAGE, "cannot commit the export");
+    } else {
+        put_view(&call->out[0], rec.private_key.ptr, rec.private_key.len, &resp->private_key);
+        if (call->out[0].failed)
+            status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+    }
+    card_key_rec_free(&rec);
+    return status;
+}

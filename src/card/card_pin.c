@@ -1,1 +1,382 @@
-/* placeholder: card_pin.c is being written */
+/*
+ * card_pin.c - the PIN methods of the Key User API (verifyPIN, changePIN,
+ * unlockPIN, logout, enumeratePINPolicies), the PUK check deleteKey shares,
+ * and the volatile set of PIN policies verified in the current card session.
+ * A new PIN is checked against its policy by card_pin_check_policy
+ * (card_session.h), the rule createKeyPair applies too.
+ *
+ * The counter rule (docs/protocol.md section 7): a try is taken from the
+ * retry counter and committed in its own transaction *before* the value is
+ * compared, so cutting the power during the compare cannot give a free
+ * guess; a match restores the counter in a second transaction. A counter at
+ * 0 answers PIN_BLOCKED without comparing. Values are compared in constant
+ * time. Any failed PIN check forgets the policy's verification.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../protocol/sks_crypto.h"
+#include "card_internal.h"
+#include "card_session.h"
+
+/* ---- Volatile verified-PIN set --------------------------------------- */
+
+int card_pin_is_verified(const sks_card *card, uint32_t pin_policy)
+{
+    for (size_t i = 0; i < card->nverified; i++)
+        if (card->verified[i] == pin_policy)
+            return 1;
+    return 0;
+}
+
+/*
+ * Add or remove a policy. When the set is full the oldest verification is
+ * dropped: its keys then answer NOT_AUTHENTICATED until verified again.
+ */
+void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified)
+{
+    for (size_t i = 0; i < card->nverified; i++) {
+        if (card->verified[i] != pin_policy)
+            continue;
+        if (!verified) {
+            memmove(&card->verified[i], &card->verified[i + 1],
+                    (card->nverified - i - 1) * sizeof(card->verified[0]));
+            card->nverified--;
+        }
+        return;
+    }
+    if (!verified || pin_policy == SKS_HANDLE_NONE)
+        return;
+    if (card->nverified == CARD_MAX_VERIFIED) {
+        memmove(&card->verified[0], &card->verified[1],
+                (CARD_MAX_VERIFIED - 1) * sizeof(card->verified[0]));
+        card->nverified--;
+    }
+    card->verified[card->nverified++] = pin_policy;
+}
+
+/* ---- Helpers ----------------------------------------------------------- */
+
+/*
+ * Constant-time equality of a stored secret and a presented value: both are
+ * copied into fixed-size buffers, so the time depends on neither content
+ * nor length. Values longer than SKS_PIN_MAX never match.
+ */
+static int secret_equal(const card_buf *stored, sks_view given)
+{
+    uint8_t a[SKS_PIN_MAX], b[SKS_PIN_MAX];
+    int fits = stored->len <= SKS_PIN_MAX && given.len <= SKS_PIN_MAX;
+    memset(a, 0, sizeof(a));
+    memset(b, 0, sizeof(b));
+    if (fits) {
+        if (stored->len > 0)
+            memcpy(a, stored->ptr, stored->len);
+        if (given.len > 0)
+            memcpy(b, given.ptr, given.len);
+    }
+    int equal = sks_mac_equal(a, b, sizeof(a));
+    sks_cleanse(a, sizeof(a));
+    sks_cleanse(b, sizeof(b));
+    return equal & fits & (stored->len == given.len);
+}
+
+/* Commit the current transaction (or roll it back when status is an error). */
+static int finish_txn(card_call *call, int status)
+{
+    if (status != SKS_OK) {
+        card_store_rollback(call->card->store);
+        return status;
+    }
+    if (card_store_commit(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot commit the PIN counter");
+    return SKS_OK;
+}
+
+static int begin_txn(card_call *call)
+{
+    if (card_store_begin(call->card->store) != 0)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot start a transaction");
+    return SKS_OK;
+}
+
+/*
+ * Read a PIN policy the Key User API may see: it exists and its session is
+ * closed (NO_POLICY otherwise). `rec` is always safe to free afterwards.
+ */
+static int load_policy(card_call *call, uint32_t handle, card_pin_rec *rec)
+{
+    card_session_rec session;
+    memset(rec, 0, sizeof(*rec));
+    memset(&session, 0, sizeof(session));
+
+    int rc = card_store_pin_get(call->card->store, handle, rec);
+    if (rc == SKS_ERR_NO_POLICY)
+        return card_fail(call, rc, "unknown PIN policy %u", handle);
+    if (rc != SKS_OK)
+        return card_fail(call, rc, "cannot read PIN policy %u", handle);
+    rc = card_store_session_get(call->card->store, rec->session, &session);
+    int closed = rc == SKS_OK && session.state == CARD_SESSION_CLOSED;
+    card_session_rec_free(&session);
+    if (!closed)
+        return card_fail(call, SKS_ERR_NO_POLICY, "PIN policy %u is not usable yet", handle);
+    return SKS_OK;
+}
+
+/* load_policy, plus: a key has set the policy's PIN (NOT_ALLOWED otherwise). */
+static int load_policy_with_pin(card_call *call, uint32_t handle, card_pin_rec *rec)
+{
+    int status = load_policy(call, handle, rec);
+    if (status == SKS_OK && rec->value.len == 0)
+        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "PIN policy %u has no PIN", handle);
+    return status;
+}
+
+/*
+ * The first half of the counter rule for a PIN: take one try and commit it,
+ * then compare. On SKS_OK the caller restores the counter (pin_store).
+ */
+static int pin_spend_and_compare(card_call *call, uint32_t handle, sks_view pin)
+{
+    card_pin_rec rec;
+    int status = begin_txn(call);
+    if (status != SKS_OK)
+        return status;
+    status = load_policy_with_pin(call, handle, &rec);
+    if (status == SKS_OK && rec.tries_left == 0)
+        status = card_fail(call, SKS_ERR_PIN_BLOCKED, "the PIN of policy %u is blocked", handle);
+    if (status == SKS_OK) {
+        rec.tries_left--;
+        if (card_store_pin_put(call->card->store, &rec) != SKS_OK)
+            status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PIN counter");
+    }
+    status = finish_txn(call, status);
+
+    if (status == SKS_OK && !secret_equal(&rec.value, pin))
+        status =
+            card_fail(call, SKS_ERR_AUTHENTICATION, "wrong PIN, %u tries left", rec.tries_left);
+    card_pin_rec_free(&rec);
+    if (status != SKS_OK)
+        card_pin_set_verified(call->card, handle, 0);
+    return status;
+}
+
+/*
+ * The second half: restore the counter to RetryLimit and, when new_pin is
+ * given, store that PIN (which may be the policy's first) - one transaction.
+ */
+static int pin_store(card_call *call, uint32_t handle, const sks_view *new_pin)
+{
+    card_pin_rec rec;
+    int status = begin_txn(call);
+    if (status != SKS_OK)
+        return status;
+    status = new_pin != NULL ? load_policy(call, handle, &rec)
+                             : load_policy_with_pin(call, handle, &rec);
+    if (status == SKS_OK) {
+        rec.tries_left = rec.retry_limit;
+        if (new_pin != NULL && card_buf_set(&rec.value, new_pin->ptr, new_pin->len) != 0)
+            status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+    }
+    if (status == SKS_OK && card_store_pin_put(call->card->store, &rec) != SKS_OK)
+        status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PIN policy");
+    card_pin_rec_free(&rec);
+    return finish_txn(call, status);
+}
+
+static int load_puk(card_call *call, uint32_t handle, card_puk_rec *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    int rc = card_store_puk_get(call->card->store, handle, rec);
+    if (rc == SKS_ERR_NO_POLICY)
+        return card_fail(call, rc, "unknown PUK policy %u", handle);
+    if (rc != SKS_OK)
+        return card_fail(call, rc, "cannot read PUK policy %u", handle);
+    return SKS_OK;
+}
+
+/* Set a PUK's counter to `tries` (its own transaction). */
+static int puk_set_tries(card_call *call, uint32_t handle, uint8_t tries_left)
+{
+    card_puk_rec rec;
+    int status = begin_txn(call);
+    if (status != SKS_OK)
+        return status;
+    status = load_puk(call, handle, &rec);
+    if (status == SKS_OK) {
+        rec.tries_left = tries_left;
+        if (card_store_puk_put(call->card->store, &rec) != SKS_OK)
+            status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PUK counter");
+    }
+    card_puk_rec_free(&rec);
+    return finish_txn(call, status);
+}
+
+int card_puk_check(card_call *call, uint32_t puk_policy, sks_view puk)
+{
+    card_puk_rec rec;
+    int status = begin_txn(call);
+    if (status != SKS_OK)
+        return status;
+    status = load_puk(call, puk_policy, &rec);
+    int counted = status == SKS_OK && rec.retry_limit != 0; /* RetryLimit 0: no counter */
+    if (counted && rec.tries_left == 0)
+        status = card_fail(call, SKS_ERR_PIN_BLOCKED, "the PUK is blocked");
+    if (status == SKS_OK && counted) {
+        rec.tries_left--;
+        if (card_store_puk_put(call->card->store, &rec) != SKS_OK)
+            status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PUK counter");
+    }
+    status = finish_txn(call, status);
+
+    if (status == SKS_OK && !secret_equal(&rec.value, puk)) {
+        if (counted)
+            status =
+                card_fail(call, SKS_ERR_AUTHENTICATION, "wrong PUK, %u tries left", rec.tries_left);
+        else
+            status = card_fail(call, SKS_ERR_AUTHENTICATION, "wrong PUK");
+    }
+    uint8_t limit = rec.retry_limit;
+    card_puk_rec_free(&rec);
+    if (status == SKS_OK && counted)
+        status = puk_set_tries(call, puk_policy, limit);
+    return status;
+}
+
+/* A new PIN must satisfy its policy (OPTION). */
+static int check_new_pin(card_call *call, const card_pin_rec *policy, sks_view pin)
+{
+    const char *why = NULL;
+    if (card_pin_check_policy(policy, pin.ptr, pin.len, &why) != SKS_OK)
+        return card_fail(call, SKS_ERR_OPTION, "new %s", why != NULL ? why : "PIN is not allowed");
+    return SKS_OK;
+}
+
+/* ---- Methods ------------------------------------------------------------ */
+
+int card_m_verify_pin(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_verify_pin *req = reqp;
+    int status = pin_spend_and_compare(call, req->pin_policy_handle, req->pin);
+    if (status == SKS_OK)
+        status = pin_store(call, req->pin_policy_handle, NULL);
+    if (status == SKS_OK)
+        card_pin_set_verified(call->card, req->pin_policy_handle, 1);
+    return status;
+}
+
+/*
+ * changePIN: everything that needs no secret is checked before a try is
+ * taken, so a rejected new PIN costs no try. The verification state is
+ * left as it was.
+ */
+int card_m_change_pin(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_change_pin *req = reqp;
+    card_pin_rec rec;
+    int status = load_policy_with_pin(call, req->pin_policy_handle, &rec);
+    if (status == SKS_OK && !rec.user_modifiable)
+        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "the PIN of policy %u is not modifiable",
+                           req->pin_policy_handle);
+    if (status == SKS_OK)
+        status = check_new_pin(call, &rec, req->new_pin);
+    card_pin_rec_free(&rec);
+
+    if (status == SKS_OK)
+        status = pin_spend_and_compare(call, req->pin_policy_handle, req->old_pin);
+    if (status == SKS_OK)
+        status = pin_store(call, req->pin_policy_handle, &req->new_pin);
+    return status;
+}
+
+/*
+ * unlockPIN: the PUK of the policy's PUK policy, then the new PIN with a
+ * full counter. It may also set the first PIN of a policy no key has set.
+ * The PIN is not verified by this.
+ */
+int card_m_unlock_pin(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_unlock_pin *req = reqp;
+    card_pin_rec rec;
+    int status = load_policy(call, req->pin_policy_handle, &rec);
+    uint32_t puk = rec.puk_handle;
+    if (status == SKS_OK && puk == SKS_HANDLE_NONE)
+        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "PIN policy %u has no PUK",
+                           req->pin_policy_handle);
+    if (status == SKS_OK)
+        status = check_new_pin(call, &rec, req->new_pin);
+    card_pin_rec_free(&rec);
+
+    if (status == SKS_OK)
+        status = card_puk_check(call, puk, req->puk);
+    if (status == SKS_OK)
+        status = pin_store(call, req->pin_policy_handle, &req->new_pin);
+    return status;
+}
+
+int card_m_logout(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_logout *req = reqp;
+    if (req->pin_policy_handle == SKS_HANDLE_NONE) {
+        call->card->nverified = 0;
+        return SKS_OK;
+    }
+    card_pin_rec rec;
+    int status = load_policy(call, req->pin_policy_handle, &rec);
+    card_pin_rec_free(&rec);
+    card_pin_set_verified(call->card, req->pin_policy_handle, 0);
+    return status;
+}
+
+/* Append one enumeratePINPolicies record for policy `handle`. */
+static int describe_policy(card_call *call, uint32_t handle, sks_writer *w)
+{
+    card_pin_rec pin;
+    card_puk_rec puk;
+    sks_pin_policy_info info;
+    memset(&puk, 0, sizeof(puk));
+    memset(&info, 0, sizeof(info));
+
+    int status = load_policy(call, handle, &pin);
+    if (status == SKS_OK && pin.puk_handle != SKS_HANDLE_NONE)
+        status = load_puk(call, pin.puk_handle, &puk);
+    if (status == SKS_OK) {
+        info.handle = handle;
+        info.id.ptr = pin.id;
+        info.id.len = pin.id_len;
+        info.provisioning_handle = pin.session;
+        info.format = pin.format;
+        info.min_length = pin.min_length;
+        info.max_length = pin.max_length;
+        info.retry_limit = pin.retry_limit;
+        info.tries_left = pin.tries_left;
+        info.user_modifiable = pin.user_modifiable;
+        info.pin_set = pin.value.len > 0;
+        info.verified = (uint8_t)card_pin_is_verified(call->card, handle);
+        info.puk_policy_handle = pin.puk_handle;
+        info.puk_retry_limit = puk.retry_limit;
+        info.puk_tries_left = puk.tries_left;
+        if (sks_fields_write(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq, SKS_FF_WIRE,
+                             &info, w) != 0)
+            status = card_fail(call, SKS_ERR_INTERNAL, "cannot encode PIN policy %u", handle);
+    }
+    card_puk_rec_free(&puk);
+    card_pin_rec_free(&pin);
+    return status;
+}
+
+int card_m_enumerate_pin_policies(card_call *call, const void *reqp, void *respp)
+{
+    sks_resp_enumerate_pin_policies *resp = respp;
+    uint32_t *handles = NULL;
+    size_t n = 0;
+
+    if (card_store_pin_list(call->card->store, &handles, &n) != SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot list the PIN policies");
+    int status = SKS_OK;
+    for (size_t i = 0; i < n && status == SKS_OK; i++)
+        status = describe_policy(call, handles[i], &call->out[0]);
+    free(handles);
+    resp->policies.ptr = call->out[0].buf;
+    resp->policies.len = call->out[0].len;
+    return status;
+}

@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 #define CARD_MASTER_KEY_LEN 32
-#define CARD_SEAL_IV_LEN 12
-#define CARD_SEAL_TAG_LEN 16
-#define CARD_SEAL_OVERHEAD (CARD_SEAL_IV_LEN + CARD_SEAL_TAG_LEN)
+#define CARD_SEAL_IV_LEN    12
+#define CARD_SEAL_TAG_LEN   16
+#define CARD_SEAL_OVERHEAD  (CARD_SEAL_IV_LEN + CARD_SEAL_TAG_LEN)
 /* Largest value the card seals (a PKCS#8 RSA-4096 key is about 2.4 KiB). */
 #define CARD_SEAL_MAX (1u << 20)
 

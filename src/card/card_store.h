@@ -130,6 +130,10 @@ int card_store_pin_get(card_store *st, uint32_t handle, card_pin_rec *out);
 int card_store_pin_put(card_store *st, const card_pin_rec *rec);
 void card_pin_rec_free(card_pin_rec *rec);
 
+/* Set only a policy's retry counter (the rest of the record is not rewritten). */
+int card_store_pin_set_tries(card_store *st, uint32_t handle, uint8_t tries);
+int card_store_puk_set_tries(card_store *st, uint32_t handle, uint8_t tries);
+
 int card_store_key_get(card_store *st, uint32_t handle, card_key_rec *out);
 int card_store_key_put(card_store *st, const card_key_rec *rec);
 int card_store_key_delete(card_store *st, uint32_t handle);

@@ -1,1 +1,191 @@
-/* placeholder: sks_issuer.h is being written */
+/*
+ * sks_issuer.h - the issuer's half of the SKS provisioning protocol
+ * (docs/protocol.md sections 5 and 6): open a session with a card, recover
+ * and keep the session key SK, MAC and encrypt every call, and verify every
+ * attestation the card returns. Used by the tests, the sample session and
+ * the PKCS#11 no-card token.
+ *
+ * The issuer never talks to the card itself: it fills request structs
+ * (sks_msg.h) that the caller encodes and sends, and checks the decoded
+ * answers. It keeps its own record of every object it asked for (by ID), so
+ * MAC-only fields and attestations are computed from what the issuer knows,
+ * never from what the middleware relays.
+ *
+ * The sequence counter: each prepare_* call takes the counter values the
+ * card will use for that call, in call order (one for the MAC; createKeyPair
+ * and closeProvisioningSession take a second one for their attestation), so
+ * calls may be prepared ahead as a batch and verified later. Calls must be
+ * sent in the order they were prepared.
+ *
+ * All functions return 0 on success and -1 on failure with a message in
+ * sks_issuer_error(). Secrets (SK, Z, PIN and PUK values) are zeroized by
+ * sks_issuer_session_free().
+ */
+#ifndef SKS_ISSUER_H
+#define SKS_ISSUER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "../protocol/sks_msg.h"
+
+typedef struct sks_issuer_session sks_issuer_session;
+
+/*
+ * One prepared call: its MAC, the counter values it uses, and the storage of
+ * encrypted values its request points into. Initialise with
+ * sks_issuer_msg_init(), release with sks_issuer_msg_free(); the request
+ * built from it is valid while the message (and the caller's own arguments,
+ * such as certificate DER) lives.
+ */
+typedef struct {
+    uint8_t mac[32];
+    uint16_t counter;             /* of the MAC */
+    uint16_t attestation_counter; /* of the card's attestation (key pair, close) */
+    int key;                      /* createKeyPair: index of the issuer's key record */
+    sks_writer value;             /* encrypted value (PIN, PUK, private key) */
+} sks_issuer_msg;
+
+void sks_issuer_msg_init(sks_issuer_msg *m);
+void sks_issuer_msg_free(sks_issuer_msg *m);
+
+/* ---- Session ---------------------------------------------------------- */
+
+/*
+ * A new issuer session. `issuer_key` is the key the card encrypts to (an EC
+ * P-256 key for SKS_SKALG_ECDH_P256, an RSA key for SKS_SKALG_RSA_OAEP_SHA256;
+ * a reference is taken) or NULL for a fresh one (EC P-256, or RSA-2048).
+ * NULL on failure.
+ */
+sks_issuer_session *sks_issuer_session_new(uint8_t session_key_alg, const char *issuer_uri,
+                                           EVP_PKEY *issuer_key);
+void sks_issuer_session_free(sks_issuer_session *s);
+const char *sks_issuer_error(const sks_issuer_session *s);
+
+/* Fill createProvisioningSession (random ServerSessionID; views point into s). */
+int sks_issuer_request(sks_issuer_session *s, uint8_t updatable, uint16_t client_operation_limit,
+                       uint32_t session_life_time, sks_req_create_session *req);
+
+/*
+ * Accept the card's answer: verify the device certificate path up to a CA
+ * in `trusted` (the path's other certificates are untrusted intermediates),
+ * recover Z, derive SK and verify the session attestation signature with
+ * the device certificate's key. Only after this succeeds may calls be
+ * prepared.
+ */
+int sks_issuer_accept(sks_issuer_session *s, X509_STORE *trusted,
+                      const sks_resp_create_session *resp);
+
+/* The ProvisioningHandle of the accepted session. */
+uint32_t sks_issuer_provisioning_handle(const sks_issuer_session *s);
+/* The session key (for tests that check what the card holds). */
+const uint8_t *sks_issuer_session_key(const sks_issuer_session *s);
+
+/* ---- Calls ------------------------------------------------------------ */
+
+/* createPUKPolicy: `puk` is the clear PUK value (sent encrypted). */
+int sks_issuer_prepare_puk_policy(sks_issuer_session *s, const char *id, sks_view puk,
+                                  uint8_t format, uint8_t retry_limit, sks_issuer_msg *m,
+                                  sks_req_create_puk_policy *req);
+
+/* createPINPolicy parameters (6.5). */
+typedef struct {
+    const char *id;
+    const char *puk_id; /* a PUK policy prepared in this session, or NULL */
+    uint8_t user_defined;
+    uint8_t user_modifiable;
+    uint8_t format;
+    uint8_t retry_limit;
+    uint8_t grouping;
+    uint8_t pattern_restrictions;
+    uint8_t min_length;
+    uint8_t max_length;
+    uint8_t caching_support;
+    uint8_t input_method;
+} sks_issuer_pin_policy;
+
+/* `puk_handle` is the card's handle of p->puk_id (wire only; 0 without PUK). */
+int sks_issuer_prepare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_policy *p,
+                                  uint32_t puk_handle, sks_issuer_msg *m,
+                                  sks_req_create_pin_policy *req);
+
+/* createKeyPair parameters (6.6). */
+typedef struct {
+    const char *id;
+    const char *pin_policy_id; /* a PIN policy prepared in this session, or NULL */
+    sks_view pin;              /* clear PIN; sent plain if the policy is UserDefined */
+    uint8_t private_key_backup;
+    uint8_t migratable;
+    uint8_t updatable;
+    uint8_t delete_protected;
+    uint8_t import_private_key;
+    uint8_t key_usage;
+    const char *friendly_name; /* NULL: empty */
+    uint8_t algorithm;         /* enum sks_key_alg */
+} sks_issuer_key_spec;
+
+/* `pin_handle` is the card's handle of k->pin_policy_id (0 without PIN). */
+int sks_issuer_prepare_key_pair(sks_issuer_session *s, const sks_issuer_key_spec *k,
+                                uint32_t pin_handle, sks_issuer_msg *m,
+                                sks_req_create_key_pair *req);
+
+/*
+ * Recompute the key attestation from the issuer's own record of the key and
+ * its policies and the card's answer, and compare. On success the key's
+ * public key (as the card holds it) is recorded for setCertificatePath.
+ */
+int sks_issuer_verify_key_attestation(sks_issuer_session *s, const sks_issuer_msg *m,
+                                      const sks_resp_create_key_pair *resp);
+
+/* setCertificatePath: certs[0] is the end entity; the DER stays the caller's. */
+int sks_issuer_prepare_certificate_path(sks_issuer_session *s, const char *key_id,
+                                        uint32_t key_handle, const sks_view *certs,
+                                        size_t ncerts, sks_issuer_msg *m,
+                                        sks_req_set_certificate_path *req);
+
+/*
+ * restorePrivateKey or importPrivateKey (method_id SKS_M_RESTORE_PRIVATE_KEY
+ * or SKS_M_IMPORT_PRIVATE_KEY) of a PKCS#8 private key, or of an EVP_PKEY.
+ * The key's public key is recorded for a later setCertificatePath.
+ */
+int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id,
+                                       const char *key_id, uint32_t key_handle, sks_view pkcs8,
+                                       sks_issuer_msg *m, sks_req_put_private_key *req);
+int sks_issuer_prepare_put_pkey(sks_issuer_session *s, uint8_t method_id, const char *key_id,
+                                uint32_t key_handle, EVP_PKEY *key, sks_issuer_msg *m,
+                                sks_req_put_private_key *req);
+
+/* closeProvisioningSession with GeneratedKeys = the keys the issuer asked for. */
+int sks_issuer_prepare_close(sks_issuer_session *s, sks_issuer_msg *m, sks_req_close_session *req);
+/* The same with explicit counts (GeneratedKeys, Deleted, Cloned, Replaced, Extension). */
+int sks_issuer_prepare_close_counts(sks_issuer_session *s, const uint16_t counts[5],
+                                    sks_issuer_msg *m, sks_req_close_session *req);
+int sks_issuer_verify_close(sks_issuer_session *s, const sks_issuer_msg *m,
+                            const sks_resp_close_session *resp);
+
+/* A createKeyPair EncryptedPrivateKey (PrivateKeyBackup) back to a key. NULL on failure. */
+EVP_PKEY *sks_issuer_decrypt_backup(sks_issuer_session *s, sks_view encrypted_private_key);
+
+/* ---- Certificates ----------------------------------------------------- */
+
+/* A self-signed EC P-256 CA (for tests and examples). 0 or -1. */
+int sks_issuer_ca_new(const char *common_name, EVP_PKEY **ca_key, X509 **ca_cert);
+
+/*
+ * An end-entity certificate for `spki` (SubjectPublicKeyInfo DER) issued by
+ * the CA: subject CN=common_name, one year validity, the given serial.
+ * NULL on failure.
+ */
+X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki,
+                            const char *common_name, uint64_t serial);
+
+/* An X509_STORE that trusts the CA certificates of a PEM file. NULL on failure. */
+X509_STORE *sks_issuer_trust_pem(const char *pem_file);
+
+/* DER of a certificate into w (appended). 0 or -1. */
+int sks_issuer_cert_der(X509 *cert, sks_writer *w);
+
+#endif

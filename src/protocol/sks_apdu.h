@@ -59,7 +59,7 @@ typedef struct {
     uint8_t cla, ins, p1, p2;
     const uint8_t *data; /* points into the parsed buffer */
     size_t lc;
-    size_t le;  /* expected length; 0 with has_le means 256 (short) or 65536 (extended) */
+    size_t le;  /* expected length, decoded: Le 00 (short) is 256, 00 00 (extended) 65536 */
     int has_le;
     int extended;
 } sks_apdu;
@@ -70,7 +70,11 @@ typedef struct {
  */
 uint16_t sks_apdu_parse(const uint8_t *p, size_t n, sks_apdu *out);
 
-/* Build a command APDU (short or extended, chosen by `extended`). */
+/*
+ * Build a command APDU (short or extended, chosen by `extended`). lc 0: no
+ * data field; le 0: no Le field; le 256 (short) or 65536 (extended) is
+ * encoded as 00 / 00 00. -1 when lc or le does not fit the chosen form.
+ */
 int sks_apdu_build(sks_writer *w, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2,
                    const uint8_t *data, size_t lc, size_t le, int extended);
 
@@ -88,7 +92,9 @@ int sks_apdu_select(sks_transmit_fn fn, void *ctx, uint16_t *sw);
  * Send one SKS call (method byte + args), chaining it over several
  * APDUs when it does not fit one, and collect the whole answer with GET
  * RESPONSE. On return 0, `answer` holds the SKS answer and *sw is 9000; on
- * an ISO error *sw holds it and answer is empty. -1: link failure.
+ * an ISO error *sw holds it and answer is empty (a call longer than
+ * SKS_CALL_MAX is not sent: *sw = 6A84). -1: link failure, or a card that
+ * breaks the framing (an answer beyond SKS_CALL_MAX, 61xx without data).
  */
 int sks_apdu_call(sks_transmit_fn fn, void *ctx, int extended, const uint8_t *call, size_t n,
                   sks_writer *answer, uint16_t *sw);

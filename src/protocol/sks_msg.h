@@ -177,6 +177,7 @@ typedef struct {
     sks_view key_algorithms; /* one byte per supported enum sks_key_alg */
     uint32_t max_keys;
     uint32_t used_keys;
+    uint32_t change_counter; /* increases with every committed change of the card */
 } sks_resp_get_device_info;
 
 typedef struct {
@@ -285,6 +286,43 @@ typedef struct {
     uint8_t puk_retry_limit;
     uint8_t puk_tries_left;
 } sks_pin_policy_info;
+
+typedef struct {
+    uint32_t pin_policy_handle;
+    sks_view puk; /* may be empty after verifyPUK in this card session (unlockPIN) */
+} sks_req_verify_puk;
+
+typedef struct {
+    uint32_t pin_policy_handle; /* token the object belongs to; 0: no PIN */
+    uint8_t object_class;       /* enum sks_object_class */
+    uint8_t private_;           /* readable only after verifyPIN */
+    sks_view attributes;        /* opaque to the card (blob) */
+} sks_req_create_object;
+typedef struct {
+    uint32_t object_handle;
+} sks_resp_create_object;
+
+typedef struct {
+    uint32_t object_handle;
+} sks_req_object_handle; /* deleteObject, readObject */
+
+typedef struct {
+    uint32_t pin_policy_handle;
+    uint8_t object_class;
+    uint8_t private_;
+    sks_view attributes;
+} sks_resp_read_object;
+
+typedef struct {
+    uint32_t object_handle;
+    sks_view attributes;
+} sks_req_update_object;
+
+typedef struct {
+    uint32_t key_handle;
+    sks_view id;
+    sks_view friendly_name;
+} sks_req_set_key_attributes;
 
 /* ---- Descriptor access and codec -------------------------------------- */
 /* NULL for an unknown method ID. */

@@ -203,6 +203,7 @@ static const sks_field get_device_info_resp[] = {
     F_BYTES(S, key_algorithms, "KeyAlgorithms", W, 0, ANY_BYTES),
     F_INT(S, max_keys, "MaxKeys", W),
     F_INT(S, used_keys, "UsedKeys", W),
+    F_INT(S, change_counter, "ChangeCounter", W),
 };
 #undef S
 
@@ -302,6 +303,51 @@ static const sks_field enumerate_pin_policies_resp[] = {
     F_BLOB(sks_resp_enumerate_pin_policies, policies, "Policies", W, 0, ANY_BLOB),
 };
 
+static const sks_field verify_puk_req[] = {
+    F_INT(sks_req_verify_puk, pin_policy_handle, "PINPolicyHandle", W),
+    F_BYTES(sks_req_verify_puk, puk, "PUK", W, 0, ANY_BYTES),
+};
+
+/* ---- stored objects (78..82) and setKeyAttributes (83) ---------------- */
+#define S sks_req_create_object
+static const sks_field create_object_req[] = {
+    F_INT(S, pin_policy_handle, "PINPolicyHandle", W),
+    F_BYTE(S, object_class, "Class", W),
+    F_BOOL(S, private_, "Private", W),
+    F_BLOB(S, attributes, "Attributes", W, 0, SKS_OBJECT_MAX),
+};
+#undef S
+static const sks_field create_object_resp[] = {
+    F_INT(sks_resp_create_object, object_handle, "ObjectHandle", W),
+};
+
+/* deleteObject and readObject take just an object handle. */
+static const sks_field object_handle_req[] = {
+    F_INT(sks_req_object_handle, object_handle, "ObjectHandle", W),
+};
+
+#define S sks_resp_read_object
+static const sks_field read_object_resp[] = {
+    F_INT(S, pin_policy_handle, "PINPolicyHandle", W),
+    F_BYTE(S, object_class, "Class", W),
+    F_BOOL(S, private_, "Private", W),
+    F_BLOB(S, attributes, "Attributes", W, 0, SKS_OBJECT_MAX),
+};
+#undef S
+
+static const sks_field update_object_req[] = {
+    F_INT(sks_req_update_object, object_handle, "ObjectHandle", W),
+    F_BLOB(sks_req_update_object, attributes, "Attributes", W, 0, SKS_OBJECT_MAX),
+};
+
+#define S sks_req_set_key_attributes
+static const sks_field set_key_attributes_req[] = {
+    F_INT(S, key_handle, "KeyHandle", W),
+    F_BYTES(S, id, "ID", W, 1, SKS_ID_MAX),
+    F_BYTES(S, friendly_name, "FriendlyName", W, 0, SKS_FRIENDLY_NAME_MAX),
+};
+#undef S
+
 /* One enumeratePINPolicies record. */
 #define S sks_pin_policy_info
 static const sks_field pin_policy_info_fields[] = {
@@ -356,6 +402,14 @@ static const sks_msgdesc methods[] = {
     METHOD_NO_RESP(SKS_M_LOGOUT, "logout", logout_req, 0),
     METHOD_NO_REQ(SKS_M_ENUMERATE_PIN_POLICIES, "enumeratePINPolicies",
                   enumerate_pin_policies_resp),
+    METHOD_NO_RESP(SKS_M_VERIFY_PUK, "verifyPUK", verify_puk_req, 0),
+    METHOD(SKS_M_CREATE_OBJECT, "createObject", create_object_req, create_object_resp, 0),
+    METHOD_NO_RESP(SKS_M_DELETE_OBJECT, "deleteObject", object_handle_req, 0),
+    /* enumerateObjects pages like enumerateKeys (same structs). */
+    METHOD(SKS_M_ENUMERATE_OBJECTS, "enumerateObjects", enumerate_keys_req, enumerate_keys_resp, 0),
+    METHOD(SKS_M_READ_OBJECT, "readObject", object_handle_req, read_object_resp, 0),
+    METHOD_NO_RESP(SKS_M_UPDATE_OBJECT, "updateObject", update_object_req, 0),
+    METHOD_NO_RESP(SKS_M_SET_KEY_ATTRIBUTES, "setKeyAttributes", set_key_attributes_req, 0),
 };
 
 const sks_msgdesc *sks_msg_find(uint8_t method_id)

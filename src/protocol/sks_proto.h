@@ -37,6 +37,13 @@ enum sks_method_id {
     SKS_M_UNLOCK_PIN = 74,
     SKS_M_LOGOUT = 75,
     SKS_M_ENUMERATE_PIN_POLICIES = 76,
+    SKS_M_VERIFY_PUK = 77,
+    SKS_M_CREATE_OBJECT = 78,
+    SKS_M_DELETE_OBJECT = 79,
+    SKS_M_ENUMERATE_OBJECTS = 80,
+    SKS_M_READ_OBJECT = 81,
+    SKS_M_UPDATE_OBJECT = 82,
+    SKS_M_SET_KEY_ATTRIBUTES = 83,
 };
 
 /* ---- Status codes (first byte of every answer) ------------------------ */
@@ -143,6 +150,14 @@ enum sks_decrypt_alg {
     SKS_DECRYPT_RSA_PKCS1 = 1, /* RSAES-PKCS1-v1_5 */
     SKS_DECRYPT_RSA_OAEP = 2,
 };
+
+/* Classes of objects stored with createObject. */
+enum sks_object_class {
+    SKS_OBJECT_CERTIFICATE = 1,
+    SKS_OBJECT_DATA = 2,
+    SKS_OBJECT_PUBLIC_KEY = 3,
+};
+#define SKS_OBJECT_MAX (64u * 1024u) /* largest Attributes blob */
 
 /* PIN policy "no PUK" / key "no PIN". */
 #define SKS_HANDLE_NONE 0u

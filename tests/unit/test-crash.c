@@ -1,6 +1,611 @@
-/* placeholder: being written */
-int main(void);
+/*
+ * test-crash.c - atomicity of every state-changing method under a crash at
+ * every write.
+ *
+ * For each method, the card state just before the call is copied; then, for
+ * k = 1, 2, ... a child process opens a fresh copy, arms the store's fault
+ * injection to die before its k-th write (card_store_set_crash_after) and
+ * runs the call. After each crash the parent reopens the copy (SQLite rolls
+ * back the hot journal) and checks that it holds exactly the old state,
+ * except that a PIN or PUK retry counter may have gone down by one (never
+ * up: a crash never gives a free guess). The loop ends when the call runs to
+ * completion without reaching a k-th write.
+ */
+#include <check.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "card/card_internal.h"
+#include "protocol/sks_crypto.h"
+#include "testlib.h"
+
+/* ---- the state of a card directory, as a digest ---------------------- */
+
+/* Digest of every row of every table; `skip` names a column to leave out. */
+static void db_fingerprint(const char *dir, const char *skip, uint8_t out[32])
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *tables = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned len = 0;
+
+    snprintf(path, sizeof(path), "%s/card.db", dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_int_eq(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT name FROM sqlite_master WHERE type='table' "
+                                        "ORDER BY name",
+                                        -1, &tables, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(tables) == SQLITE_ROW) {
+        char sql[256];
+        sqlite3_stmt *rows = NULL;
+        const char *table = (const char *)sqlite3_column_text(tables, 0);
+        snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\" ORDER BY 1", table);
+        EVP_DigestUpdate(md, table, strlen(table) + 1);
+        ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &rows, NULL), SQLITE_OK);
+        while (sqlite3_step(rows) == SQLITE_ROW) {
+            for (int i = 0; i < sqlite3_column_count(rows); i++) {
+                if (skip && strcmp(sqlite3_column_name(rows, i), skip) == 0)
+                    continue;
+                int type = sqlite3_column_type(rows, i);
+                const void *p = sqlite3_column_blob(rows, i);
+                int n = sqlite3_column_bytes(rows, i);
+                EVP_DigestUpdate(md, &type, sizeof(type));
+                EVP_DigestUpdate(md, &n, sizeof(n));
+                if (n > 0)
+                    EVP_DigestUpdate(md, p, (size_t)n);
+            }
+        }
+        sqlite3_finalize(rows);
+    }
+    sqlite3_finalize(tables);
+    sqlite3_close(db);
+    ck_assert_int_eq(EVP_DigestFinal_ex(md, out, &len), 1);
+    EVP_MD_CTX_free(md);
+}
+
+/* The sum of all retry counters, PIN and PUK (a crash may only lower it). */
+static long db_tries_total(const char *dir)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long total = 0;
+    snprintf(path, sizeof(path), "%s/card.db", dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT IFNULL(SUM(tries_left),0) FROM "
+                                        "pin_policies) + (SELECT IFNULL(SUM(tries_left),0) FROM "
+                                        "puk_policies)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return total;
+}
+
+/* Replace directory `to` by a copy of `from` (NULL: just remove `to`). */
+static void copy_dir(const char *from, const char *to)
+{
+    char cmd[1200];
+    if (from)
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", to, from, to);
+    else
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", to);
+    ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+
+/* ---- the crash loop --------------------------------------------------- */
+
+/*
+ * A step runs one method call on `work` (a card opened on a copy of the
+ * state) in a child process. It must arm the crash with crash_arm() right
+ * before the call under test, after any preparation such as verifyPIN.
+ */
+typedef int (*crash_step)(tl_card *work, void *ctx);
+
+static long crash_at;
+static void crash_arm(tl_card *w)
+{
+    card_store_set_crash_after(w->card->store, crash_at);
+}
+
+typedef struct {
+    const char *name;
+    int expect_status; /* status of the call when it runs to completion */
+    int counter_rule;  /* a PIN/PUK counter may drop by one after a crash */
+} crash_case;
+
+static int crash_children_exit(pid_t pid)
+{
+    int ws = 0;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert_msg(WIFEXITED(ws), "child died of signal %d", WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+    return WEXITSTATUS(ws);
+}
+
+/* After a crash: the copy opens, answers, and holds the old state. */
+static void crash_check_state(const crash_case *cc, const char *work, const uint8_t old_fp[32],
+                              long old_tries, long k)
+{
+    uint8_t fp[32];
+    char err[256];
+    db_fingerprint(work, "tries_left", fp);
+    ck_assert_msg(memcmp(fp, old_fp, 32) == 0, "%s: crash at write %ld left a changed state",
+                  cc->name, k);
+    long tries = db_tries_total(work);
+    if (cc->counter_rule)
+        ck_assert_msg(tries == old_tries || tries == old_tries - 1,
+                      "%s: crash at write %ld: retry counters %ld -> %ld", cc->name, k, old_tries,
+                      tries);
+    else
+        ck_assert_msg(tries == old_tries, "%s: crash at write %ld changed a counter", cc->name, k);
+    sks_card *card = sks_card_open(work, err, sizeof(err));
+    ck_assert_msg(card != NULL, "%s: card does not open after crash at %ld: %s", cc->name, k, err);
+    sks_writer answer;
+    const uint8_t info[] = {SKS_M_GET_DEVICE_INFO};
+    sks_writer_init(&answer);
+    sks_card_call(card, info, sizeof(info), &answer);
+    ck_assert_uint_ge(answer.len, 1);
+    ck_assert_uint_eq(answer.buf[0], SKS_OK);
+    sks_writer_free(&answer);
+    sks_card_close(card);
+}
+
+static void crash_every_write(tl_card *c, const crash_case *cc, crash_step step, void *ctx)
+{
+    char tmpl[300], work[300];
+    uint8_t old_fp[32];
+    long crashes = 0, k;
+
+    sks_card_close(c->card);
+    c->card = NULL;
+    snprintf(tmpl, sizeof(tmpl), "%s.tmpl", c->dir);
+    snprintf(work, sizeof(work), "%s.work", c->dir);
+    copy_dir(c->dir, tmpl);
+    db_fingerprint(tmpl, "tries_left", old_fp);
+    long old_tries = db_tries_total(tmpl);
+
+    for (k = 1; k < 500; k++) {
+        copy_dir(tmpl, work);
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            char err[256];
+            tl_card w = *c;
+            if (strlen(work) >= sizeof(w.dir))
+                _exit(5);
+            memcpy(w.dir, work, strlen(work) + 1);
+            sks_writer_init(&w.answer);
+            w.card = sks_card_open(work, err, sizeof(err));
+            if (w.card == NULL)
+                _exit(4);
+            crash_at = k;
+            int status = step(&w, ctx);
+            _exit(status == cc->expect_status ? 0 : 3);
+        }
+        int code = crash_children_exit(pid);
+        if (code == CARD_STORE_CRASH_EXIT) {
+            crashes++;
+            crash_check_state(cc, work, old_fp, old_tries, k);
+            continue;
+        }
+        ck_assert_msg(code == 0, "%s: the call itself failed (child exit %d) at k=%ld", cc->name,
+                      code, k);
+        break;
+    }
+    ck_assert_msg(crashes > 0, "%s: no write point was reached", cc->name);
+    ck_assert_msg(k < 500, "%s: never completed", cc->name);
+    copy_dir(NULL, tmpl);
+    copy_dir(NULL, work);
+
+    char err[256];
+    c->card = sks_card_open(c->dir, err, sizeof(err));
+    ck_assert_msg(c->card != NULL, "%s", err);
+}
+
+/* ---- steps ------------------------------------------------------------ */
+
+typedef struct {
+    sks_issuer_session *s;
+    uint32_t puk, pin, key, key2;
+    EVP_PKEY *imported;
+    sks_writer cert_der, cert2_der;
+} flow;
+
+static int step_create_session(tl_card *w, void *ctx)
+{
+    sks_req_create_session req;
+    sks_resp_create_session resp;
+    sks_issuer_session *s =
+        sks_issuer_session_new(SKS_SKALG_ECDH_P256, "https://issuer.test", NULL);
+    (void)ctx;
+    if (s == NULL || sks_issuer_request(s, 0, 0, 3600, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CREATE_PROVISIONING_SESSION, &req, &resp, NULL);
+}
+
+static int step_puk(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_create_puk_policy req;
+    sks_resp_create_puk_policy resp;
+    sks_view puk = {(const uint8_t *)"12345678", 8};
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_puk_policy(f->s, "puk", puk, SKS_PIN_NUMERIC, 5, &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CREATE_PUK_POLICY, &req, &resp, NULL);
+}
+
+static const sks_issuer_pin_policy pin_policy = {
+    .id = "pin",
+    .puk_id = "puk",
+    .user_defined = 1,
+    .user_modifiable = 1,
+    .format = SKS_PIN_NUMERIC,
+    .retry_limit = 3,
+    .min_length = 4,
+    .max_length = 8,
+};
+
+static int step_pin(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_create_pin_policy req;
+    sks_resp_create_pin_policy resp;
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_pin_policy(f->s, &pin_policy, f->puk, &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CREATE_PIN_POLICY, &req, &resp, NULL);
+}
+
+static sks_issuer_key_spec key_spec(const char *id, uint8_t import)
+{
+    sks_issuer_key_spec k;
+    memset(&k, 0, sizeof(k));
+    k.id = id;
+    k.pin_policy_id = "pin";
+    k.pin.ptr = (const uint8_t *)"1234";
+    k.pin.len = 4;
+    k.import_private_key = import;
+    k.key_usage = SKS_USAGE_SIGN;
+    k.friendly_name = id;
+    k.algorithm = SKS_KEYALG_EC_P256;
+    return k;
+}
+
+static int step_key_pair(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_create_key_pair req;
+    sks_resp_create_key_pair resp;
+    sks_issuer_key_spec k = key_spec("key1", 0);
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_key_pair(f->s, &k, f->pin, &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CREATE_KEY_PAIR, &req, &resp, NULL);
+}
+
+static int step_cert_path(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_set_certificate_path req;
+    sks_view cert = {f->cert_der.buf, f->cert_der.len};
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_certificate_path(f->s, "key1", f->key, &cert, 1, &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_SET_CERTIFICATE_PATH, &req, NULL, NULL);
+}
+
+static int step_import(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_put_private_key req;
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_put_pkey(f->s, SKS_M_IMPORT_PRIVATE_KEY, "key2", f->key2, f->imported,
+                                    &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_IMPORT_PRIVATE_KEY, &req, NULL, NULL);
+}
+
+/* A close whose MAC is wrong: the card rejects it and removes the session. */
+static int step_bad_close(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_close_session req;
+    sks_resp_close_session resp;
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_close(f->s, &m, &req) != 0)
+        return -1;
+    m.mac[0] ^= 1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
+}
+
+static int step_close(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_close_session req;
+    sks_resp_close_session resp;
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_close(f->s, &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
+}
+
+static int step_abort(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_req_abort_session req = {sks_issuer_provisioning_handle(f->s)};
+    crash_arm(w);
+    return tl_call(w, SKS_M_ABORT_PROVISIONING_SESSION, &req, NULL, NULL);
+}
+
+static int verify_pin(tl_card *w, uint32_t policy, const char *pin)
+{
+    sks_req_verify_pin req = {policy, {(const uint8_t *)pin, strlen(pin)}};
+    return tl_call(w, SKS_M_VERIFY_PIN, &req, NULL, NULL);
+}
+
+static int step_verify_right(tl_card *w, void *ctx)
+{
+    crash_arm(w);
+    return verify_pin(w, ((flow *)ctx)->pin, "1234");
+}
+
+static int step_verify_wrong(tl_card *w, void *ctx)
+{
+    crash_arm(w);
+    return verify_pin(w, ((flow *)ctx)->pin, "9999");
+}
+
+static int step_change_pin(tl_card *w, void *ctx)
+{
+    sks_req_change_pin req = {
+        ((flow *)ctx)->pin, {(const uint8_t *)"1234", 4}, {(const uint8_t *)"4321", 4}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_CHANGE_PIN, &req, NULL, NULL);
+}
+
+static int step_unlock_pin(tl_card *w, void *ctx)
+{
+    sks_req_unlock_pin req = {
+        ((flow *)ctx)->pin, {(const uint8_t *)"12345678", 8}, {(const uint8_t *)"5678", 4}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_UNLOCK_PIN, &req, NULL, NULL);
+}
+
+static int step_delete_key(tl_card *w, void *ctx)
+{
+    flow *f = ctx;
+    sks_req_delete_key req = {f->key, {NULL, 0}};
+    if (verify_pin(w, f->pin, "1234") != SKS_OK)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_DELETE_KEY, &req, NULL, NULL);
+}
+
+/* ---- the scenario ----------------------------------------------------- */
+
+static const crash_case c_session = {"createProvisioningSession", SKS_OK, 0};
+static const crash_case c_puk = {"createPUKPolicy", SKS_OK, 0};
+static const crash_case c_pin = {"createPINPolicy", SKS_OK, 0};
+static const crash_case c_key = {"createKeyPair", SKS_OK, 0};
+static const crash_case c_cert = {"setCertificatePath", SKS_OK, 0};
+static const crash_case c_import = {"importPrivateKey", SKS_OK, 0};
+static const crash_case c_bad_close = {"closeProvisioningSession with a bad MAC", SKS_ERR_MAC, 0};
+static const crash_case c_close = {"closeProvisioningSession", SKS_OK, 0};
+static const crash_case c_abort = {"abortProvisioningSession", SKS_OK, 0};
+static const crash_case c_verify_ok = {"verifyPIN (right PIN)", SKS_OK, 1};
+static const crash_case c_verify_bad = {"verifyPIN (wrong PIN)", SKS_ERR_AUTHENTICATION, 1};
+static const crash_case c_change = {"changePIN", SKS_OK, 1};
+static const crash_case c_unlock = {"unlockPIN", SKS_OK, 1};
+static const crash_case c_delete = {"deleteKey", SKS_OK, 1};
+
+/* Run `step` for real on the parent's card (the issuer's state moves on). */
+static void do_step(tl_card *c, crash_step step, flow *f, int expect)
+{
+    crash_at = 0;
+    int st = step(c, f);
+    ck_assert_msg(st == expect, "card said %s: %s", sks_status_name((uint8_t)st), c->error);
+}
+
+/* Open a session and create the PUK and PIN policies (each crash-tested). */
+static void provision_policies(tl_card *c, flow *f)
+{
+    sks_issuer_msg m;
+    sks_req_create_puk_policy puk_req;
+    sks_resp_create_puk_policy puk_resp;
+    sks_req_create_pin_policy pin_req;
+    sks_resp_create_pin_policy pin_resp;
+    sks_view puk = {(const uint8_t *)"12345678", 8};
+
+    crash_every_write(c, &c_session, step_create_session, f);
+    f->s = tl_open_session(c, SKS_SKALG_ECDH_P256, 0, 0, 3600);
+
+    crash_every_write(c, &c_puk, step_puk, f);
+    sks_issuer_msg_init(&m);
+    ck_assert_int_eq(
+        sks_issuer_prepare_puk_policy(f->s, "puk", puk, SKS_PIN_NUMERIC, 5, &m, &puk_req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PUK_POLICY, &puk_req, &puk_resp, NULL));
+    f->puk = puk_resp.puk_policy_handle;
+    sks_issuer_msg_free(&m);
+
+    crash_every_write(c, &c_pin, step_pin, f);
+    sks_issuer_msg_init(&m);
+    ck_assert_int_eq(sks_issuer_prepare_pin_policy(f->s, &pin_policy, f->puk, &m, &pin_req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PIN_POLICY, &pin_req, &pin_resp, NULL));
+    f->pin = pin_resp.pin_policy_handle;
+    sks_issuer_msg_free(&m);
+}
+
+/* Create key1 (generated) and key2 (imported), each crash-tested. */
+static void provision_keys(tl_card *c, flow *f)
+{
+    sks_issuer_msg m;
+    sks_req_create_key_pair req;
+    sks_resp_create_key_pair resp;
+    sks_writer answer;
+    sks_issuer_key_spec k1 = key_spec("key1", 0), k2 = key_spec("key2", 1);
+
+    crash_every_write(c, &c_key, step_key_pair, f);
+    sks_writer_init(&answer);
+    sks_issuer_msg_init(&m);
+    ck_assert_int_eq(sks_issuer_prepare_key_pair(f->s, &k1, f->pin, &m, &req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, &answer));
+    ck_assert_int_eq(sks_issuer_verify_key_attestation(f->s, &m, &resp), 0);
+    f->key = resp.key_handle;
+    sks_writer_init(&f->cert_der);
+    tl_issue_cert_der(resp.public_key, &f->cert_der);
+    sks_issuer_msg_free(&m);
+    sks_writer_free(&answer);
+
+    crash_every_write(c, &c_cert, step_cert_path, f);
+    do_step(c, step_cert_path, f, SKS_OK);
+
+    sks_writer_init(&answer);
+    sks_issuer_msg_init(&m);
+    ck_assert_int_eq(sks_issuer_prepare_key_pair(f->s, &k2, f->pin, &m, &req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, &answer));
+    ck_assert_int_eq(sks_issuer_verify_key_attestation(f->s, &m, &resp), 0);
+    f->key2 = resp.key_handle;
+    sks_issuer_msg_free(&m);
+    sks_writer_free(&answer);
+
+    f->imported = EVP_EC_gen("P-256");
+    ck_assert_ptr_nonnull(f->imported);
+    crash_every_write(c, &c_import, step_import, f);
+    do_step(c, step_import, f, SKS_OK);
+
+    /* key2's certificate: for the imported key's public key. */
+    uint8_t *spki = NULL;
+    int spki_len = i2d_PUBKEY(f->imported, &spki);
+    ck_assert_int_gt(spki_len, 0);
+    sks_view spki_view = {spki, (size_t)spki_len};
+    sks_writer_init(&f->cert2_der);
+    tl_issue_cert_der(spki_view, &f->cert2_der);
+    OPENSSL_free(spki);
+    sks_issuer_msg_init(&m);
+    sks_req_set_certificate_path cp;
+    sks_view cert2 = {f->cert2_der.buf, f->cert2_der.len};
+    ck_assert_int_eq(sks_issuer_prepare_certificate_path(f->s, "key2", f->key2, &cert2, 1, &m, &cp),
+                     0);
+    TL_OK(c, tl_call(c, SKS_M_SET_CERTIFICATE_PATH, &cp, NULL, NULL));
+    sks_issuer_msg_free(&m);
+}
+
+static void flow_free(flow *f)
+{
+    sks_issuer_session_free(f->s);
+    EVP_PKEY_free(f->imported);
+    sks_writer_free(&f->cert_der);
+    sks_writer_free(&f->cert2_der);
+}
+
+START_TEST(provisioning_is_atomic)
+{
+    tl_card *c = tl_card_new();
+    flow f;
+    memset(&f, 0, sizeof(f));
+    provision_policies(c, &f);
+    provision_keys(c, &f);
+    crash_every_write(c, &c_bad_close, step_bad_close, &f);
+    crash_every_write(c, &c_close, step_close, &f);
+    {
+        sks_issuer_msg m;
+        sks_req_close_session req;
+        sks_resp_close_session resp;
+        sks_issuer_msg_init(&m);
+        ck_assert_int_eq(sks_issuer_prepare_close(f.s, &m, &req), 0);
+        TL_OK(c, tl_call(c, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL));
+        ck_assert_int_eq(sks_issuer_verify_close(f.s, &m, &resp), 0);
+        sks_issuer_msg_free(&m);
+    }
+    flow_free(&f);
+    tl_card_free(c);
+}
+END_TEST
+
+START_TEST(abort_is_atomic)
+{
+    tl_card *c = tl_card_new();
+    flow f;
+    memset(&f, 0, sizeof(f));
+    provision_policies(c, &f);
+    crash_every_write(c, &c_abort, step_abort, &f);
+    flow_free(&f);
+    tl_card_free(c);
+}
+END_TEST
+
+/* PIN methods: counters go down before the compare and never come back by a crash. */
+START_TEST(pin_methods_are_atomic)
+{
+    tl_card *c = tl_card_new();
+    tl_key_spec spec;
+    tl_key key;
+    flow f;
+    memset(&spec, 0, sizeof(spec));
+    memset(&f, 0, sizeof(f));
+    spec.pin = "1234";
+    spec.puk = "12345678";
+    spec.puk_retry_limit = 5;
+    spec.user_modifiable = 1;
+    tl_provision_key(c, &spec, &key);
+    f.pin = key.pin_policy;
+    f.key = key.key[0];
+
+    crash_every_write(c, &c_verify_ok, step_verify_right, &f);
+    crash_every_write(c, &c_verify_bad, step_verify_wrong, &f);
+    crash_every_write(c, &c_change, step_change_pin, &f);
+    crash_every_write(c, &c_unlock, step_unlock_pin, &f);
+    crash_every_write(c, &c_delete, step_delete_key, &f);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+static Suite *crash_suite(void)
+{
+    Suite *s = suite_create("crash");
+    TCase *tc = tcase_create("every write point");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, provisioning_is_atomic);
+    tcase_add_test(tc, abort_is_atomic);
+    tcase_add_test(tc, pin_methods_are_atomic);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int main(void)
 {
-    return 77;
+    SRunner *sr = srunner_create(crash_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,105 @@
+/*
+ * issuer_cert.c - the certificates an issuer hands out: a small self-signed
+ * CA and end-entity certificates for public keys a card generated, so tests
+ * and examples can complete setCertificatePath with real X.509 paths.
+ */
+#include "issuer_internal.h"
+
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+/* Add one extension given in OpenSSL's configuration syntax. */
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    int ok = ext != NULL && X509_add_ext(cert, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+/* A certificate skeleton: version 3, serial, validity from an hour ago, subject CN. */
+static X509 *new_cert(uint64_t serial, long days, const char *common_name)
+{
+    X509 *cert = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    int ok = cert != NULL && name != NULL && X509_set_version(cert, 2) == 1 &&
+             ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert), serial) == 1 &&
+             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+             X509_gmtime_adj(X509_getm_notAfter(cert), days * 86400L) != NULL &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                        (const unsigned char *)common_name, -1, -1, 0) == 1 &&
+             X509_set_subject_name(cert, name) == 1;
+    X509_NAME_free(name);
+    if (!ok) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
+int sks_issuer_ca_new(const char *common_name, EVP_PKEY **ca_key, X509 **ca_cert)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *cert = key != NULL ? new_cert(1, 3650, common_name) : NULL;
+    int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
+             X509_set_pubkey(cert, key) == 1 &&
+             add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
+             add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+             add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
+             X509_sign(cert, key, EVP_sha256()) > 0;
+    if (!ok) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        return -1;
+    }
+    *ca_key = key;
+    *ca_cert = cert;
+    return 0;
+}
+
+X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki,
+                            const char *common_name, uint64_t serial)
+{
+    EVP_PKEY *pub = issuer_parse_spki(spki.ptr, spki.len);
+    X509 *cert = pub != NULL ? new_cert(serial, 365, common_name) : NULL;
+    int ok = cert != NULL &&
+             X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) == 1 &&
+             X509_set_pubkey(cert, pub) == 1 &&
+             add_ext(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
+             add_ext(cert, ca_cert, NID_authority_key_identifier, "keyid") &&
+             X509_sign(cert, ca_key, EVP_sha256()) > 0;
+    EVP_PKEY_free(pub);
+    if (!ok) {
+        X509_free(cert);
+        ERR_clear_error();
+        return NULL;
+    }
+    return cert;
+}
+
+int sks_issuer_cert_der(X509 *cert, sks_writer *w)
+{
+    unsigned char *der = NULL;
+    int len = cert != NULL ? i2d_X509(cert, &der) : -1;
+    if (len <= 0)
+        return -1;
+    sks_put_raw(w, der, (size_t)len);
+    OPENSSL_free(der);
+    return w->failed ? -1 : 0;
+}
+
+X509_STORE *sks_issuer_trust_pem(const char *pem_file)
+{
+    X509_STORE *store = X509_STORE_new();
+    if (store == NULL || X509_STORE_load_file(store, pem_file) != 1) {
+        X509_STORE_free(store);
+        ERR_clear_error();
+        return NULL;
+    }
+    return store;
+}

@@ -1,0 +1,85 @@
+/*
+ * issuer_internal.h - the issuer session object and the records it keeps of
+ * the PUK policies, PIN policies and keys it asked the card for. Shared by
+ * the files of src/issuer only.
+ *
+ * Records are allocated one by one (arrays of pointers), so a request view
+ * pointing into a record stays valid while the session lives.
+ */
+#ifndef ISSUER_INTERNAL_H
+#define ISSUER_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "../protocol/sks_crypto.h"
+#include "sks_issuer.h"
+
+typedef struct {
+    uint8_t id[SKS_ID_MAX];
+    size_t id_len;
+    uint8_t value[SKS_PIN_MAX]; /* clear PUK */
+    size_t value_len;
+    uint8_t format;
+    uint8_t retry_limit;
+} issuer_puk_rec;
+
+typedef struct {
+    uint8_t id[SKS_ID_MAX];
+    size_t id_len;
+    int puk; /* index into puks, -1 for none */
+    sks_issuer_pin_policy p; /* p.id and p.puk_id are not kept (NULL) */
+} issuer_pin_rec;
+
+typedef struct {
+    uint8_t id[SKS_ID_MAX];
+    size_t id_len;
+    int pin; /* index into pins, -1 for none */
+    uint8_t pin_value[SKS_PIN_MAX]; /* clear PIN */
+    size_t pin_len;
+    sks_issuer_key_spec k; /* k.id, k.pin_policy_id, k.pin, k.friendly_name not kept */
+    uint8_t friendly_name[SKS_FRIENDLY_NAME_MAX];
+    size_t friendly_name_len;
+    uint8_t mac[SKS_MAC_LEN]; /* of the createKeyPair call */
+    uint8_t *public_key;      /* SPKI as the card holds it, NULL until known */
+    size_t public_key_len;
+} issuer_key_rec;
+
+struct sks_issuer_session {
+    uint8_t session_key_alg;
+    uint8_t *issuer_uri;
+    size_t issuer_uri_len;
+    EVP_PKEY *issuer_key;
+    uint8_t *issuer_spki;
+    size_t issuer_spki_len;
+    sks_req_create_session request; /* as sent; views point into this object */
+    uint8_t server_session_id[SKS_SESSION_ID_LEN];
+    int requested;
+    int accepted;
+    uint32_t provisioning_handle;
+    uint8_t sk[SKS_SK_LEN];
+    uint32_t counter; /* next sequence number */
+    issuer_puk_rec **puks;
+    size_t npuks;
+    issuer_pin_rec **pins;
+    size_t npins;
+    issuer_key_rec **keys;
+    size_t nkeys;
+    char error[256];
+};
+
+/* Set the error message and return -1. */
+int issuer_fail(sks_issuer_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Take the next counter value (fails past 65535). */
+int issuer_take_counter(sks_issuer_session *s, uint16_t *counter);
+
+/* Append Enc(value) under the session's EK to w. */
+int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_writer *w);
+
+/* Parse SubjectPublicKeyInfo DER, insisting on no trailing bytes. NULL if bad. */
+EVP_PKEY *issuer_parse_spki(const uint8_t *p, size_t n);
+
+/* Is `key` an EC key on P-256? */
+int issuer_is_p256(const EVP_PKEY *key);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * local_issuer_cert.c - the certificates of the local issuer: its
+ * self-signed CA "SKS Local Issuer" and the end-entity certificates that
+ * complete each key's certificate path on the card (setCertificatePath
+ * needs one; applications find keys through them).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "protocol/sks_proto.h"
+#include "provision/local_issuer_internal.h"
+
+/* Add one extension given in OpenSSL's configuration syntax. */
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    int ok = ext != NULL && X509_add_ext(cert, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+/* A random positive 16-byte serial number (RFC 5280 allows up to 20 octets). */
+static int set_random_serial(X509 *cert)
+{
+    uint8_t raw[16];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return 0;
+    raw[0] = (uint8_t)((raw[0] & 0x7F) | 0x01); /* positive, never shorter */
+    BIGNUM *bn = BN_bin2bn(raw, sizeof(raw), NULL);
+    int ok = bn != NULL && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL;
+    BN_free(bn);
+    return ok;
+}
+
+/* Version 3, random serial, valid from an hour ago for LI_VALIDITY_DAYS, subject CN. */
+static X509 *new_cert(const char *common_name, EVP_PKEY *subject)
+{
+    X509 *cert = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    int ok = cert != NULL && name != NULL && X509_set_version(cert, 2) == 1 &&
+             set_random_serial(cert) &&
+             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+             X509_gmtime_adj(X509_getm_notAfter(cert), LI_VALIDITY_DAYS * 86400L) != NULL &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                        (const unsigned char *)common_name, -1, -1, 0) == 1 &&
+             X509_set_subject_name(cert, name) == 1 && X509_set_pubkey(cert, subject) == 1;
+    X509_NAME_free(name);
+    if (!ok) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
+int li_ca_new(EVP_PKEY **ca_key, X509 **ca_cert)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *cert = key != NULL ? new_cert(LI_CA_NAME, key) : NULL;
+    int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
+             add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
+             add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+             add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
+             X509_sign(cert, key, EVP_sha256()) > 0;
+    if (!ok) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        return -1;
+    }
+    *ca_key = key;
+    *ca_cert = cert;
+    return 0;
+}
+
+/* The keyUsage extension value for SKS KeyUsage bits. */
+static void key_usage_text(EVP_PKEY *subject, uint8_t usage, char *buf, size_t cap)
+{
+    int rsa = EVP_PKEY_is_a(subject, "RSA");
+    snprintf(buf, cap, "critical%s%s%s", (usage & SKS_USAGE_SIGN) ? ",digitalSignature" : "",
+             (usage & SKS_USAGE_DECRYPT) && rsa ? ",keyEncipherment,dataEncipherment" : "",
+             (usage & SKS_USAGE_KEY_AGREEMENT) && !rsa ? ",keyAgreement" : "");
+}
+
+X509 *li_issue_cert(const sks_local_issuer *li, EVP_PKEY *subject, const char *common_name,
+                    uint8_t usage)
+{
+    char ku[96];
+    key_usage_text(subject, usage, ku, sizeof(ku));
+    X509 *cert = new_cert(common_name, subject);
+    int ok = cert != NULL &&
+             X509_set_issuer_name(cert, X509_get_subject_name(li->ca_cert)) == 1 &&
+             add_ext(cert, li->ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
+             (strcmp(ku, "critical") == 0 || add_ext(cert, li->ca_cert, NID_key_usage, ku)) &&
+             add_ext(cert, li->ca_cert, NID_subject_key_identifier, "hash") &&
+             add_ext(cert, li->ca_cert, NID_authority_key_identifier, "keyid") &&
+             X509_sign(cert, li->ca_key, EVP_sha256()) > 0;
+    if (!ok) {
+        X509_free(cert);
+        ERR_clear_error();
+        return NULL;
+    }
+    return cert;
+}
