@@ -31,7 +31,7 @@ static const card_method card_methods[] = {
     {SKS_M_ASYMMETRIC_DECRYPT, card_m_asymmetric_decrypt, CARD_TXN_NONE},
     {SKS_M_KEY_AGREEMENT, card_m_key_agreement, CARD_TXN_NONE},
     {SKS_M_DELETE_KEY, card_m_delete_key, CARD_TXN_SELF},
-    {SKS_M_EXPORT_KEY, card_m_export_key, CARD_TXN_NONE},
+    {SKS_M_EXPORT_KEY, card_m_export_key, CARD_TXN_SELF},
     {SKS_M_VERIFY_PIN, card_m_verify_pin, CARD_TXN_SELF},
     {SKS_M_CHANGE_PIN, card_m_change_pin, CARD_TXN_SELF},
     {SKS_M_UNLOCK_PIN, card_m_unlock_pin, CARD_TXN_SELF},

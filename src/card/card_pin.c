@@ -59,8 +59,9 @@ void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified)
 
 /*
  * Constant-time equality of a stored secret and a presented value: both are
- * copied into fixed-size buffers, so the time depends on neither content
- * nor length. Values longer than SKS_PIN_MAX never match.
+ * copied into zeroed fixed-size buffers and compared in full, so the
+ * comparison takes the same time whatever the contents and lengths. Values
+ * longer than SKS_PIN_MAX never match.
  */
 static int secret_equal(const card_buf *stored, sks_view given)
 {
@@ -88,7 +89,7 @@ static int finish_txn(card_call *call, int status)
         return status;
     }
     if (card_store_commit(call->card->store) != 0)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot commit the PIN counter");
+        return card_fail(call, SKS_ERR_STORAGE, "cannot commit the PIN or PUK change");
     return SKS_OK;
 }
 
@@ -146,7 +147,7 @@ static int pin_spend_and_compare(card_call *call, uint32_t handle, sks_view pin)
         status = card_fail(call, SKS_ERR_PIN_BLOCKED, "the PIN of policy %u is blocked", handle);
     if (status == SKS_OK) {
         rec.tries_left--;
-        if (card_store_pin_put(call->card->store, &rec) != SKS_OK)
+        if (card_store_pin_set_tries(call->card->store, handle, rec.tries_left) != SKS_OK)
             status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PIN counter");
     }
     status = finish_txn(call, status);
@@ -163,22 +164,27 @@ static int pin_spend_and_compare(card_call *call, uint32_t handle, sks_view pin)
 /*
  * The second half: restore the counter to RetryLimit and, when new_pin is
  * given, store that PIN (which may be the policy's first) - one transaction.
+ * Without a new PIN only the counter column is written.
  */
 static int pin_store(card_call *call, uint32_t handle, const sks_view *new_pin)
 {
     card_pin_rec rec;
+    card_store *st = call->card->store;
     int status = begin_txn(call);
     if (status != SKS_OK)
         return status;
     status = new_pin != NULL ? load_policy(call, handle, &rec)
                              : load_policy_with_pin(call, handle, &rec);
-    if (status == SKS_OK) {
+    if (status == SKS_OK && new_pin == NULL) {
+        if (card_store_pin_set_tries(st, handle, rec.retry_limit) != SKS_OK)
+            status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PIN counter");
+    } else if (status == SKS_OK) {
         rec.tries_left = rec.retry_limit;
-        if (new_pin != NULL && card_buf_set(&rec.value, new_pin->ptr, new_pin->len) != 0)
+        if (card_buf_set(&rec.value, new_pin->ptr, new_pin->len) != 0)
             status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+        else if (card_store_pin_put(st, &rec) != SKS_OK)
+            status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PIN policy");
     }
-    if (status == SKS_OK && card_store_pin_put(call->card->store, &rec) != SKS_OK)
-        status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PIN policy");
     card_pin_rec_free(&rec);
     return finish_txn(call, status);
 }
@@ -194,20 +200,14 @@ static int load_puk(card_call *call, uint32_t handle, card_puk_rec *rec)
     return SKS_OK;
 }
 
-/* Set a PUK's counter to `tries` (its own transaction). */
+/* Set a PUK's counter to `tries_left` (its own transaction). */
 static int puk_set_tries(card_call *call, uint32_t handle, uint8_t tries_left)
 {
-    card_puk_rec rec;
     int status = begin_txn(call);
     if (status != SKS_OK)
         return status;
-    status = load_puk(call, handle, &rec);
-    if (status == SKS_OK) {
-        rec.tries_left = tries_left;
-        if (card_store_puk_put(call->card->store, &rec) != SKS_OK)
-            status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PUK counter");
-    }
-    card_puk_rec_free(&rec);
+    if (card_store_puk_set_tries(call->card->store, handle, tries_left) != SKS_OK)
+        status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PUK counter");
     return finish_txn(call, status);
 }
 
@@ -223,7 +223,7 @@ int card_puk_check(card_call *call, uint32_t puk_policy, sks_view puk)
         status = card_fail(call, SKS_ERR_PIN_BLOCKED, "the PUK is blocked");
     if (status == SKS_OK && counted) {
         rec.tries_left--;
-        if (card_store_puk_put(call->card->store, &rec) != SKS_OK)
+        if (card_store_puk_set_tries(call->card->store, puk_policy, rec.tries_left) != SKS_OK)
             status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PUK counter");
     }
     status = finish_txn(call, status);
@@ -291,7 +291,8 @@ int card_m_change_pin(card_call *call, const void *reqp, void *respp)
 /*
  * unlockPIN: the PUK of the policy's PUK policy, then the new PIN with a
  * full counter. It may also set the first PIN of a policy no key has set.
- * The PIN is not verified by this.
+ * The PIN is not verified by this, and an earlier verification of the old
+ * PIN is forgotten.
  */
 int card_m_unlock_pin(card_call *call, const void *reqp, void *respp)
 {
@@ -310,6 +311,8 @@ int card_m_unlock_pin(card_call *call, const void *reqp, void *respp)
         status = card_puk_check(call, puk, req->puk);
     if (status == SKS_OK)
         status = pin_store(call, req->pin_policy_handle, &req->new_pin);
+    if (status == SKS_OK)
+        card_pin_set_verified(call->card, req->pin_policy_handle, 0);
     return status;
 }
 

@@ -301,10 +301,10 @@ static int check_pin_policy_args(card_call *call, const sks_req_create_pin_polic
     if (req->pattern_restrictions &
         ~(SKS_PATTERN_TWO_IN_A_ROW | SKS_PATTERN_THREE_IN_A_ROW | SKS_PATTERN_SEQUENCE))
         return card_fail(call, SKS_ERR_OPTION, "unknown PatternRestrictions bits");
-    if (req->min_length < 1 || req->min_length > req->max_length ||
-        req->max_length > SKS_PIN_MAX)
-        return card_fail(call, SKS_ERR_OPTION, "PIN lengths must be 1 <= MinLength <= MaxLength "
-                                               "<= 128");
+    if (req->min_length < 1 || req->min_length > req->max_length || req->max_length > SKS_PIN_MAX)
+        return card_fail(call, SKS_ERR_OPTION,
+                         "PIN lengths must be 1 <= MinLength <= MaxLength "
+                         "<= 128");
     return SKS_OK;
 }
 
@@ -372,8 +372,8 @@ typedef struct {
     int has_pin, has_puk;
     card_pin_rec pin_policy;
     card_puk_rec puk_policy;
-    card_buf pin;    /* clear PIN of this key */
-    int pin_fixed;   /* this key fixes the policy's PIN */
+    card_buf pin;  /* clear PIN of this key */
+    int pin_fixed; /* this key fixes the policy's PIN */
     card_key_rec key;
 } key_pair_ctx;
 
@@ -392,15 +392,16 @@ static int check_key_args(card_call *call, key_pair_ctx *c, const sks_req_create
     if (r->key_usage == 0 || (r->key_usage & ~SKS_USAGE_ALL) != 0)
         return card_fail(call, SKS_ERR_OPTION, "KeyUsage must be a non-empty set of 1, 2, 4");
     if (!card_keymat_alg_supported(r->algorithm))
-        return card_fail(call, SKS_ERR_ALGORITHM, "unsupported AlgorithmData 0x%02x",
-                         r->algorithm);
+        return card_fail(call, SKS_ERR_ALGORITHM, "unsupported AlgorithmData 0x%02x", r->algorithm);
     if (r->updatable && !c->s.updatable)
         return card_fail(call, SKS_ERR_NOT_ALLOWED, "an Updatable key needs an Updatable session");
     if (r->delete_protected && !c->has_puk)
-        return card_fail(call, SKS_ERR_NOT_ALLOWED, "DeleteProtected needs a PUK on the PIN policy");
+        return card_fail(call, SKS_ERR_NOT_ALLOWED,
+                         "DeleteProtected needs a PUK on the PIN policy");
     if (r->private_key_backup && r->import_private_key)
-        return card_fail(call, SKS_ERR_OPTION, "PrivateKeyBackup and ImportPrivateKey exclude "
-                                               "each other");
+        return card_fail(call, SKS_ERR_OPTION,
+                         "PrivateKeyBackup and ImportPrivateKey exclude "
+                         "each other");
     uint32_t used = 0;
     if (card_store_key_count(call->card->store, &used) != SKS_OK)
         return card_fail(call, SKS_ERR_STORAGE, "cannot count the keys");

@@ -125,12 +125,11 @@ int card_session_encryption_key(const card_session_rec *s, uint8_t ek[32])
     return sks_encryption_key(s->sk, ek);
 }
 
-int card_session_decrypt(card_call *call, const card_session_rec *s, sks_view enc,
-                         card_buf *out)
+int card_session_decrypt(card_call *call, const card_session_rec *s, sks_view enc, card_buf *out)
 {
     uint8_t ek[32];
     if (enc.len > SKS_ENC_MAX + 2 * SKS_ENC_IV_LEN || enc.len < 2 * SKS_ENC_IV_LEN)
-        return card_fail(call, SKS_ERR_CRYPTO, "encrypted value has a bad length");
+        return card_fail(call, SKS_ERR_CRYPTO, "cannot decrypt an encrypted value (bad length)");
     uint8_t *pt = OPENSSL_malloc(enc.len);
     if (pt == NULL)
         return card_fail(call, SKS_ERR_INTERNAL, "out of memory");
@@ -250,8 +249,7 @@ static int sign_attestation(card_call *call, const uint8_t digest[32], sks_write
     uint8_t buf[1024];
     size_t len = sizeof buf;
     int ok = mctx != NULL &&
-             EVP_DigestSignInit(mctx, NULL, EVP_sha256(), NULL, call->card->attestation_key) ==
-                 1 &&
+             EVP_DigestSignInit(mctx, NULL, EVP_sha256(), NULL, call->card->attestation_key) == 1 &&
              EVP_DigestSign(mctx, NULL, &len, digest, 32) == 1 && len <= sizeof buf &&
              EVP_DigestSign(mctx, buf, &len, digest, 32) == 1;
     EVP_MD_CTX_free(mctx);

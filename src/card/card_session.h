@@ -47,8 +47,7 @@ int card_session_encryption_key(const card_session_rec *s, uint8_t ek[32]);
  * Decrypt an encrypted value of the session into `out` (an already
  * MAC-verified argument, so no budget is spent). SKS_OK or SKS_ERR_CRYPTO.
  */
-int card_session_decrypt(card_call *call, const card_session_rec *s, sks_view enc,
-                         card_buf *out);
+int card_session_decrypt(card_call *call, const card_session_rec *s, sks_view enc, card_buf *out);
 
 /* Parse a certificate path in wire form (count byte 1..10, then byte[]s). 0 or -1. */
 int card_certpath_parse(const card_buf *b, sks_certpath *cp);

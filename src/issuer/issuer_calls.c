@@ -91,8 +91,8 @@ static int set_public_key(sks_issuer_session *s, issuer_key_rec *k, const uint8_
  * MAC a request of `method_id` under the next counter value; with
  * `attested`, reserve the following value for the card's attestation.
  */
-static int mac_request(sks_issuer_session *s, uint8_t method_id, const void *req,
-                       sks_issuer_msg *m, int attested)
+static int mac_request(sks_issuer_session *s, uint8_t method_id, const void *req, sks_issuer_msg *m,
+                       int attested)
 {
     const sks_msgdesc *d = sks_msg_find(method_id);
     if (d == NULL)
@@ -115,7 +115,7 @@ static int begin(sks_issuer_session *s, sks_issuer_msg *m)
 {
     if (!s->accepted)
         return issuer_fail(s, "the session has not been accepted");
-    sks_writer_reset(&m->value);
+    m->value_len = 0;
     m->key = -1;
     return 0;
 }
@@ -127,7 +127,7 @@ static sks_view mac_view(const sks_issuer_msg *m)
 
 static sks_view value_view(const sks_issuer_msg *m)
 {
-    return (sks_view){m->value.buf, m->value.len};
+    return (sks_view){m->value, m->value_len};
 }
 
 /* ---- createPUKPolicy / createPINPolicy -------------------------------- */
@@ -154,7 +154,7 @@ int sks_issuer_prepare_puk_policy(sks_issuer_session *s, const char *id, sks_vie
     p->retry_limit = retry_limit;
     if (push(s, (void ***)&s->puks, &s->npuks, p) != 0)
         return -1;
-    if (issuer_encrypt(s, p->value, p->value_len, &m->value) != 0)
+    if (issuer_encrypt(s, p->value, p->value_len, m) != 0)
         return -1;
 
     memset(req, 0, sizeof *req);
@@ -293,7 +293,7 @@ int sks_issuer_prepare_key_pair(sks_issuer_session *s, const sks_issuer_key_spec
     req->pin_policy_handle = pin_handle;
     /* The PIN travels encrypted unless the user chose it (UserDefined). */
     if (pin >= 0 && !s->pins[pin]->p.user_defined) {
-        if (issuer_encrypt(s, k->pin_value, k->pin_len, &m->value) != 0)
+        if (issuer_encrypt(s, k->pin_value, k->pin_len, m) != 0)
             return -1;
         req->pin_value = value_view(m);
     } else {
@@ -378,9 +378,8 @@ int sks_issuer_verify_key_attestation(sks_issuer_session *s, const sks_issuer_ms
         return issuer_fail(s, "the generated public key is not of the requested algorithm");
     }
     if ((resp->encrypted_private_key.len != 0) != (k->k.private_key_backup != 0))
-        return issuer_fail(s, "EncryptedPrivateKey is %s", k->k.private_key_backup
-                                                                ? "missing"
-                                                                : "present without a backup");
+        return issuer_fail(s, "EncryptedPrivateKey is %s",
+                           k->k.private_key_backup ? "missing" : "present without a backup");
 
     sks_policy_attestation pa;
     sks_req_create_key_pair req;
@@ -408,9 +407,8 @@ int sks_issuer_verify_key_attestation(sks_issuer_session *s, const sks_issuer_ms
 /* ---- setCertificatePath ----------------------------------------------- */
 
 int sks_issuer_prepare_certificate_path(sks_issuer_session *s, const char *key_id,
-                                        uint32_t key_handle, const sks_view *certs,
-                                        size_t ncerts, sks_issuer_msg *m,
-                                        sks_req_set_certificate_path *req)
+                                        uint32_t key_handle, const sks_view *certs, size_t ncerts,
+                                        sks_issuer_msg *m, sks_req_set_certificate_path *req)
 {
     if (begin(s, m) != 0)
         return -1;
@@ -461,9 +459,9 @@ static int spki_of_pkcs8(sks_view pkcs8, uint8_t **spki, size_t *len)
     return *spki != NULL ? 0 : -1;
 }
 
-int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id,
-                                       const char *key_id, uint32_t key_handle, sks_view pkcs8,
-                                       sks_issuer_msg *m, sks_req_put_private_key *req)
+int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id, const char *key_id,
+                                       uint32_t key_handle, sks_view pkcs8, sks_issuer_msg *m,
+                                       sks_req_put_private_key *req)
 {
     if (begin(s, m) != 0)
         return -1;
@@ -473,7 +471,7 @@ int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id,
     if (ki < 0)
         return issuer_fail(s, "no key \"%s\" in this session", key_id != NULL ? key_id : "");
     issuer_key_rec *k = s->keys[ki];
-    if (issuer_encrypt(s, pkcs8.ptr, pkcs8.len, &m->value) != 0)
+    if (issuer_encrypt(s, pkcs8.ptr, pkcs8.len, m) != 0)
         return -1;
     memset(req, 0, sizeof *req);
     req->provisioning_handle = s->provisioning_handle;
@@ -516,7 +514,8 @@ EVP_PKEY *sks_issuer_decrypt_backup(sks_issuer_session *s, sks_view enc)
     uint8_t ek[32];
     size_t n = 0;
     EVP_PKEY *key = NULL;
-    if (!s->accepted || enc.len < 2 * SKS_ENC_IV_LEN || enc.len > SKS_ENC_MAX + 2 * SKS_ENC_IV_LEN) {
+    if (!s->accepted || enc.len < 2 * SKS_ENC_IV_LEN ||
+        enc.len > SKS_ENC_MAX + 2 * SKS_ENC_IV_LEN) {
         issuer_fail(s, "EncryptedPrivateKey has a bad length");
         return NULL;
     }

@@ -62,13 +62,12 @@ int sks_issuer_ca_new(const char *common_name, EVP_PKEY **ca_key, X509 **ca_cert
     return 0;
 }
 
-X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki,
-                            const char *common_name, uint64_t serial)
+X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki, const char *common_name,
+                            uint64_t serial)
 {
     EVP_PKEY *pub = issuer_parse_spki(spki.ptr, spki.len);
     X509 *cert = pub != NULL ? new_cert(serial, 365, common_name) : NULL;
-    int ok = cert != NULL &&
-             X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) == 1 &&
+    int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) == 1 &&
              X509_set_pubkey(cert, pub) == 1 &&
              add_ext(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
              add_ext(cert, ca_cert, NID_authority_key_identifier, "keyid") &&

@@ -26,14 +26,14 @@ typedef struct {
 typedef struct {
     uint8_t id[SKS_ID_MAX];
     size_t id_len;
-    int puk; /* index into puks, -1 for none */
+    int puk;                 /* index into puks, -1 for none */
     sks_issuer_pin_policy p; /* p.id and p.puk_id are not kept (NULL) */
 } issuer_pin_rec;
 
 typedef struct {
     uint8_t id[SKS_ID_MAX];
     size_t id_len;
-    int pin; /* index into pins, -1 for none */
+    int pin;                        /* index into pins, -1 for none */
     uint8_t pin_value[SKS_PIN_MAX]; /* clear PIN */
     size_t pin_len;
     sks_issuer_key_spec k; /* k.id, k.pin_policy_id, k.pin, k.friendly_name not kept */
@@ -73,8 +73,8 @@ int issuer_fail(sks_issuer_session *s, const char *fmt, ...) __attribute__((form
 /* Take the next counter value (fails past 65535). */
 int issuer_take_counter(sks_issuer_session *s, uint16_t *counter);
 
-/* Append Enc(value) under the session's EK to w. */
-int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_writer *w);
+/* Enc(value) under the session's EK into the message's value. */
+int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_issuer_msg *m);
 
 /* Parse SubjectPublicKeyInfo DER, insisting on no trailing bytes. NULL if bad. */
 EVP_PKEY *issuer_parse_spki(const uint8_t *p, size_t n);

@@ -41,11 +41,19 @@ int issuer_take_counter(sks_issuer_session *s, uint16_t *counter)
     return 0;
 }
 
-int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_writer *w)
+int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_issuer_msg *m)
 {
     uint8_t ek[32];
-    int ok = sks_encryption_key(s->sk, ek) == 0 && sks_encrypt(ek, NULL, value, n, w) == 0;
+    sks_writer w;
+    sks_writer_init(&w);
+    int ok = sks_encryption_key(s->sk, ek) == 0 && sks_encrypt(ek, NULL, value, n, &w) == 0 &&
+             w.len <= sizeof m->value;
     sks_cleanse(ek, sizeof ek);
+    if (ok) {
+        memcpy(m->value, w.buf, w.len);
+        m->value_len = w.len;
+    }
+    sks_writer_free(&w);
     return ok ? 0 : issuer_fail(s, "cannot encrypt a value for the card");
 }
 
@@ -76,15 +84,14 @@ void sks_issuer_msg_init(sks_issuer_msg *m)
 {
     memset(m, 0, sizeof *m);
     m->key = -1;
-    sks_writer_init(&m->value);
 }
 
 void sks_issuer_msg_free(sks_issuer_msg *m)
 {
     if (m == NULL)
         return;
-    sks_writer_free(&m->value);
-    sks_cleanse(m->mac, sizeof m->mac);
+    sks_cleanse(m, sizeof *m);
+    m->key = -1;
 }
 
 /* ---- Life cycle ------------------------------------------------------- */
@@ -200,8 +207,8 @@ int sks_issuer_request(sks_issuer_session *s, uint8_t updatable, uint16_t client
 }
 
 /* Verify the device certificate path (EE first) against the trusted CAs. */
-static int verify_device_path(sks_issuer_session *s, X509_STORE *trusted,
-                              const sks_certpath *path, X509 **device_cert)
+static int verify_device_path(sks_issuer_session *s, X509_STORE *trusted, const sks_certpath *path,
+                              X509 **device_cert)
 {
     STACK_OF(X509) *untrusted = sk_X509_new_null();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -266,8 +273,8 @@ static int recover_z(sks_issuer_session *s, sks_view esk, uint8_t z[32])
         }
         ctx = EVP_PKEY_CTX_new_from_pkey(NULL, s->issuer_key, NULL);
         ok = ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
-             EVP_PKEY_derive_set_peer(ctx, card_key) == 1 &&
-             EVP_PKEY_derive(ctx, z, &zlen) == 1 && zlen == 32;
+             EVP_PKEY_derive_set_peer(ctx, card_key) == 1 && EVP_PKEY_derive(ctx, z, &zlen) == 1 &&
+             zlen == 32;
     } else {
         uint8_t pt[512];
         size_t ptlen = sizeof pt;

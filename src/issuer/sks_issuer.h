@@ -30,23 +30,29 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "../protocol/sks_crypto.h"
 #include "../protocol/sks_msg.h"
 
 typedef struct sks_issuer_session sks_issuer_session;
 
+/* Largest encrypted value: IV, the largest plaintext, one block of padding. */
+#define SKS_ISSUER_VALUE_MAX (2 * SKS_ENC_IV_LEN + SKS_ENC_MAX)
+
 /*
- * One prepared call: its MAC, the counter values it uses, and the storage of
- * encrypted values its request points into. Initialise with
- * sks_issuer_msg_init(), release with sks_issuer_msg_free(); the request
+ * One prepared call: its MAC, the counter values it uses, and the encrypted
+ * value its request points into. It owns no heap memory (nothing in it is
+ * secret: a ciphertext and a MAC), so it may live on the stack; the request
  * built from it is valid while the message (and the caller's own arguments,
- * such as certificate DER) lives.
+ * such as certificate DER) lives. sks_issuer_msg_init() prepares one,
+ * sks_issuer_msg_free() just wipes it.
  */
 typedef struct {
     uint8_t mac[32];
     uint16_t counter;             /* of the MAC */
     uint16_t attestation_counter; /* of the card's attestation (key pair, close) */
     int key;                      /* createKeyPair: index of the issuer's key record */
-    sks_writer value;             /* encrypted value (PIN, PUK, private key) */
+    size_t value_len;             /* encrypted value (PIN, PUK, private key) */
+    uint8_t value[SKS_ISSUER_VALUE_MAX];
 } sks_issuer_msg;
 
 void sks_issuer_msg_init(sks_issuer_msg *m);
@@ -142,18 +148,17 @@ int sks_issuer_verify_key_attestation(sks_issuer_session *s, const sks_issuer_ms
 
 /* setCertificatePath: certs[0] is the end entity; the DER stays the caller's. */
 int sks_issuer_prepare_certificate_path(sks_issuer_session *s, const char *key_id,
-                                        uint32_t key_handle, const sks_view *certs,
-                                        size_t ncerts, sks_issuer_msg *m,
-                                        sks_req_set_certificate_path *req);
+                                        uint32_t key_handle, const sks_view *certs, size_t ncerts,
+                                        sks_issuer_msg *m, sks_req_set_certificate_path *req);
 
 /*
  * restorePrivateKey or importPrivateKey (method_id SKS_M_RESTORE_PRIVATE_KEY
  * or SKS_M_IMPORT_PRIVATE_KEY) of a PKCS#8 private key, or of an EVP_PKEY.
  * The key's public key is recorded for a later setCertificatePath.
  */
-int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id,
-                                       const char *key_id, uint32_t key_handle, sks_view pkcs8,
-                                       sks_issuer_msg *m, sks_req_put_private_key *req);
+int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id, const char *key_id,
+                                       uint32_t key_handle, sks_view pkcs8, sks_issuer_msg *m,
+                                       sks_req_put_private_key *req);
 int sks_issuer_prepare_put_pkey(sks_issuer_session *s, uint8_t method_id, const char *key_id,
                                 uint32_t key_handle, EVP_PKEY *key, sks_issuer_msg *m,
                                 sks_req_put_private_key *req);
@@ -179,8 +184,8 @@ int sks_issuer_ca_new(const char *common_name, EVP_PKEY **ca_key, X509 **ca_cert
  * the CA: subject CN=common_name, one year validity, the given serial.
  * NULL on failure.
  */
-X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki,
-                            const char *common_name, uint64_t serial);
+X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki, const char *common_name,
+                            uint64_t serial);
 
 /* An X509_STORE that trusts the CA certificates of a PEM file. NULL on failure. */
 X509_STORE *sks_issuer_trust_pem(const char *pem_file);

@@ -215,6 +215,9 @@ typedef struct tok_card {
     size_t nentries;
     /* CKA_ID ('I') and CKA_LABEL ('L') -> entries, rebuilt with the cache. */
     tok_index *index;
+    /* Entries the index does not cover (CA certificates): a search by ID or label checks them. */
+    uint32_t *scan;
+    size_t nscan;
 } tok_card;
 
 /*
@@ -248,6 +251,14 @@ void tok_card_cache_free(tok_card *card);
 void tok_card_free(tok_card *card);
 /* Attributes of object `kind` of a card key, built on first use (NULL: no memory). */
 const tok_attrs *tok_card_key_attrs(tok_card_key *key, unsigned kind);
+/* Build them (tok_keyattrs.c). */
+CK_RV tok_keyattrs_build(const tok_card_key *key, unsigned kind, tok_attrs *out);
+
+/* ---- stored objects' attribute format (tok_stored.c) ---------------------- */
+/* Serialise every attribute except CKA_TOKEN (docs/token.md "Stored objects"). */
+CK_RV tok_stored_encode(const tok_attrs *a, sks_writer *w);
+/* Parse a blob written by tok_stored_encode (strict); CKR_DEVICE_ERROR if malformed. */
+CK_RV tok_stored_decode(sks_view blob, tok_attrs *a);
 
 /* ---- slots (tok_slot.c) ------------------------------------------------- */
 enum tok_slot_kind {
@@ -275,8 +286,10 @@ typedef struct {
     int present;         /* listed by C_GetSlotList (the policy still exists) */
 } tok_slot;
 
-/* Rebuild the slot list of every card from its cache (keeps login state). */
+/* Refresh every card's cache, and with it the slot list (keeps login state). */
 CK_RV tok_slots_update(void);
+/* Bring a card's slots in line with its (just loaded) cache. */
+void tok_slots_sync(tok_card *card);
 /* Forget every login of a card's slots (card reset, card gone). */
 void tok_slots_forget_logins(tok_card *card);
 /* Which slot a card object with this PIN policy belongs to. */
@@ -347,8 +360,30 @@ CK_RV tok_object_add_session(struct tok_session *s, tok_attrs *attrs, CK_OBJECT_
 /* Destroy the session objects of one session (or of a slot, for logout: private ones). */
 void tok_object_drop_session(CK_SESSION_HANDLE owner);
 void tok_object_drop_private(CK_SLOT_ID slot);
+void tok_object_destroy_session_object(tok_session_object *o);
+
+/* ---- keys and certificates as attributes (tok_pkey.c) -------------------- */
 /* An EVP_PKEY from public-key attributes (CKA_PUBLIC_KEY_INFO or the RSA/EC components). */
 EVP_PKEY *tok_pkey_from_attrs(const tok_attrs *a);
+/*
+ * The public attributes of a key: CKA_KEY_TYPE, CKA_PUBLIC_KEY_INFO and
+ * CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT (RSA) or CKA_EC_PARAMS
+ * and, for cls CKO_PUBLIC_KEY, CKA_EC_POINT (EC). CKR_KEY_TYPE_INCONSISTENT
+ * for other key types.
+ */
+CK_RV tok_pkey_attrs(EVP_PKEY *pk, CK_OBJECT_CLASS cls, tok_attrs *a);
+/* CKA_EC_PARAMS (named curve OID, DER) -> OpenSSL group name ("prime256v1"), or NULL. */
+const char *tok_ec_group_name(const uint8_t *params, size_t len);
+/*
+ * The attributes an X.509 certificate implies: CKA_SUBJECT, CKA_ISSUER,
+ * CKA_SERIAL_NUMBER, CKA_PUBLIC_KEY_INFO, CKA_CHECK_VALUE, CKA_START_DATE,
+ * CKA_END_DATE (only those absent when only_missing). CKR_ATTRIBUTE_VALUE_INVALID
+ * when der is not a certificate.
+ */
+CK_RV tok_cert_attrs(const uint8_t *der, size_t len, tok_attrs *a, int only_missing);
+/* The subject's common name (or "") into buf; SHA-1 of the public key into id. */
+void tok_cert_common_name(const uint8_t *der, size_t len, char *buf, size_t cap);
+int tok_cert_key_id(const uint8_t *der, size_t len, uint8_t id[20]);
 
 /* ---- operations (tok_ops.c, tok_sign.c, tok_cipher.c, tok_digest.c) ---- */
 enum tok_op_kind {
@@ -417,9 +452,23 @@ typedef struct {
 
 extern tok_module tok_g;
 
+/* Life cycle pieces C_Initialize and C_Finalize put together. */
+void tok_cards_open(void);  /* the configured transports; failures are logged */
+void tok_cards_close(void);
+void tok_slots_free(void);
+void tok_session_free(tok_session *s); /* after tok_session_ops_reset */
+void tok_object_drop_all(void);
+void tok_issuer_close(void);
+
 /* Lookups used by every entry point (return the CKR to pass on). */
-CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out);
+CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out); /* present slots; may refresh the cards */
+tok_slot *tok_slot_find(CK_SLOT_ID id);             /* any known slot, no card I/O; or NULL */
+/* The session and its slot (slot may be NULL). Never touches the card. */
 CK_RV tok_session_get(CK_SESSION_HANDLE h, tok_session **out, tok_slot **slot);
+/* Sessions (tok_session.c). */
+CK_RV tok_session_open(tok_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
+void tok_session_close(tok_session *s); /* also logs the slot out after its last session */
+size_t tok_session_count(CK_SLOT_ID slot, int rw_only);
 /* Is the user logged in on this slot (CKU_USER)? */
 int tok_logged_in(const tok_slot *slot);
 /* Is the session read/write? */

@@ -5,8 +5,8 @@
  * asymmetricDecrypt algorithm numbers.
  *
  * CKF_HW marks the mechanisms whose private-key half the card performs
- * (signing, RSA decryption, ECDH, key pair generation); digests, AES and
- * key wrapping run in the module. Key sizes are in bits for RSA, EC and
+ * (signing, RSA decryption and unwrapping, ECDH, key pair generation);
+ * digests, AES and AES key wrapping run in the module. Key sizes are in bits for RSA, EC and
  * generic secrets and in bytes for AES, as the standard defines them.
  */
 #include <pthread.h>
@@ -21,6 +21,8 @@
 #define EC_MIN 256
 #define EC_MAX 384
 #define SIGN_VERIFY (CKF_SIGN | CKF_VERIFY)
+/* RSA encryption and key wrapping in the module, decryption and unwrapping on the card. */
+#define RSA_CRYPT (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
 
 /* Single-part RSA/EC mechanisms keep their data in the operation until Final. */
 #define RSA_SIGN(m, hash, single)                                                                  \
@@ -37,10 +39,10 @@ static const tok_mech mechs[] = {
      0},
     {CKM_EC_KEY_PAIR_GEN, EC_MIN, EC_MAX, CKF_GENERATE_KEY_PAIR | CKF_HW | EC_FLAGS, TOK_MK_EC, 0,
      0, 0},
-    {CKM_RSA_PKCS, RSA_MIN, RSA_MAX, SIGN_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_HW, TOK_MK_RSA,
+    {CKM_RSA_PKCS, RSA_MIN, RSA_MAX, SIGN_VERIFY | RSA_CRYPT | CKF_HW, TOK_MK_RSA,
      SKS_SIGN_RSA_PKCS1, 0, 1},
     RSA_PSS(CKM_RSA_PKCS_PSS, 0, 1),
-    {CKM_RSA_PKCS_OAEP, RSA_MIN, RSA_MAX, CKF_ENCRYPT | CKF_DECRYPT | CKF_HW, TOK_MK_RSA, 0, 0, 1},
+    {CKM_RSA_PKCS_OAEP, RSA_MIN, RSA_MAX, RSA_CRYPT | CKF_HW, TOK_MK_RSA, 0, 0, 1},
     RSA_SIGN(CKM_SHA1_RSA_PKCS, SKS_HASH_SHA1, 0),
     RSA_SIGN(CKM_SHA224_RSA_PKCS, SKS_HASH_SHA224, 0),
     RSA_SIGN(CKM_SHA256_RSA_PKCS, SKS_HASH_SHA256, 0),

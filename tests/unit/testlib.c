@@ -239,8 +239,7 @@ sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t
     ck_assert_msg(is != NULL, "cannot make an issuer session");
     sks_req_create_session req;
     sks_resp_create_session resp;
-    ck_assert(sks_issuer_request(is, updatable, limit, lifetime != 0 ? lifetime : 3600, &req) ==
-              0);
+    ck_assert(sks_issuer_request(is, updatable, limit, lifetime != 0 ? lifetime : 3600, &req) == 0);
     int st = tl_call(c, SKS_M_CREATE_PROVISIONING_SESSION, &req, &resp, NULL);
     TL_OK(c, st);
     ck_assert_msg(sks_issuer_accept(is, c->trusted, &resp) == 0, "issuer: %s",

@@ -25,11 +25,11 @@
 
 /* A card in its own temporary state directory. */
 typedef struct {
-    char dir[256];         /* the card's state directory */
-    sks_card *card;        /* open card */
-    X509_STORE *trusted;   /* <dir>/manufacturer/ca-cert.pem */
-    sks_writer answer;     /* answer of the last tl_call() without its own writer */
-    char error[256];       /* error string of the last failed call ("" after OK) */
+    char dir[256];       /* the card's state directory */
+    sks_card *card;      /* open card */
+    X509_STORE *trusted; /* <dir>/manufacturer/ca-cert.pem */
+    sks_writer answer;   /* answer of the last tl_call() without its own writer */
+    char error[256];     /* error string of the last failed call ("" after OK) */
 } tl_card;
 
 /* A fresh, open card (default options, or `opts`). Never NULL. */
@@ -53,7 +53,7 @@ int tl_call_raw(tl_card *c, const uint8_t *call, size_t n);
 
 /* Fail the test unless `status` is SKS_OK, showing the card's message. */
 #define TL_OK(c, status)                                                                           \
-    ck_assert_msg((status) == SKS_OK, "card said %s: %s", sks_status_name((uint8_t)(status)),     \
+    ck_assert_msg((status) == SKS_OK, "card said %s: %s", sks_status_name((uint8_t)(status)),      \
                   (c)->error)
 
 /*

@@ -1,0 +1,496 @@
+/*
+ * tok_cache.c - what the middleware knows about a card's contents: its PIN
+ * policies, its complete keys and the objects it stores, read once and kept
+ * until the card's ChangeCounter (getDeviceInfo) moves. Finding objects then
+ * walks memory, with an index by CKA_ID and CKA_LABEL, never the card.
+ *
+ * A stored object that is Private cannot be read before its PIN is
+ * verified; the cache keeps its handle as "unreadable" and reads it on the
+ * next load after a login (C_Login invalidates the cache).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "protocol/sks_crypto.h"
+#include "token/tok.h"
+
+static void key_free(tok_card_key *k)
+{
+    free(k->label);
+    free(k->spki);
+    EVP_PKEY_free(k->public_key);
+    for (unsigned i = 0; i < k->cert_count; i++)
+        free(k->cert[i]);
+    for (unsigned i = 0; i < TOK_KEY_KINDS; i++) {
+        if (k->attrs[i] != NULL) {
+            tok_attrs_free(k->attrs[i]);
+            free(k->attrs[i]);
+        }
+    }
+    memset(k, 0, sizeof(*k));
+}
+
+void tok_card_cache_free(tok_card *card)
+{
+    for (size_t i = 0; i < card->nkeys; i++)
+        key_free(&card->keys[i]);
+    free(card->keys);
+    card->keys = NULL;
+    card->nkeys = 0;
+    for (size_t i = 0; i < card->nobjects; i++)
+        tok_attrs_free(&card->objects[i].attrs);
+    free(card->objects);
+    card->objects = NULL;
+    card->nobjects = 0;
+    free(card->policies);
+    card->policies = NULL;
+    card->npolicies = 0;
+    sks_writer_reset(&card->policies_buf);
+    free(card->entries);
+    card->entries = NULL;
+    card->nentries = 0;
+    tok_index_free(card->index);
+    card->index = NULL;
+    free(card->scan);
+    card->scan = NULL;
+    card->nscan = 0;
+    card->cache_loaded = 0;
+}
+
+void tok_card_invalidate(tok_card *card)
+{
+    card->cache_loaded = 0;
+    card->checked = 0;
+}
+
+/* The card's serial as text: printable ASCII as is, anything else in hex. */
+static void set_serial(tok_card *card, sks_view serial)
+{
+    int printable = serial.len > 0 && serial.len < sizeof(card->serial);
+    for (size_t i = 0; printable && i < serial.len; i++)
+        printable = serial.ptr[i] > 0x20 && serial.ptr[i] < 0x7F;
+    if (printable) {
+        memcpy(card->serial, serial.ptr, serial.len);
+        card->serial[serial.len] = '\0';
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < serial.len && n + 2 < sizeof(card->serial); i++)
+        n += (size_t)snprintf(card->serial + n, sizeof(card->serial) - n, "%02X", serial.ptr[i]);
+    card->serial[n] = '\0';
+}
+
+static CK_RV device_info(tok_card *card, sks_resp_get_device_info *info)
+{
+    sks_writer answer;
+    sks_writer_init(&answer);
+    CK_RV rv = tok_card_call_rv(card, SKS_M_GET_DEVICE_INFO, NULL, info, &answer);
+    if (rv == CKR_OK) {
+        set_serial(card, info->serial);
+        card->max_keys = info->max_keys;
+        card->used_keys = info->used_keys;
+    }
+    sks_writer_free(&answer);
+    return rv;
+}
+
+static CK_RV load_policies(tok_card *card)
+{
+    sks_resp_enumerate_pin_policies resp;
+    CK_RV rv = tok_card_call_rv(card, SKS_M_ENUMERATE_PIN_POLICIES, NULL, &resp,
+                                &card->policies_buf);
+    if (rv != CKR_OK)
+        return rv;
+    sks_reader r;
+    sks_reader_init(&r, resp.policies.ptr, resp.policies.len);
+    while (r.pos < r.len) {
+        sks_pin_policy_info rec;
+        const char *why = NULL;
+        if (sks_fields_read(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq,
+                            SKS_FF_WIRE, &r, &rec, &why) != SKS_OK) {
+            tok_log(TOK_LOG_ERROR, "malformed PIN policy record (%s)", why ? why : "?");
+            return CKR_DEVICE_ERROR;
+        }
+        sks_pin_policy_info *v =
+            realloc(card->policies, (card->npolicies + 1) * sizeof(*card->policies));
+        if (v == NULL)
+            return CKR_HOST_MEMORY;
+        card->policies = v;
+        card->policies[card->npolicies++] = rec;
+    }
+    return CKR_OK;
+}
+
+static uint8_t *dup_bytes(sks_view v)
+{
+    uint8_t *p = malloc(v.len ? v.len : 1);
+    if (p != NULL && v.len > 0)
+        memcpy(p, v.ptr, v.len);
+    return p;
+}
+
+/* Fill a key record from getKeyAttributes. */
+static CK_RV key_from_attributes(tok_card_key *k, uint32_t handle,
+                                 const sks_resp_get_key_attributes *a)
+{
+    memset(k, 0, sizeof(*k));
+    k->handle = handle;
+    if (a->id.len > SKS_ID_MAX)
+        return CKR_DEVICE_ERROR;
+    memcpy(k->id, a->id.ptr, a->id.len);
+    k->id_len = a->id.len;
+    k->label = malloc(a->friendly_name.len + 1);
+    k->spki = dup_bytes(a->public_key);
+    if (k->label == NULL || k->spki == NULL)
+        return CKR_HOST_MEMORY;
+    if (a->friendly_name.len > 0)
+        memcpy(k->label, a->friendly_name.ptr, a->friendly_name.len);
+    k->label[a->friendly_name.len] = '\0';
+    k->spki_len = a->public_key.len;
+    k->algorithm = a->algorithm;
+    k->usage = a->key_usage;
+    k->flags = a->flags;
+    k->pin_policy = a->pin_policy_handle;
+    k->provisioning_handle = a->provisioning_handle;
+    const unsigned char *p = k->spki;
+    k->public_key = d2i_PUBKEY(NULL, &p, (long)k->spki_len);
+    if (k->public_key == NULL)
+        tok_log(TOK_LOG_WARN, "key %u: unreadable public key", handle);
+    for (unsigned i = 0; i < a->certificate_path.count && i < SKS_CERT_PATH_MAX; i++) {
+        k->cert[i] = dup_bytes(a->certificate_path.cert[i]);
+        if (k->cert[i] == NULL)
+            return CKR_HOST_MEMORY;
+        k->cert_len[i] = a->certificate_path.cert[i].len;
+        k->cert_count = (uint8_t)(i + 1);
+    }
+    return CKR_OK;
+}
+
+static CK_RV load_key(tok_card *card, uint32_t handle, size_t *cap)
+{
+    sks_req_key_handle req = {handle};
+    sks_resp_get_key_attributes resp;
+    sks_writer answer;
+    sks_writer_init(&answer);
+    CK_RV rv = tok_card_call_rv(card, SKS_M_GET_KEY_ATTRIBUTES, &req, &resp, &answer);
+    if (rv != CKR_OK || !(resp.flags & SKS_KEYFLAG_COMPLETE)) {
+        sks_writer_free(&answer);
+        /* A key deleted meanwhile, or one still being provisioned: not shown. */
+        return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_OK : rv;
+    }
+    if (card->nkeys == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        tok_card_key *v = realloc(card->keys, ncap * sizeof(*v));
+        if (v == NULL) {
+            sks_writer_free(&answer);
+            return CKR_HOST_MEMORY;
+        }
+        card->keys = v;
+        *cap = ncap;
+    }
+    tok_card_key *k = &card->keys[card->nkeys];
+    rv = key_from_attributes(k, handle, &resp);
+    card->nkeys++; /* counted even on failure so that key_free() releases it */
+    sks_writer_free(&answer);
+    return rv;
+}
+
+/*
+ * Walk an enumerateKeys/enumerateObjects listing page by page, calling `each`
+ * for every handle. NO_METHOD (a card without stored objects) lists nothing.
+ */
+static CK_RV enumerate(tok_card *card, uint8_t method,
+                       CK_RV (*each)(tok_card *card, uint32_t handle, size_t *cap), size_t *cap)
+{
+    uint32_t after = 0;
+    for (;;) {
+        sks_req_enumerate_keys req = {after};
+        sks_resp_enumerate_keys resp;
+        sks_writer answer;
+        uint8_t status;
+        sks_writer_init(&answer);
+        CK_RV rv = tok_card_call(card, method, &req, &resp, &answer, &status, NULL, 0);
+        if (rv == CKR_OK && status == SKS_ERR_NO_METHOD) {
+            sks_writer_free(&answer);
+            return CKR_OK;
+        }
+        if (rv == CKR_OK)
+            rv = tok_status_to_rv(status, method);
+        if (rv == CKR_OK && resp.handles.len % 4 != 0)
+            rv = CKR_DEVICE_ERROR;
+        for (size_t i = 0; rv == CKR_OK && i < resp.handles.len; i += 4) {
+            uint32_t h = sks_be32_get(resp.handles.ptr + i);
+            if (h <= after) { /* must ascend, or we could loop forever */
+                rv = CKR_DEVICE_ERROR;
+                break;
+            }
+            after = h;
+            rv = each(card, h, cap);
+        }
+        int more = rv == CKR_OK && resp.more && resp.handles.len > 0;
+        sks_writer_free(&answer);
+        if (rv != CKR_OK || !more)
+            return rv;
+    }
+}
+
+static CK_RV load_object(tok_card *card, uint32_t handle, size_t *cap)
+{
+    if (card->nobjects == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        tok_card_object *v = realloc(card->objects, ncap * sizeof(*v));
+        if (v == NULL)
+            return CKR_HOST_MEMORY;
+        card->objects = v;
+        *cap = ncap;
+    }
+    tok_card_object *o = &card->objects[card->nobjects];
+    memset(o, 0, sizeof(*o));
+    o->handle = handle;
+
+    sks_req_object_handle req = {handle};
+    sks_resp_read_object resp;
+    sks_writer answer;
+    uint8_t status;
+    sks_writer_init(&answer);
+    CK_RV rv = tok_card_call(card, SKS_M_READ_OBJECT, &req, &resp, &answer, &status, NULL, 0);
+    if (rv != CKR_OK) {
+        sks_writer_free(&answer);
+        return rv;
+    }
+    if (status == SKS_ERR_NOT_AUTHENTICATED) {
+        card->nobjects++; /* known to exist; read after login */
+    } else if (status != SKS_OK) {
+        tok_log(TOK_LOG_WARN, "object %u: readObject failed (%s)", handle,
+                sks_status_name(status));
+    } else {
+        static const CK_OBJECT_CLASS classes[] = {0, CKO_CERTIFICATE, CKO_DATA, CKO_PUBLIC_KEY};
+        if (resp.object_class < 1 || resp.object_class > 3 ||
+            tok_stored_decode(resp.attributes, &o->attrs) != CKR_OK) {
+            tok_log(TOK_LOG_WARN, "object %u: unreadable attributes, not shown", handle);
+            tok_attrs_free(&o->attrs);
+        } else {
+            o->readable = 1;
+            o->pin_policy = resp.pin_policy_handle;
+            o->cls = classes[resp.object_class];
+            o->private_ = resp.private_ ? CK_TRUE : CK_FALSE;
+            /* The card's own fields are authoritative. */
+            if (tok_attrs_set_ulong(&o->attrs, CKA_CLASS, o->cls) != CKR_OK ||
+                tok_attrs_set_bool(&o->attrs, CKA_TOKEN, CK_TRUE) != CKR_OK ||
+                tok_attrs_set_bool(&o->attrs, CKA_PRIVATE, o->private_) != CKR_OK)
+                rv = CKR_HOST_MEMORY;
+            card->nobjects++;
+        }
+    }
+    sks_writer_free(&answer);
+    return rv;
+}
+
+static CK_RV add_entry(tok_card *card, size_t *cap, uint32_t pin_policy, uint32_t pos,
+                       uint32_t card_handle, unsigned kind, int private_)
+{
+    if (card->nentries == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        tok_card_entry *v = realloc(card->entries, ncap * sizeof(*v));
+        if (v == NULL)
+            return CKR_HOST_MEMORY;
+        card->entries = v;
+        *cap = ncap;
+    }
+    tok_card_entry *e = &card->entries[card->nentries++];
+    e->handle = tok_handle_card(card->index, card_handle, kind);
+    e->pin_policy = pin_policy;
+    e->pos = pos;
+    e->kind = (uint8_t)kind;
+    e->private_ = (uint8_t)private_;
+    return CKR_OK;
+}
+
+static int index_entry(tok_card *card, const void *id, size_t id_len, const char *label)
+{
+    uint32_t e = (uint32_t)(card->nentries - 1);
+    return tok_index_add(card->index, 'I', id, id_len, e) != 0 ||
+           tok_index_add(card->index, 'L', label, strlen(label), e) != 0;
+}
+
+/* Private key, public key and certificates of one key. */
+static CK_RV key_entries(tok_card *card, size_t *cap, size_t *scan_cap, tok_index *dups,
+                         uint32_t pos)
+{
+    tok_card_key *k = &card->keys[pos];
+    CK_RV rv;
+    for (unsigned kind = 0; kind < 2u + k->cert_count; kind++) {
+        if (kind >= TOK_KIND_CERT_FIRST + 1) {
+            /* A CA certificate: once per token, however many keys share it. */
+            unsigned i = kind - TOK_KIND_CERT_FIRST;
+            uint8_t key[4 + 32];
+            size_t n;
+            sks_be32_put(key, k->pin_policy);
+            if (sks_sha256(k->cert[i], k->cert_len[i], key + 4) != 0)
+                return CKR_GENERAL_ERROR;
+            if (tok_index_get(dups, 'C', key, sizeof(key), &n) != NULL) {
+                k->cert_dup[i] = 1;
+                continue;
+            }
+            if (tok_index_add(dups, 'C', key, sizeof(key), pos) != 0)
+                return CKR_HOST_MEMORY;
+        }
+        int private_ = kind == TOK_KIND_PRIVATE_KEY && k->pin_policy != 0;
+        rv = add_entry(card, cap, k->pin_policy, pos, k->handle, kind, private_);
+        if (rv != CKR_OK)
+            return rv;
+        if (kind <= TOK_KIND_CERT_FIRST) {
+            if (index_entry(card, k->id, k->id_len, k->label) != 0)
+                return CKR_HOST_MEMORY;
+        } else {
+            if (card->nscan == *scan_cap) {
+                size_t ncap = *scan_cap ? *scan_cap * 2 : 16;
+                uint32_t *v = realloc(card->scan, ncap * sizeof(*v));
+                if (v == NULL)
+                    return CKR_HOST_MEMORY;
+                card->scan = v;
+                *scan_cap = ncap;
+            }
+            card->scan[card->nscan++] = (uint32_t)(card->nentries - 1);
+        }
+    }
+    return CKR_OK;
+}
+
+static CK_RV build_entries(tok_card *card)
+{
+    size_t cap = 0, scan_cap = 0;
+    CK_RV rv = CKR_OK;
+    tok_index *dups = tok_index_new();
+    card->index = tok_index_new();
+    if (dups == NULL || card->index == NULL) {
+        tok_index_free(dups);
+        return CKR_HOST_MEMORY;
+    }
+    for (size_t i = 0; rv == CKR_OK && i < card->nkeys; i++)
+        rv = key_entries(card, &cap, &scan_cap, dups, (uint32_t)i);
+    tok_index_free(dups);
+    for (size_t i = 0; rv == CKR_OK && i < card->nobjects; i++) {
+        tok_card_object *o = &card->objects[i];
+        if (!o->readable)
+            continue;
+        rv = add_entry(card, &cap, o->pin_policy, (uint32_t)i, o->handle, TOK_KIND_STORED,
+                       o->private_);
+        if (rv != CKR_OK)
+            break;
+        const tok_attr *id = tok_attrs_find(&o->attrs, CKA_ID);
+        const tok_attr *label = tok_attrs_find(&o->attrs, CKA_LABEL);
+        uint32_t e = (uint32_t)(card->nentries - 1);
+        if ((id != NULL && tok_index_add(card->index, 'I', id->value, id->len, e) != 0) ||
+            (label != NULL && tok_index_add(card->index, 'L', label->value, label->len, e) != 0))
+            rv = CKR_HOST_MEMORY;
+    }
+    return rv;
+}
+
+static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
+{
+    tok_card_cache_free(card);
+    size_t key_cap = 0, obj_cap = 0;
+    CK_RV rv = load_policies(card);
+    if (rv == CKR_OK)
+        rv = enumerate(card, SKS_M_ENUMERATE_KEYS, load_key, &key_cap);
+    if (rv == CKR_OK)
+        rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &obj_cap);
+    if (rv == CKR_OK)
+        rv = build_entries(card);
+    if (rv != CKR_OK) {
+        tok_log(TOK_LOG_ERROR, "%s: cannot read the card's contents (0x%lx)", card->reader,
+                (unsigned long)rv);
+        tok_card_cache_free(card);
+        return rv;
+    }
+    card->change_counter = info->change_counter;
+    card->cache_loaded = 1;
+    tok_log(TOK_LOG_DEBUG, "%s: %zu PIN policies, %zu keys, %zu stored objects", card->reader,
+            card->npolicies, card->nkeys, card->nobjects);
+    tok_slots_sync(card);
+    return CKR_OK;
+}
+
+CK_RV tok_card_refresh(tok_card *card)
+{
+    if (card->cache_loaded && card->checked)
+        return CKR_OK;
+    sks_resp_get_device_info info;
+    CK_RV rv = device_info(card, &info);
+    if (rv != CKR_OK)
+        return rv;
+    card->checked = 1;
+    if (card->cache_loaded && info.change_counter == card->change_counter)
+        return CKR_OK;
+    return load(card, &info);
+}
+
+CK_RV tok_card_ensure(tok_card *card)
+{
+    if (card->cache_loaded)
+        return CKR_OK;
+    return tok_card_refresh(card);
+}
+
+tok_card_key *tok_card_find_key(tok_card *card, uint32_t handle)
+{
+    size_t lo = 0, hi = card->nkeys;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (card->keys[mid].handle == handle)
+            return &card->keys[mid];
+        if (card->keys[mid].handle < handle)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+tok_card_object *tok_card_find_object(tok_card *card, uint32_t handle)
+{
+    size_t lo = 0, hi = card->nobjects;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (card->objects[mid].handle == handle)
+            return card->objects[mid].readable ? &card->objects[mid] : NULL;
+        if (card->objects[mid].handle < handle)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const sks_pin_policy_info *tok_card_find_policy(const tok_card *card, uint32_t handle)
+{
+    for (size_t i = 0; i < card->npolicies; i++) {
+        if (card->policies[i].handle == handle)
+            return &card->policies[i];
+    }
+    return NULL;
+}
+
+const tok_attrs *tok_card_key_attrs(tok_card_key *key, unsigned kind)
+{
+    if (kind >= TOK_KEY_KINDS || (kind >= TOK_KIND_CERT_FIRST &&
+                                  kind - TOK_KIND_CERT_FIRST >= key->cert_count))
+        return NULL;
+    if (key->attrs[kind] != NULL)
+        return key->attrs[kind];
+    tok_attrs *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    if (tok_keyattrs_build(key, kind, a) != CKR_OK) {
+        tok_attrs_free(a);
+        free(a);
+        return NULL;
+    }
+    key->attrs[kind] = a;
+    return a;
+}

@@ -1,0 +1,234 @@
+/*
+ * tok_card.c - talking to a card: the configured transports, the SELECT of
+ * the SKS application, the per-call transaction, and tok_card_call(), the
+ * one path by which the token layer runs SKS methods (encode with the
+ * shared message table, frame with sks_apdu_call, decode strictly).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/sks_apdu.h"
+#include "token/tok.h"
+
+/* sks_apdu's transmit callback over the card's transport. */
+static int transmit_cb(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp, size_t *resp_len)
+{
+    tok_card *card = ctx;
+    int rc = sks_transport_transmit(card->transport, cmd, n, resp, resp_len);
+    if (rc != SKS_TRANSPORT_OK) {
+        card->link_status = rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* The CKR for a transport failure; a removed card forgets its logins. */
+static CK_RV link_failure(tok_card *card, int status)
+{
+    switch (status) {
+    case SKS_TRANSPORT_NO_CARD:
+        card->present = 0;
+        card->selected = 0;
+        tok_slots_forget_logins(card);
+        return CKR_TOKEN_NOT_PRESENT;
+    case SKS_TRANSPORT_REMOVED:
+        card->present = 0;
+        card->selected = 0;
+        tok_slots_forget_logins(card);
+        return CKR_DEVICE_REMOVED;
+    default:
+        return CKR_DEVICE_ERROR;
+    }
+}
+
+static CK_RV select_application(tok_card *card)
+{
+    uint16_t sw = 0;
+    card->link_status = SKS_TRANSPORT_ERROR;
+    if (sks_apdu_select(transmit_cb, card, &sw) != 0)
+        return link_failure(card, card->link_status);
+    if (sw != SKS_SW_OK) {
+        tok_log(TOK_LOG_ERROR, "%s: SELECT of the SKS application answered %04X", card->reader,
+                sw);
+        return CKR_TOKEN_NOT_RECOGNIZED;
+    }
+    card->selected = 1;
+    return CKR_OK;
+}
+
+CK_RV tok_card_begin(tok_card *card)
+{
+    if (card->in_txn)
+        return CKR_OK;
+    int rc = card->transport->ops->begin(card->transport);
+    if (rc < 0)
+        return link_failure(card, rc);
+    card->present = 1;
+    card->in_txn = 1;
+    if (rc == SKS_TRANSPORT_RESET) {
+        /* Reset or used by someone else: PINs verified earlier are gone. */
+        tok_log(TOK_LOG_INFO, "%s: card was reset", card->reader);
+        card->selected = 0;
+        tok_slots_forget_logins(card);
+    }
+    if (!card->selected) {
+        CK_RV rv = select_application(card);
+        if (rv != CKR_OK) {
+            tok_card_end(card);
+            return rv;
+        }
+    }
+    return CKR_OK;
+}
+
+void tok_card_end(tok_card *card)
+{
+    if (!card->in_txn)
+        return;
+    card->transport->ops->end(card->transport);
+    card->in_txn = 0;
+}
+
+/* Copy the card's error string, keeping printable ASCII only (it goes to logs). */
+static void copy_message(char *dst, size_t cap, sks_view msg)
+{
+    if (dst == NULL || cap == 0)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < msg.len && n + 1 < cap; i++)
+        dst[n++] = (msg.ptr[i] >= 0x20 && msg.ptr[i] < 0x7F) ? (char)msg.ptr[i] : '?';
+    dst[n] = '\0';
+}
+
+CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
+                    sks_writer *answer, uint8_t *status, char *errmsg, size_t errlen)
+{
+    *status = SKS_ERR_INTERNAL;
+    if (errmsg != NULL && errlen > 0)
+        errmsg[0] = '\0';
+    const sks_msgdesc *d = sks_msg_find(method);
+    if (d == NULL) {
+        *status = SKS_ERR_NO_METHOD;
+        if (errmsg != NULL)
+            snprintf(errmsg, errlen, "method %u unknown to this module", method);
+        return CKR_OK;
+    }
+    if (card == NULL || card->transport == NULL)
+        return CKR_TOKEN_NOT_PRESENT;
+    CK_RV rv = tok_card_begin(card);
+    if (rv != CKR_OK)
+        return rv;
+
+    sks_writer call;
+    sks_writer_init(&call);
+    if (sks_msg_encode_request(d, req, &call) != 0 || call.failed) {
+        sks_writer_free(&call);
+        tok_log(TOK_LOG_WARN, "%s: the request does not fit the protocol", d->name);
+        return CKR_ARGUMENTS_BAD;
+    }
+    uint16_t sw = 0;
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        card->link_status = SKS_TRANSPORT_ERROR;
+        rc = sks_apdu_call(transmit_cb, card, card->extended, call.buf, call.len, answer, &sw);
+        if (rc != 0 || sw != SKS_SW_CONDITIONS || attempt == 1)
+            break;
+        /* Not selected (the card lost its state without telling us): select and retry. */
+        card->selected = 0;
+        tok_slots_forget_logins(card);
+        rv = select_application(card);
+        if (rv != CKR_OK)
+            break;
+    }
+    sks_writer_free(&call); /* the call may hold a PIN */
+    if (rv != CKR_OK)
+        return rv;
+    if (rc != 0)
+        return link_failure(card, card->link_status);
+    if (sw != SKS_SW_OK) {
+        tok_log(TOK_LOG_ERROR, "%s: the card answered %04X", d->name, sw);
+        return CKR_DEVICE_ERROR;
+    }
+    sks_view msg = {NULL, 0};
+    if (sks_msg_decode_response(d, answer->buf, answer->len, resp, status, &msg) != 0) {
+        tok_log(TOK_LOG_ERROR, "%s: malformed answer from the card", d->name);
+        return CKR_DEVICE_ERROR;
+    }
+    if (*status != SKS_OK) {
+        char text[160];
+        copy_message(text, sizeof(text), msg);
+        copy_message(errmsg, errlen, msg);
+        tok_log(TOK_LOG_DEBUG, "%s: %s (%s)", d->name, sks_status_name(*status), text);
+    }
+    return CKR_OK;
+}
+
+CK_RV tok_card_call_rv(tok_card *card, uint8_t method, const void *req, void *resp,
+                       sks_writer *answer)
+{
+    uint8_t status;
+    char msg[160];
+    CK_RV rv = tok_card_call(card, method, req, resp, answer, &status, msg, sizeof(msg));
+    if (rv != CKR_OK)
+        return rv;
+    return tok_status_to_rv(status, method);
+}
+
+void tok_cards_open(void)
+{
+    const tok_config *cfg = &tok_g.config;
+    if (cfg->use_pcsc)
+        tok_log(TOK_LOG_WARN, "transport pcsc: not built yet");
+    if (!cfg->use_embedded)
+        return;
+    char dir[4096];
+    int n = snprintf(dir, sizeof(dir), "%s/card", cfg->state_dir);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        tok_log(TOK_LOG_ERROR, "state_dir too long");
+        return;
+    }
+    char err[256] = "";
+    sks_transport *t = sks_transport_embedded_open(dir, err, sizeof(err));
+    if (t == NULL) {
+        tok_log(TOK_LOG_ERROR, "embedded card %s: %s", dir, err);
+        return;
+    }
+    tok_card *card = calloc(1, sizeof(*card));
+    if (card == NULL) {
+        t->ops->close(t);
+        tok_log(TOK_LOG_ERROR, "out of memory");
+        return;
+    }
+    if (tok_log_apdu_enabled()) {
+        t->trace = tok_log_apdu;
+        t->trace_ctx = card;
+    }
+    card->transport = t;
+    card->extended = t->ops->extended(t);
+    card->present = 1;
+    snprintf(card->reader, sizeof(card->reader), "%s", t->reader);
+    sks_writer_init(&card->policies_buf);
+    card->index = (int)tok_g.ncards;
+    tok_g.cards[tok_g.ncards++] = card;
+}
+
+void tok_card_free(tok_card *card)
+{
+    if (card == NULL)
+        return;
+    tok_card_cache_free(card);
+    sks_writer_free(&card->policies_buf);
+    if (card->transport != NULL)
+        card->transport->ops->close(card->transport);
+    free(card);
+}
+
+void tok_cards_close(void)
+{
+    for (size_t i = 0; i < tok_g.ncards; i++) {
+        tok_card_free(tok_g.cards[i]);
+        tok_g.cards[i] = NULL;
+    }
+    tok_g.ncards = 0;
+}
