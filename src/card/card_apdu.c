@@ -145,5 +145,6 @@ void sks_card_reset(sks_card *card)
     card_apdu_drop_pending(card);
     card_apdu_drop_chain(card);
     card->selected = 0;
-    card->nverified = 0; /* every verified PIN is forgotten */
+    card->nverified = 0; /* every verified PIN and PUK is forgotten */
+    card->npuk_verified = 0;
 }

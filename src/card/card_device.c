@@ -777,6 +777,7 @@ sks_card *sks_card_open(const char *dir, char *err, size_t errlen)
     }
     sks_writer_init(&card->chain);
     sks_writer_init(&card->pending);
+    card->puk_delay_ms = CARD_PUK_DELAY_MS;
     card->dir = strdup(dir);
     db_path = path_join(dir, DB_FILE);
     if (card->dir == NULL || db_path == NULL) {

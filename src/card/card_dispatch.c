@@ -37,6 +37,13 @@ static const card_method card_methods[] = {
     {SKS_M_UNLOCK_PIN, card_m_unlock_pin, CARD_TXN_SELF},
     {SKS_M_LOGOUT, card_m_logout, CARD_TXN_NONE},
     {SKS_M_ENUMERATE_PIN_POLICIES, card_m_enumerate_pin_policies, CARD_TXN_NONE},
+    {SKS_M_VERIFY_PUK, card_m_verify_puk, CARD_TXN_SELF},
+    {SKS_M_CREATE_OBJECT, card_m_create_object, CARD_TXN_AUTO},
+    {SKS_M_DELETE_OBJECT, card_m_delete_object, CARD_TXN_AUTO},
+    {SKS_M_ENUMERATE_OBJECTS, card_m_enumerate_objects, CARD_TXN_NONE},
+    {SKS_M_READ_OBJECT, card_m_read_object, CARD_TXN_NONE},
+    {SKS_M_UPDATE_OBJECT, card_m_update_object, CARD_TXN_AUTO},
+    {SKS_M_SET_KEY_ATTRIBUTES, card_m_set_key_attributes, CARD_TXN_AUTO},
 };
 
 /* Storage large enough for any request or response struct of sks_msg.h. */
@@ -59,6 +66,11 @@ typedef union {
     sks_req_change_pin change;
     sks_req_unlock_pin unlock;
     sks_req_logout logout;
+    sks_req_verify_puk verify_puk;
+    sks_req_create_object create_object;
+    sks_req_object_handle object_handle;
+    sks_req_update_object update_object;
+    sks_req_set_key_attributes set_key_attributes;
 } card_any_request;
 
 typedef union {
@@ -75,6 +87,8 @@ typedef union {
     sks_resp_key_agreement agree;
     sks_resp_export_key exported;
     sks_resp_enumerate_pin_policies pin_policies;
+    sks_resp_create_object create_object;
+    sks_resp_read_object read_object;
 } card_any_response;
 
 int card_fail(card_call *call, int status, const char *fmt, ...)
@@ -161,7 +175,8 @@ void sks_card_call(sks_card *card, const uint8_t *call_bytes, size_t n, sks_writ
         }
     }
 
-    if (status != SKS_OK && status != SKS_ERR_NO_SESSION && call.abort_session != 0)
+    /* Handlers name only open sessions (an expired one too: this removes it). */
+    if (status != SKS_OK && call.abort_session != 0)
         card_abort_open_session(card, call.abort_session);
 
     if (status == SKS_OK && sks_msg_encode_response(desc, &resp, answer) != 0) {

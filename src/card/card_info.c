@@ -1,7 +1,8 @@
 /*
  * card_info.c - getDeviceInfo: what the middleware learns about the card
  * before using it (API level, serial, device certificate path, supported
- * key algorithms, key capacity), and the decoding of stored certificate
+ * key algorithms, key capacity, the change counter that tells a cache when
+ * to reload), and the decoding of stored certificate
  * paths into response views.
  */
 #include <string.h>
@@ -37,13 +38,15 @@ int card_m_get_device_info(card_call *call, const void *reqp, void *respp)
     };
     sks_resp_get_device_info *resp = respp;
     sks_card *card = call->card;
-    uint32_t used = 0;
+    uint32_t used = 0, changes = 0;
 
     if (card_certpath_view(&card->device_cert_path, &resp->device_certificate_path) != 0 ||
         resp->device_certificate_path.count == 0)
         return card_fail(call, SKS_ERR_INTERNAL, "the device certificate path is damaged");
     if (card_store_key_count(card->store, &used) != SKS_OK)
         return card_fail(call, SKS_ERR_STORAGE, "cannot count the keys");
+    if (card_store_change_counter(card->store, &changes) != SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot read the change counter");
     for (size_t i = 0; i < sizeof(candidates); i++)
         if (card_keymat_alg_supported(candidates[i]))
             sks_put_byte(&call->out[0], candidates[i]);
@@ -56,5 +59,6 @@ int card_m_get_device_info(card_call *call, const void *reqp, void *respp)
     resp->key_algorithms.len = call->out[0].len;
     resp->max_keys = card->max_keys;
     resp->used_keys = used;
+    resp->change_counter = changes;
     return SKS_OK;
 }

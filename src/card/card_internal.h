@@ -16,6 +16,7 @@
 
 #define CARD_DEFAULT_MAX_KEYS 100000u
 #define CARD_MAX_VERIFIED 64 /* PIN policies verified at once in one card session */
+#define CARD_PUK_DELAY_MS 1000u /* default delay of a PUK with RetryLimit 0 */
 
 struct sks_card {
     char *dir;
@@ -28,9 +29,13 @@ struct sks_card {
     uint64_t (*now)(void *ctx);
     void *now_ctx;
 
+    unsigned puk_delay_ms; /* wait before comparing a PUK without retry limit */
+
     /* Volatile state of the current card session (lost on reset). */
     uint32_t verified[CARD_MAX_VERIFIED]; /* PIN policies whose PIN was verified */
     size_t nverified;
+    uint32_t puk_verified[CARD_MAX_VERIFIED]; /* PIN policies whose PUK was verified */
+    size_t npuk_verified;
     int selected;
     int chaining;
     sks_writer chain;   /* command parts received so far */
@@ -96,13 +101,31 @@ int card_m_change_pin(card_call *, const void *, void *);
 int card_m_unlock_pin(card_call *, const void *, void *);
 int card_m_logout(card_call *, const void *, void *);
 int card_m_enumerate_pin_policies(card_call *, const void *, void *);
+int card_m_verify_puk(card_call *, const void *, void *);
+int card_m_create_object(card_call *, const void *, void *);
+int card_m_delete_object(card_call *, const void *, void *);
+int card_m_enumerate_objects(card_call *, const void *, void *);
+int card_m_read_object(card_call *, const void *, void *);
+int card_m_update_object(card_call *, const void *, void *);
+int card_m_set_key_attributes(card_call *, const void *, void *);
 
 /* Current time through the card's clock. */
 uint64_t card_now(const sks_card *card);
 
-/* Volatile PIN state (card_pin.c). */
+/*
+ * Volatile PIN state (card_pin.c): the PIN policies whose PIN, and those
+ * whose PUK (verifyPUK), was verified in this card session.
+ */
 int card_pin_is_verified(const sks_card *card, uint32_t pin_policy);
 void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified);
+int card_puk_is_verified(const sks_card *card, uint32_t pin_policy);
+void card_puk_set_verified(sks_card *card, uint32_t pin_policy, int verified);
+
+/*
+ * A PIN policy the Key User API may see: it exists and its session is
+ * closed (NO_POLICY otherwise). `rec` is always safe to free (card_pin.c).
+ */
+int card_pin_policy_load(card_call *call, uint32_t pin_policy, card_pin_rec *rec);
 
 /*
  * Check a PUK under the counter rule (decrement and commit, compare, restore

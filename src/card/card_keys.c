@@ -1,8 +1,8 @@
 /*
  * card_keys.c - the key object methods of the Key User API: enumerateKeys,
- * getKeyAttributes, deleteKey and exportKey, and the two rules every key
- * method shares: only complete keys (session closed) exist for this API,
- * and a PIN-protected key needs its policy's PIN verified.
+ * getKeyAttributes, deleteKey, exportKey and setKeyAttributes, and the two
+ * rules every key method shares: only complete keys (session closed) exist
+ * for this API, and a PIN-protected key needs its policy's PIN verified.
  */
 #include <string.h>
 
@@ -111,6 +111,8 @@ int card_m_delete_key(card_call *call, const void *reqp, void *respp)
                                "key %u is delete-protected without a PUK", req->key_handle);
         else
             status = card_puk_check(call, pin.puk_handle, req->authorization);
+        if (status == SKS_ERR_AUTHENTICATION || status == SKS_ERR_PIN_BLOCKED)
+            card_puk_set_verified(call->card, rec.pin_policy, 0);
     }
     card_pin_rec_free(&pin);
     card_key_rec_free(&rec);
@@ -164,6 +166,38 @@ int card_m_export_key(card_call *call, const void *reqp, void *respp)
         if (call->out[0].failed)
             status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");
     }
+    card_key_rec_free(&rec);
+    return status;
+}
+
+/*
+ * setKeyAttributes: a new ID and friendly name for a complete key (PIN
+ * verified if it has one). The ID stays unique among complete keys. The
+ * dispatcher runs it in one transaction.
+ */
+int card_m_set_key_attributes(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_set_key_attributes *req = reqp;
+    card_key_rec rec;
+    int used = 0;
+    (void)respp;
+
+    int status = card_key_get_complete(call, req->key_handle, &rec);
+    if (status == SKS_OK)
+        status = card_key_require_pin(call, &rec);
+    if (status == SKS_OK &&
+        card_store_key_id_used(call->card->store, req->id, req->key_handle, &used) != SKS_OK)
+        status = card_fail(call, SKS_ERR_STORAGE, "cannot look up key IDs");
+    if (status == SKS_OK && used)
+        status = card_fail(call, SKS_ERR_OPTION, "another key already has this ID");
+    if (status == SKS_OK) {
+        memcpy(rec.id, req->id.ptr, req->id.len);
+        rec.id_len = (uint8_t)req->id.len;
+        if (card_buf_set(&rec.friendly_name, req->friendly_name.ptr, req->friendly_name.len) != 0)
+            status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+    }
+    if (status == SKS_OK && card_store_key_put(call->card->store, &rec) != SKS_OK)
+        status = card_fail(call, SKS_ERR_STORAGE, "cannot update key %u", req->key_handle);
     card_key_rec_free(&rec);
     return status;
 }

@@ -1,58 +1,86 @@
 /*
  * card_pin.c - the PIN methods of the Key User API (verifyPIN, changePIN,
- * unlockPIN, logout, enumeratePINPolicies), the PUK check deleteKey shares,
- * and the volatile set of PIN policies verified in the current card session.
- * A new PIN is checked against its policy by card_pin_check_policy
- * (card_session.h), the rule createKeyPair applies too.
+ * unlockPIN, logout, enumeratePINPolicies, verifyPUK), the PUK check
+ * deleteKey shares, and the volatile sets of PIN policies whose PIN or PUK
+ * was verified in the current card session. A new PIN is checked against
+ * its policy by card_pin_check_policy (card_session.h), the rule
+ * createKeyPair applies too.
  *
  * The counter rule (docs/protocol.md section 7): a try is taken from the
  * retry counter and committed in its own transaction *before* the value is
  * compared, so cutting the power during the compare cannot give a free
  * guess; a match restores the counter in a second transaction. A counter at
- * 0 answers PIN_BLOCKED without comparing. Values are compared in constant
- * time. Any failed PIN check forgets the policy's verification.
+ * 0 answers PIN_BLOCKED without comparing. A PUK without a counter
+ * (RetryLimit 0) waits card->puk_delay_ms before every comparison instead.
+ * Values are compared in constant time. Any failed PIN (PUK) check forgets
+ * the policy's PIN (PUK) verification.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../protocol/sks_crypto.h"
 #include "card_internal.h"
 #include "card_session.h"
 
-/* ---- Volatile verified-PIN set --------------------------------------- */
+/* ---- Volatile verified sets ------------------------------------------ */
 
-int card_pin_is_verified(const sks_card *card, uint32_t pin_policy)
+static int set_has(const uint32_t *set, size_t n, uint32_t pin_policy)
 {
-    for (size_t i = 0; i < card->nverified; i++)
-        if (card->verified[i] == pin_policy)
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == pin_policy)
             return 1;
     return 0;
 }
 
 /*
- * Add or remove a policy. When the set is full the oldest verification is
- * dropped: its keys then answer NOT_AUTHENTICATED until verified again.
+ * Add or remove a policy. When the set is full the oldest entry is dropped:
+ * its policy then counts as not verified until verified again.
  */
-void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified)
+static void set_change(uint32_t *set, size_t *n, uint32_t pin_policy, int add)
 {
-    for (size_t i = 0; i < card->nverified; i++) {
-        if (card->verified[i] != pin_policy)
+    for (size_t i = 0; i < *n; i++) {
+        if (set[i] != pin_policy)
             continue;
-        if (!verified) {
-            memmove(&card->verified[i], &card->verified[i + 1],
-                    (card->nverified - i - 1) * sizeof(card->verified[0]));
-            card->nverified--;
+        if (!add) {
+            memmove(&set[i], &set[i + 1], (*n - i - 1) * sizeof(set[0]));
+            (*n)--;
         }
         return;
     }
-    if (!verified || pin_policy == SKS_HANDLE_NONE)
+    if (!add || pin_policy == SKS_HANDLE_NONE)
         return;
-    if (card->nverified == CARD_MAX_VERIFIED) {
-        memmove(&card->verified[0], &card->verified[1],
-                (CARD_MAX_VERIFIED - 1) * sizeof(card->verified[0]));
-        card->nverified--;
+    if (*n == CARD_MAX_VERIFIED) {
+        memmove(&set[0], &set[1], (CARD_MAX_VERIFIED - 1) * sizeof(set[0]));
+        (*n)--;
     }
-    card->verified[card->nverified++] = pin_policy;
+    set[(*n)++] = pin_policy;
+}
+
+int card_pin_is_verified(const sks_card *card, uint32_t pin_policy)
+{
+    return set_has(card->verified, card->nverified, pin_policy);
+}
+
+void card_pin_set_verified(sks_card *card, uint32_t pin_policy, int verified)
+{
+    set_change(card->verified, &card->nverified, pin_policy, verified);
+}
+
+int card_puk_is_verified(const sks_card *card, uint32_t pin_policy)
+{
+    return set_has(card->puk_verified, card->npuk_verified, pin_policy);
+}
+
+void card_puk_set_verified(sks_card *card, uint32_t pin_policy, int verified)
+{
+    set_change(card->puk_verified, &card->npuk_verified, pin_policy, verified);
+}
+
+void sks_card_set_puk_delay_ms(sks_card *card, unsigned ms)
+{
+    card->puk_delay_ms = ms;
 }
 
 /* ---- Helpers ----------------------------------------------------------- */
@@ -100,11 +128,7 @@ static int begin_txn(card_call *call)
     return SKS_OK;
 }
 
-/*
- * Read a PIN policy the Key User API may see: it exists and its session is
- * closed (NO_POLICY otherwise). `rec` is always safe to free afterwards.
- */
-static int load_policy(card_call *call, uint32_t handle, card_pin_rec *rec)
+int card_pin_policy_load(card_call *call, uint32_t handle, card_pin_rec *rec)
 {
     card_session_rec session;
     memset(rec, 0, sizeof(*rec));
@@ -123,10 +147,10 @@ static int load_policy(card_call *call, uint32_t handle, card_pin_rec *rec)
     return SKS_OK;
 }
 
-/* load_policy, plus: a key has set the policy's PIN (NOT_ALLOWED otherwise). */
+/* card_pin_policy_load, plus: a key has set the policy's PIN (NOT_ALLOWED otherwise). */
 static int load_policy_with_pin(card_call *call, uint32_t handle, card_pin_rec *rec)
 {
-    int status = load_policy(call, handle, rec);
+    int status = card_pin_policy_load(call, handle, rec);
     if (status == SKS_OK && rec->value.len == 0)
         status = card_fail(call, SKS_ERR_NOT_ALLOWED, "PIN policy %u has no PIN", handle);
     return status;
@@ -173,7 +197,7 @@ static int pin_store(card_call *call, uint32_t handle, const sks_view *new_pin)
     int status = begin_txn(call);
     if (status != SKS_OK)
         return status;
-    status = new_pin != NULL ? load_policy(call, handle, &rec)
+    status = new_pin != NULL ? card_pin_policy_load(call, handle, &rec)
                              : load_policy_with_pin(call, handle, &rec);
     if (status == SKS_OK && new_pin == NULL) {
         if (card_store_pin_set_tries(st, handle, rec.retry_limit) != SKS_OK)
@@ -211,6 +235,15 @@ static int puk_set_tries(card_call *call, uint32_t handle, uint8_t tries_left)
     return finish_txn(call, status);
 }
 
+/* The wait before comparing a PUK that has no retry counter (RetryLimit 0). */
+static void puk_delay(const sks_card *card)
+{
+    struct timespec left = {(time_t)(card->puk_delay_ms / 1000),
+                            (long)(card->puk_delay_ms % 1000) * 1000000L};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+}
+
 int card_puk_check(card_call *call, uint32_t puk_policy, sks_view puk)
 {
     card_puk_rec rec;
@@ -227,6 +260,8 @@ int card_puk_check(card_call *call, uint32_t puk_policy, sks_view puk)
             status = card_fail(call, SKS_ERR_STORAGE, "cannot store the PUK counter");
     }
     status = finish_txn(call, status);
+    if (status == SKS_OK && !counted && call->card->puk_delay_ms > 0)
+        puk_delay(call->card);
 
     if (status == SKS_OK && !secret_equal(&rec.value, puk)) {
         if (counted)
@@ -288,27 +323,69 @@ int card_m_change_pin(card_call *call, const void *reqp, void *respp)
     return status;
 }
 
+/* The PUK policy of a usable PIN policy (NOT_ALLOWED when it has none). */
+static int policy_puk(card_call *call, uint32_t pin_policy, card_pin_rec *rec, uint32_t *puk)
+{
+    int status = card_pin_policy_load(call, pin_policy, rec);
+    *puk = rec->puk_handle;
+    if (status == SKS_OK && *puk == SKS_HANDLE_NONE)
+        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "PIN policy %u has no PUK", pin_policy);
+    return status;
+}
+
+/* card_puk_check for a PIN policy's PUK: a failed check forgets its "PUK verified". */
+static int policy_puk_check(card_call *call, uint32_t pin_policy, uint32_t puk, sks_view value)
+{
+    int status = card_puk_check(call, puk, value);
+    if (status == SKS_ERR_AUTHENTICATION || status == SKS_ERR_PIN_BLOCKED)
+        card_puk_set_verified(call->card, pin_policy, 0);
+    return status;
+}
+
 /*
- * unlockPIN: the PUK of the policy's PUK policy, then the new PIN with a
- * full counter. It may also set the first PIN of a policy no key has set.
- * The PIN is not verified by this, and an earlier verification of the old
- * PIN is forgotten.
+ * verifyPUK: the PUK of the policy's PUK policy under the counter rule; a
+ * match marks the PIN policy "PUK verified" for this card session.
+ */
+int card_m_verify_puk(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_verify_puk *req = reqp;
+    card_pin_rec rec;
+    uint32_t puk;
+    (void)respp;
+    int status = policy_puk(call, req->pin_policy_handle, &rec, &puk);
+    card_pin_rec_free(&rec);
+    if (status == SKS_OK)
+        status = policy_puk_check(call, req->pin_policy_handle, puk, req->puk);
+    if (status == SKS_OK)
+        card_puk_set_verified(call->card, req->pin_policy_handle, 1);
+    return status;
+}
+
+/*
+ * unlockPIN: the PUK of the policy's PUK policy - or an empty PUK when the
+ * policy is "PUK verified" (verifyPUK) - then the new PIN with a full
+ * counter. It may also set the first PIN of a policy no key has set. The
+ * PIN is not verified by this, and an earlier verification of the old PIN
+ * is forgotten. An empty PUK without verifyPUK costs no try.
  */
 int card_m_unlock_pin(card_call *call, const void *reqp, void *respp)
 {
     const sks_req_unlock_pin *req = reqp;
     card_pin_rec rec;
-    int status = load_policy(call, req->pin_policy_handle, &rec);
-    uint32_t puk = rec.puk_handle;
-    if (status == SKS_OK && puk == SKS_HANDLE_NONE)
-        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "PIN policy %u has no PUK",
-                           req->pin_policy_handle);
+    uint32_t puk;
+    (void)respp;
+    int status = policy_puk(call, req->pin_policy_handle, &rec, &puk);
     if (status == SKS_OK)
         status = check_new_pin(call, &rec, req->new_pin);
     card_pin_rec_free(&rec);
 
-    if (status == SKS_OK)
-        status = card_puk_check(call, puk, req->puk);
+    if (status == SKS_OK && req->puk.len == 0) {
+        if (!card_puk_is_verified(call->card, req->pin_policy_handle))
+            status = card_fail(call, SKS_ERR_NOT_AUTHENTICATED,
+                               "the PUK of PIN policy %u is not verified", req->pin_policy_handle);
+    } else if (status == SKS_OK) {
+        status = policy_puk_check(call, req->pin_policy_handle, puk, req->puk);
+    }
     if (status == SKS_OK)
         status = pin_store(call, req->pin_policy_handle, &req->new_pin);
     if (status == SKS_OK)
@@ -316,17 +393,21 @@ int card_m_unlock_pin(card_call *call, const void *reqp, void *respp)
     return status;
 }
 
+/* logout: forget the PIN and PUK verification of one policy, or of all (0). */
 int card_m_logout(card_call *call, const void *reqp, void *respp)
 {
     const sks_req_logout *req = reqp;
+    (void)respp;
     if (req->pin_policy_handle == SKS_HANDLE_NONE) {
         call->card->nverified = 0;
+        call->card->npuk_verified = 0;
         return SKS_OK;
     }
     card_pin_rec rec;
-    int status = load_policy(call, req->pin_policy_handle, &rec);
+    int status = card_pin_policy_load(call, req->pin_policy_handle, &rec);
     card_pin_rec_free(&rec);
     card_pin_set_verified(call->card, req->pin_policy_handle, 0);
+    card_puk_set_verified(call->card, req->pin_policy_handle, 0);
     return status;
 }
 
@@ -339,7 +420,7 @@ static int describe_policy(card_call *call, uint32_t handle, sks_writer *w)
     memset(&puk, 0, sizeof(puk));
     memset(&info, 0, sizeof(info));
 
-    int status = load_policy(call, handle, &pin);
+    int status = card_pin_policy_load(call, handle, &pin);
     if (status == SKS_OK && pin.puk_handle != SKS_HANDLE_NONE)
         status = load_puk(call, pin.puk_handle, &puk);
     if (status == SKS_OK) {

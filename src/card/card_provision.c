@@ -187,36 +187,71 @@ static int key_id_taken(card_call *call, uint32_t session, sks_view id)
     return rc;
 }
 
-/* The PUK policy `handle` of session `session`, else NO_POLICY. */
-static int load_puk(card_call *call, uint32_t session, uint32_t handle, card_puk_rec *puk)
+/*
+ * May session `s` use a policy created by session `owner`? Its own, or one
+ * of an earlier, closed session with byte-identical IssuerURI and
+ * IssuerPublicKey (docs/protocol.md 6.9): only that issuer can MAC calls
+ * of `s`. 1 yes, 0 no, or a negative status on a storage failure.
+ */
+static int policy_usable_by(card_call *call, const card_session_rec *s, uint32_t owner)
+{
+    card_session_rec o;
+    if (owner == s->handle)
+        return 1;
+    int rc = card_store_session_get(call->card->store, owner, &o);
+    if (rc == SKS_ERR_NO_SESSION)
+        return 0;
+    if (rc != SKS_OK)
+        return -SKS_ERR_STORAGE;
+    int same_issuer = o.state == CARD_SESSION_CLOSED && o.issuer_uri.len == s->issuer_uri.len &&
+                      o.issuer_public_key.len == s->issuer_public_key.len &&
+                      memcmp(o.issuer_uri.ptr, s->issuer_uri.ptr, o.issuer_uri.len) == 0 &&
+                      memcmp(o.issuer_public_key.ptr, s->issuer_public_key.ptr,
+                             o.issuer_public_key.len) == 0;
+    card_session_rec_free(&o);
+    return same_issuer;
+}
+
+/*
+ * The PUK policy `handle` for session `s` (its own or, by 6.9, of the same
+ * issuer's earlier session), else NO_POLICY. With `s` NULL any PUK policy
+ * is taken (the PUK of a PIN policy already checked when it was created).
+ */
+static int load_puk(card_call *call, const card_session_rec *s, uint32_t handle,
+                    card_puk_rec *puk)
 {
     memset(puk, 0, sizeof *puk);
     if (handle == SKS_HANDLE_DEVICE)
         return card_fail(call, SKS_ERR_OPTION, "a device PUK is not supported");
     int rc = card_store_puk_get(call->card->store, handle, puk);
-    if (rc == SKS_OK && puk->session != session)
-        rc = SKS_ERR_NO_POLICY;
+    if (rc == SKS_OK && s != NULL) {
+        int usable = policy_usable_by(call, s, puk->session);
+        rc = usable > 0 ? SKS_OK : usable == 0 ? SKS_ERR_NO_POLICY : -usable;
+    }
     if (rc != SKS_OK) {
         card_puk_rec_free(puk);
         return card_fail(call, rc == SKS_ERR_NO_POLICY ? rc : SKS_ERR_STORAGE,
-                         "PUK policy %u is not a policy of this session", handle);
+                         "PUK policy %u is not a policy this session may use", handle);
     }
     return SKS_OK;
 }
 
-/* The PIN policy `handle` of session `session`, else NO_POLICY. */
-static int load_pin(card_call *call, uint32_t session, uint32_t handle, card_pin_rec *pin)
+/* The PIN policy `handle` for session `s` (as load_puk), else NO_POLICY. */
+static int load_pin(card_call *call, const card_session_rec *s, uint32_t handle,
+                    card_pin_rec *pin)
 {
     memset(pin, 0, sizeof *pin);
     if (handle == SKS_HANDLE_DEVICE)
         return card_fail(call, SKS_ERR_OPTION, "a device PIN is not supported");
     int rc = card_store_pin_get(call->card->store, handle, pin);
-    if (rc == SKS_OK && pin->session != session)
-        rc = SKS_ERR_NO_POLICY;
+    if (rc == SKS_OK) {
+        int usable = policy_usable_by(call, s, pin->session);
+        rc = usable > 0 ? SKS_OK : usable == 0 ? SKS_ERR_NO_POLICY : -usable;
+    }
     if (rc != SKS_OK) {
         card_pin_rec_free(pin);
         return card_fail(call, rc == SKS_ERR_NO_POLICY ? rc : SKS_ERR_STORAGE,
-                         "PIN policy %u is not a policy of this session", handle);
+                         "PIN policy %u is not a policy this session may use", handle);
     }
     return SKS_OK;
 }
@@ -324,7 +359,7 @@ int card_m_create_pin_policy(card_call *call, const void *reqp, void *respp)
         return rc;
     r.puk_id = (sks_view){NULL, 0};
     if (req->puk_policy_handle != SKS_HANDLE_NONE) {
-        rc = load_puk(call, s.handle, req->puk_policy_handle, &puk);
+        rc = load_puk(call, &s, req->puk_policy_handle, &puk);
         r.puk_id = (sks_view){puk.id, puk.id_len};
     }
     if (rc == SKS_OK)
@@ -370,6 +405,7 @@ int card_m_create_pin_policy(card_call *call, const void *reqp, void *respp)
 typedef struct {
     card_session_rec s;
     int has_pin, has_puk;
+    int pin_earlier, puk_earlier; /* the policy belongs to an earlier session (6.9) */
     card_pin_rec pin_policy;
     card_puk_rec puk_policy;
     card_buf pin;  /* clear PIN of this key */
@@ -411,6 +447,24 @@ static int check_key_args(card_call *call, key_pair_ctx *c, const sks_req_create
     return key_id_taken(call, c->s.handle, r->id);
 }
 
+/*
+ * An empty PINValue stands for the policy's PIN when that PIN is set and
+ * verified in this card session (6.9): the user has logged in.
+ */
+static int key_pin_from_login(card_call *call, key_pair_ctx *c)
+{
+    const card_buf *set = &c->pin_policy.value;
+    if (set->len == 0)
+        return card_fail(call, SKS_ERR_OPTION, "PINValue is empty and the policy has no PIN yet");
+    if (!card_pin_is_verified(call->card, c->pin_policy.handle))
+        return card_fail(call, SKS_ERR_NOT_AUTHENTICATED,
+                         "PINValue is empty and the PIN of policy %u is not verified",
+                         c->pin_policy.handle);
+    if (card_buf_set(&c->pin, set->ptr, set->len) != 0)
+        return card_fail(call, SKS_ERR_INTERNAL, "out of memory");
+    return SKS_OK;
+}
+
 /* PINValue against the policy and the PIN grouping rule (5.6). */
 static int check_key_pin(card_call *call, key_pair_ctx *c, const sks_req_create_key_pair *r)
 {
@@ -419,6 +473,13 @@ static int check_key_pin(card_call *call, key_pair_ctx *c, const sks_req_create_
             return card_fail(call, SKS_ERR_OPTION, "PINValue must be empty without a PIN policy");
         return SKS_OK;
     }
+    /* A key of a later session cannot be the one that sets the PIN. */
+    if (c->pin_earlier && c->pin_policy.value.len == 0)
+        return card_fail(call, SKS_ERR_NOT_ALLOWED,
+                         "PIN policy %u of an earlier session has no PIN yet (unlockPIN sets it)",
+                         c->pin_policy.handle);
+    if (r->pin_value.len == 0)
+        return key_pin_from_login(call, c);
     int rc;
     if (c->pin_policy.user_defined)
         rc = card_buf_set(&c->pin, r->pin_value.ptr, r->pin_value.len) == 0
@@ -451,7 +512,9 @@ static void policy_attestation(const key_pair_ctx *c, sks_policy_attestation *pa
     if (c->has_puk) {
         pa->puk_id = (sks_view){c->puk_policy.id, c->puk_policy.id_len};
         pa->puk_retry_limit = c->puk_policy.retry_limit;
-        pa->puk_value = card_buf_view(&c->puk_policy.value);
+        /* A value of an earlier session's policy is attested as empty (6.9). */
+        if (!c->puk_earlier)
+            pa->puk_value = card_buf_view(&c->puk_policy.value);
         pa->puk_format = c->puk_policy.format;
     }
     pa->has_pin = c->has_pin;
@@ -459,7 +522,8 @@ static void policy_attestation(const key_pair_ctx *c, sks_policy_attestation *pa
         const card_pin_rec *p = &c->pin_policy;
         pa->pin_id = (sks_view){p->id, p->id_len};
         pa->user_defined = p->user_defined;
-        pa->pin_value = card_buf_view(&c->pin);
+        if (!c->pin_earlier)
+            pa->pin_value = card_buf_view(&c->pin);
         pa->user_modifiable = p->user_modifiable;
         pa->format = p->format;
         pa->retry_limit = p->retry_limit;
@@ -568,14 +632,18 @@ int card_m_create_key_pair(card_call *call, const void *reqp, void *respp)
         return rc;
     r.pin_policy_id = (sks_view){NULL, 0};
     if (req->pin_policy_handle != SKS_HANDLE_NONE) {
-        rc = load_pin(call, c.s.handle, req->pin_policy_handle, &c.pin_policy);
+        rc = load_pin(call, &c.s, req->pin_policy_handle, &c.pin_policy);
         c.has_pin = rc == SKS_OK;
+        c.pin_earlier = c.has_pin && c.pin_policy.session != c.s.handle;
         r.pin_policy_id = (sks_view){c.pin_policy.id, c.pin_policy.id_len};
         if (rc == SKS_OK && c.pin_policy.puk_handle != SKS_HANDLE_NONE) {
-            rc = load_puk(call, c.s.handle, c.pin_policy.puk_handle, &c.puk_policy);
+            rc = load_puk(call, NULL, c.pin_policy.puk_handle, &c.puk_policy);
             c.has_puk = rc == SKS_OK;
+            c.puk_earlier = c.has_puk && c.puk_policy.session != c.s.handle;
         }
     }
+    /* The MAC binds PINValue unless the user chose it (UserDefined). */
+    r.pin_value_mac = c.has_pin && c.pin_policy.user_defined ? (sks_view){NULL, 0} : r.pin_value;
     if (rc == SKS_OK)
         rc = card_session_verify_mac(call, &c.s, SKS_M_CREATE_KEY_PAIR, &r, r.mac);
     if (rc == SKS_OK)

@@ -23,21 +23,6 @@
 
 /* ---- Session helpers -------------------------------------------------- */
 
-/*
- * Remove an expired session for good. The answer is NO_SESSION, a failure,
- * so the call's own transaction will be rolled back (and the dispatcher does
- * not abort sessions on NO_SESSION): commit the removal here and open a fresh
- * transaction for the rollback to end.
- */
-static void remove_expired(card_store *st, uint32_t handle)
-{
-    if (card_store_session_purge(st, handle) == SKS_OK)
-        card_store_commit(st);
-    else
-        card_store_rollback(st);
-    card_store_begin(st);
-}
-
 int card_session_load(card_call *call, uint32_t handle, card_session_rec *s)
 {
     memset(s, 0, sizeof *s);
@@ -51,8 +36,9 @@ int card_session_load(card_call *call, uint32_t handle, card_session_rec *s)
         return card_fail(call, SKS_ERR_NO_SESSION, "provisioning session is closed");
     }
     if (card_now(call->card) >= s->expires) {
+        /* Named for abort: the dispatcher removes the expired session. */
         card_session_rec_free(s);
-        remove_expired(call->card->store, handle);
+        call->abort_session = handle;
         return card_fail(call, SKS_ERR_NO_SESSION, "session expired");
     }
     /* From here on, a failure of this call aborts the session. */

@@ -22,10 +22,11 @@
 
 #include "card_seal.h"
 
-#define SCHEMA_VERSION   1
-#define BUSY_TIMEOUT_MS  10000
-#define META_NEXT_HANDLE "next_handle"
-#define META_NAME_MAX    64
+#define SCHEMA_VERSION      2
+#define BUSY_TIMEOUT_MS     10000
+#define META_NEXT_HANDLE    "next_handle"
+#define META_CHANGE_COUNTER "change_counter"
+#define META_NAME_MAX       64
 
 /* Connection settings: rollback journal, durable commits, wait for others. */
 static const char pragmas_sql[] = "PRAGMA journal_mode=DELETE;"
@@ -61,6 +62,9 @@ static const char schema_sql[] =
     " pin_policy INTEGER NOT NULL, flags INTEGER NOT NULL, usage INTEGER NOT NULL,"
     " algorithm INTEGER NOT NULL, friendly_name BLOB NOT NULL, public_key BLOB NOT NULL,"
     " private_key BLOB NOT NULL, cert_path BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS objects ("
+    " handle INTEGER PRIMARY KEY, pin_policy INTEGER NOT NULL, class INTEGER NOT NULL,"
+    " private INTEGER NOT NULL, attributes BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS keys_by_session ON keys(session);"
     "CREATE INDEX IF NOT EXISTS pin_policies_by_session ON pin_policies(session);"
     "CREATE INDEX IF NOT EXISTS puk_policies_by_session ON puk_policies(session);";
@@ -90,6 +94,12 @@ enum stmt_id {
     S_PIN_LIST,
     S_PIN_TRIES,
     S_PUK_TRIES,
+    S_KEY_ID_USED,
+    S_OBJECT_GET,
+    S_OBJECT_PUT,
+    S_OBJECT_DELETE,
+    S_OBJECT_LIST,
+    S_OBJECT_COUNT,
     S_COUNT
 };
 
@@ -106,6 +116,7 @@ enum stmt_id {
 #define KEY_COLS                                                                                   \
     "handle, session, id, pin_policy, flags, usage, algorithm, friendly_name, public_key,"         \
     " private_key, cert_path"
+#define OBJECT_COLS "handle, pin_policy, class, private, attributes"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -137,6 +148,13 @@ static const char *const stmt_sql[S_COUNT] = {
                    " WHERE s.state = ?1 ORDER BY p.handle",
     [S_PIN_TRIES] = "UPDATE pin_policies SET tries_left = ?2 WHERE handle = ?1",
     [S_PUK_TRIES] = "UPDATE puk_policies SET tries_left = ?2 WHERE handle = ?1",
+    [S_KEY_ID_USED] = "SELECT count(*) FROM keys WHERE id = ?1 AND (flags & ?2) != 0"
+                      " AND handle != ?3",
+    [S_OBJECT_GET] = "SELECT " OBJECT_COLS " FROM objects WHERE handle = ?1",
+    [S_OBJECT_PUT] = "INSERT OR REPLACE INTO objects (" OBJECT_COLS ") VALUES (?, ?, ?, ?, ?)",
+    [S_OBJECT_DELETE] = "DELETE FROM objects WHERE handle = ?1",
+    [S_OBJECT_LIST] = "SELECT handle FROM objects WHERE handle > ?1 ORDER BY handle LIMIT ?2",
+    [S_OBJECT_COUNT] = "SELECT count(*) FROM objects",
 };
 
 struct card_store {
@@ -145,6 +163,7 @@ struct card_store {
     sqlite3_stmt *stmt[S_COUNT];
     long crash_after; /* 0: off; else the write number that terminates the process */
     long writes_seen;
+    sqlite3_int64 changes_at_begin; /* rows changed before the open transaction began */
 };
 
 /* ---- Owned buffers ---------------------------------------------------- */
@@ -484,11 +503,16 @@ static void store_free(card_store *st)
     free(st);
 }
 
-/* Create the tables of a new database, or accept an existing one of our version. */
+/*
+ * Create the tables of a new database, or accept an existing one of our
+ * version. A version 1 database (before stored objects) is upgraded in place:
+ * the schema only ever adds tables, so running it again adds what is missing.
+ */
 static int store_schema(card_store *st)
 {
     sqlite3_stmt *s = NULL;
     int version = -1;
+    char set_version[64];
 
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
         return -1;
@@ -497,14 +521,15 @@ static int store_schema(card_store *st)
     sqlite3_finalize(s);
     if (version == SCHEMA_VERSION)
         return 0;
-    if (version != 0)
+    if (version != 0 && version != 1)
         return -1; /* unreadable, or written by a newer version */
 
-    /* New database: create it in one transaction; a concurrent creator is harmless. */
+    /* Create or upgrade in one transaction; a concurrent creator is harmless. */
+    snprintf(set_version, sizeof set_version, "PRAGMA user_version = %d", SCHEMA_VERSION);
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return -1;
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(st->db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(st->db, set_version, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -549,16 +574,68 @@ void card_store_close(card_store *st)
 
 int card_store_begin(card_store *st)
 {
-    return store_exec(st->stmt[S_BEGIN]);
+    int rc = store_exec(st->stmt[S_BEGIN]);
+
+    st->changes_at_begin = sqlite3_total_changes64(st->db);
+    return rc;
+}
+
+/*
+ * Count one more change of the card's state (the ChangeCounter of
+ * getDeviceInfo). It is a write of the transaction itself, so it commits
+ * with the change it counts, or not at all. The counter wraps at 2^32.
+ */
+static int bump_change_counter(card_store *st)
+{
+    card_buf b = {NULL, 0};
+    uint32_t counter = 0;
+    uint8_t enc[4];
+    int rc = card_store_meta_get(st, META_CHANGE_COUNTER, &b, 0);
+
+    if (rc == -1) {
+        rc = SKS_OK; /* the first change ever */
+    } else if (rc == 0) {
+        if (b.len == 4)
+            counter = sks_be32_get(b.ptr);
+        else
+            rc = SKS_ERR_INTERNAL;
+    }
+    card_buf_free(&b);
+    if (rc != SKS_OK)
+        return rc;
+    sks_be32_put(enc, counter + 1);
+    return card_store_meta_put(st, META_CHANGE_COUNTER, enc, sizeof enc, 0);
 }
 
 int card_store_commit(card_store *st)
 {
+    /* A transaction that changed rows also moves the change counter. */
+    if (sqlite3_total_changes64(st->db) != st->changes_at_begin &&
+        bump_change_counter(st) != SKS_OK) {
+        card_store_rollback(st);
+        return -1;
+    }
     if (store_write(st, st->stmt[S_COMMIT]) != SKS_OK) {
         card_store_rollback(st);
         return -1;
     }
     return 0;
+}
+
+int card_store_change_counter(card_store *st, uint32_t *counter)
+{
+    card_buf b = {NULL, 0};
+    int rc = card_store_meta_get(st, META_CHANGE_COUNTER, &b, 0);
+
+    *counter = 0;
+    if (rc == -1)
+        return SKS_OK; /* nothing committed yet */
+    if (rc == 0 && b.len != 4)
+        rc = SKS_ERR_INTERNAL;
+    if (rc == 0)
+        *counter = sks_be32_get(b.ptr);
+    card_buf_free(&b);
+    return rc;
 }
 
 void card_store_rollback(card_store *st)
@@ -964,6 +1041,30 @@ int card_store_key_delete(card_store *st, uint32_t handle)
     return rc;
 }
 
+int card_store_key_id_used(card_store *st, sks_view id, uint32_t except, int *used)
+{
+    sqlite3_stmt *s = st->stmt[S_KEY_ID_USED];
+    sqlite3_int64 n = -1;
+    int rc;
+
+    *used = 0;
+    if ((id.len > 0 ? sqlite3_bind_blob64(s, 1, id.ptr, id.len, SQLITE_TRANSIENT)
+                    : sqlite3_bind_zeroblob(s, 1, 0)) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, SKS_KEYFLAG_COMPLETE) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, except) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    stmt_done(s);
+    if (n < 0)
+        return SKS_ERR_STORAGE;
+    *used = n > 0;
+    return SKS_OK;
+}
+
 /* Delete the rows of `id` (a DELETE ... WHERE x = ?1) for `value`. */
 static int delete_where(card_store *st, enum stmt_id id, uint32_t value)
 {
@@ -981,6 +1082,66 @@ int card_store_session_purge(card_store *st, uint32_t session)
 
     for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == SKS_OK; i++)
         rc = delete_where(st, steps[i], session);
+    return rc;
+}
+
+/* ---- Stored objects --------------------------------------------------- */
+
+void card_object_rec_free(card_object_rec *rec)
+{
+    card_buf_free(&rec->attributes);
+    OPENSSL_cleanse(rec, sizeof *rec);
+}
+
+int card_store_object_get(card_store *st, uint32_t handle, card_object_rec *out)
+{
+    sqlite3_stmt *s = st->stmt[S_OBJECT_GET];
+    row_reader r;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = query_row(s, handle, SKS_ERR_NO_KEY);
+    if (rc != SKS_OK)
+        return rc;
+    row_reader_init(&r, st, s);
+    out->handle = (uint32_t)get_uint(&r, UINT32_MAX);
+    out->pin_policy = (uint32_t)get_uint(&r, UINT32_MAX);
+    out->object_class = (uint8_t)get_uint(&r, UINT8_MAX);
+    out->private_ = (uint8_t)get_uint(&r, 1);
+    get_sealed(&r, "objects", "attributes", handle, &out->attributes);
+    stmt_done(s);
+    if (r.status == SKS_OK && out->attributes.len > SKS_OBJECT_MAX)
+        r.status = SKS_ERR_INTERNAL;
+    if (r.status != SKS_OK)
+        card_object_rec_free(out);
+    return r.status;
+}
+
+int card_store_object_put(card_store *st, const card_object_rec *rec)
+{
+    row_writer w;
+
+    if (rec->attributes.len > SKS_OBJECT_MAX)
+        return SKS_ERR_INTERNAL;
+    row_writer_init(&w, st, S_OBJECT_PUT);
+    put_uint(&w, rec->handle);
+    put_uint(&w, rec->pin_policy);
+    put_uint(&w, rec->object_class);
+    put_uint(&w, rec->private_ ? 1 : 0);
+    put_sealed(&w, "objects", "attributes", rec->handle, rec->attributes.ptr, rec->attributes.len);
+    return row_write(&w);
+}
+
+int card_store_object_delete(card_store *st, uint32_t handle)
+{
+    row_writer w;
+    int rc;
+
+    row_writer_init(&w, st, S_OBJECT_DELETE);
+    put_uint(&w, handle);
+    rc = row_write(&w);
+    if (rc == SKS_OK && sqlite3_changes(st->db) == 0)
+        return SKS_ERR_NO_KEY;
     return rc;
 }
 
@@ -1054,23 +1215,16 @@ int card_store_pin_list(card_store *st, uint32_t **out, size_t *n)
     return collect_handles(s, out, n);
 }
 
-int card_store_key_list(card_store *st, uint32_t after, uint32_t *out, size_t max, size_t *n,
-                        int *more)
+/*
+ * Read one page of a bound handle listing (`s` asks for max + 1 rows): up to
+ * `max` handles into out, *more when a further row exists. Resets `s`.
+ */
+static int collect_page(sqlite3_stmt *s, uint32_t *out, size_t max, size_t *n, int *more)
 {
-    sqlite3_stmt *s = st->stmt[S_KEY_LIST];
-    sqlite3_int64 limit = max < (size_t)INT32_MAX ? (sqlite3_int64)max + 1 : INT32_MAX;
     size_t count = 0;
     int rc;
 
-    *n = 0;
-    *more = 0;
-    if (sqlite3_bind_int64(s, 1, after) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 2, SKS_KEYFLAG_COMPLETE) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 3, limit) != SQLITE_OK) {
-        stmt_done(s);
-        return SKS_ERR_STORAGE;
-    }
-    /* One row more than asked for tells whether further keys exist. */
+    /* One row more than asked for tells whether further rows exist. */
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         sqlite3_int64 v = sqlite3_column_int64(s, 0);
 
@@ -1093,9 +1247,46 @@ int card_store_key_list(card_store *st, uint32_t after, uint32_t *out, size_t ma
     return SKS_OK;
 }
 
-int card_store_key_count(card_store *st, uint32_t *n)
+static sqlite3_int64 page_limit(size_t max)
 {
-    sqlite3_stmt *s = st->stmt[S_KEY_COUNT];
+    return max < (size_t)INT32_MAX ? (sqlite3_int64)max + 1 : INT32_MAX;
+}
+
+int card_store_key_list(card_store *st, uint32_t after, uint32_t *out, size_t max, size_t *n,
+                        int *more)
+{
+    sqlite3_stmt *s = st->stmt[S_KEY_LIST];
+
+    *n = 0;
+    *more = 0;
+    if (sqlite3_bind_int64(s, 1, after) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, SKS_KEYFLAG_COMPLETE) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, page_limit(max)) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    return collect_page(s, out, max, n, more);
+}
+
+int card_store_object_list(card_store *st, uint32_t after, uint32_t *out, size_t max, size_t *n,
+                           int *more)
+{
+    sqlite3_stmt *s = st->stmt[S_OBJECT_LIST];
+
+    *n = 0;
+    *more = 0;
+    if (sqlite3_bind_int64(s, 1, after) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, page_limit(max)) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    return collect_page(s, out, max, n, more);
+}
+
+/* The single count(*) of a statement without parameters. */
+static int count_rows(card_store *st, enum stmt_id id, uint32_t *n)
+{
+    sqlite3_stmt *s = st->stmt[id];
     int rc = sqlite3_step(s);
     sqlite3_int64 v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
 
@@ -1105,4 +1296,14 @@ int card_store_key_count(card_store *st, uint32_t *n)
         return SKS_ERR_STORAGE;
     *n = (uint32_t)v;
     return SKS_OK;
+}
+
+int card_store_key_count(card_store *st, uint32_t *n)
+{
+    return count_rows(st, S_KEY_COUNT, n);
+}
+
+int card_store_object_count(card_store *st, uint32_t *n)
+{
+    return count_rows(st, S_OBJECT_COUNT, n);
 }

@@ -1,11 +1,13 @@
 /*
  * card_store.h - the card's credential database: SQLite tables of sessions,
- * PUK policies, PIN policies, keys and card metadata, with every secret
- * field sealed (card_seal.h) before it reaches the file.
+ * PUK policies, PIN policies, keys, stored objects and card metadata, with
+ * every secret field sealed (card_seal.h) before it reaches the file.
  *
  * Every state change of a method runs between card_store_begin() and
  * card_store_commit(); anything else is rolled back, so a crash leaves the
- * old or the new state. Record getters return SKS status codes so method
+ * old or the new state. A commit of a transaction that changed rows also
+ * increments the change counter (getDeviceInfo's ChangeCounter), inside the
+ * same transaction. Record getters return SKS status codes so method
  * handlers can pass them straight on.
  *
  * Fault injection (for the crash tests): card_store_set_crash_after(n) makes
@@ -100,6 +102,15 @@ typedef struct {
     card_buf cert_path;   /* count byte, then count byte[] as on the wire; empty if unset */
 } card_key_rec;
 
+/* A stored object (createObject): Attributes are opaque to the card. */
+typedef struct {
+    uint32_t handle;
+    uint32_t pin_policy;  /* 0: the keys-without-PIN token */
+    uint8_t object_class; /* enum sks_object_class */
+    uint8_t private_;     /* reading needs the policy's PIN verified */
+    card_buf attributes;  /* sealed at rest; at most SKS_OBJECT_MAX bytes */
+} card_object_rec;
+
 typedef struct card_store card_store;
 
 /* Open (creating tables if needed) the database at `path`. */
@@ -109,6 +120,9 @@ void card_store_close(card_store *st);
 int card_store_begin(card_store *st);  /* BEGIN IMMEDIATE: waits for other processes */
 int card_store_commit(card_store *st); /* 0, or -1 (then the transaction is rolled back) */
 void card_store_rollback(card_store *st);
+
+/* Committed transactions that changed something, modulo 2^32 (0 on a new store). */
+int card_store_change_counter(card_store *st, uint32_t *counter);
 
 /* Allocate the next handle: unique across all object kinds, never reused. */
 int card_store_next_handle(card_store *st, uint32_t *handle);
@@ -138,6 +152,19 @@ int card_store_key_get(card_store *st, uint32_t handle, card_key_rec *out);
 int card_store_key_put(card_store *st, const card_key_rec *rec);
 int card_store_key_delete(card_store *st, uint32_t handle);
 void card_key_rec_free(card_key_rec *rec);
+
+/* Does a complete key other than `except` have this ID? */
+int card_store_key_id_used(card_store *st, sks_view id, uint32_t except, int *used);
+
+/* Stored objects. get/delete: SKS_OK, or SKS_ERR_NO_KEY when there is no such object. */
+int card_store_object_get(card_store *st, uint32_t handle, card_object_rec *out);
+int card_store_object_put(card_store *st, const card_object_rec *rec);
+int card_store_object_delete(card_store *st, uint32_t handle);
+void card_object_rec_free(card_object_rec *rec);
+/* Objects with handle > after, ascending, at most max; *more when further ones exist. */
+int card_store_object_list(card_store *st, uint32_t after, uint32_t *out, size_t max, size_t *n,
+                           int *more);
+int card_store_object_count(card_store *st, uint32_t *n);
 
 /* Remove a session and every policy and key it created (abort). */
 int card_store_session_purge(card_store *st, uint32_t session);

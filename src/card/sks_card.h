@@ -55,4 +55,11 @@ void sks_card_call(sks_card *card, const uint8_t *call, size_t n, sks_writer *an
 /* Replace the clock (seconds since the epoch) - for session lifetime tests. */
 void sks_card_set_clock(sks_card *card, uint64_t (*now)(void *ctx), void *ctx);
 
+/*
+ * A PUK with RetryLimit 0 has no counter; instead every check of it waits
+ * `ms` milliseconds before the comparison (default 1000) to slow down
+ * exhaustive search. Tests set 0.
+ */
+void sks_card_set_puk_delay_ms(sks_card *card, unsigned ms);
+
 #endif

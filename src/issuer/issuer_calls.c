@@ -1,6 +1,6 @@
 /*
  * issuer_calls.c - the issuer's side of the provisioning calls after
- * createProvisioningSession (docs/protocol.md 6.2, 6.4-6.8): fill each
+ * createProvisioningSession (docs/protocol.md 6.2, 6.4-6.9): fill each
  * request with the values the issuer chose, encrypt what must be secret,
  * supply the MAC-only fields from the issuer's own records, MAC it under the
  * next counter value, and verify the card's key and close attestations.
@@ -214,6 +214,48 @@ int sks_issuer_prepare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_po
     return 0;
 }
 
+/* ---- Policies of earlier sessions (6.9) -------------------------------- */
+
+int sks_issuer_declare_puk_policy(sks_issuer_session *s, const char *id, uint8_t format,
+                                  uint8_t retry_limit)
+{
+    if (find_puk(s, id) >= 0)
+        return issuer_fail(s, "PUK policy \"%s\" is already known", id);
+    issuer_puk_rec *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return issuer_fail(s, "out of memory");
+    if (set_id(s, id, p->id, &p->id_len) != 0) {
+        free(p);
+        return -1;
+    }
+    p->format = format;
+    p->retry_limit = retry_limit;
+    p->earlier = 1;
+    return push(s, (void ***)&s->puks, &s->npuks, p);
+}
+
+int sks_issuer_declare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_policy *pp)
+{
+    int puk = -1;
+    if (pp->id != NULL && find_pin(s, pp->id) >= 0)
+        return issuer_fail(s, "PIN policy \"%s\" is already known", pp->id);
+    if (pp->puk_id != NULL && ((puk = find_puk(s, pp->puk_id)) < 0 || !s->puks[puk]->earlier))
+        return issuer_fail(s, "no declared PUK policy \"%s\"", pp->puk_id);
+    issuer_pin_rec *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return issuer_fail(s, "out of memory");
+    if (set_id(s, pp->id, p->id, &p->id_len) != 0) {
+        free(p);
+        return -1;
+    }
+    p->puk = puk;
+    p->p = *pp;
+    p->p.id = NULL;
+    p->p.puk_id = NULL;
+    p->earlier = 1;
+    return push(s, (void ***)&s->pins, &s->npins, p);
+}
+
 /* ---- createKeyPair ---------------------------------------------------- */
 
 /* Copy what the key attestation covers into a new key record. */
@@ -292,13 +334,16 @@ int sks_issuer_prepare_key_pair(sks_issuer_session *s, const sks_issuer_key_spec
     key_request(s, k, req);
     req->pin_policy_handle = pin_handle;
     /* The PIN travels encrypted unless the user chose it (UserDefined). */
-    if (pin >= 0 && !s->pins[pin]->p.user_defined) {
+    int user_defined = pin >= 0 && s->pins[pin]->p.user_defined;
+    if (pin >= 0 && !user_defined && k->pin_len > 0) {
         if (issuer_encrypt(s, k->pin_value, k->pin_len, m) != 0)
             return -1;
         req->pin_value = value_view(m);
     } else {
         req->pin_value = (sks_view){k->pin_value, k->pin_len};
     }
+    /* The MAC covers PINValue, except a PIN the user chose. */
+    req->pin_value_mac = user_defined ? (sks_view){NULL, 0} : req->pin_value;
     if (mac_request(s, SKS_M_CREATE_KEY_PAIR, req, m, 1) != 0)
         return -1;
     memcpy(k->mac, m->mac, SKS_MAC_LEN);
@@ -319,13 +364,16 @@ static void policy_attestation(const sks_issuer_session *s, const issuer_key_rec
         pa->has_puk = 1;
         pa->puk_id = (sks_view){u->id, u->id_len};
         pa->puk_retry_limit = u->retry_limit;
-        pa->puk_value = (sks_view){u->value, u->value_len};
+        /* The values of earlier sessions' policies are attested as empty (6.9). */
+        if (!u->earlier)
+            pa->puk_value = (sks_view){u->value, u->value_len};
         pa->puk_format = u->format;
     }
     pa->has_pin = 1;
     pa->pin_id = (sks_view){p->id, p->id_len};
     pa->user_defined = p->p.user_defined ? 1 : 0;
-    pa->pin_value = (sks_view){k->pin_value, k->pin_len};
+    if (!p->earlier)
+        pa->pin_value = (sks_view){k->pin_value, k->pin_len};
     pa->user_modifiable = p->p.user_modifiable ? 1 : 0;
     pa->format = p->p.format;
     pa->retry_limit = p->p.retry_limit;

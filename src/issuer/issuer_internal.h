@@ -17,10 +17,11 @@
 typedef struct {
     uint8_t id[SKS_ID_MAX];
     size_t id_len;
-    uint8_t value[SKS_PIN_MAX]; /* clear PUK */
+    uint8_t value[SKS_PIN_MAX]; /* clear PUK; unknown (empty) when earlier */
     size_t value_len;
     uint8_t format;
     uint8_t retry_limit;
+    int earlier; /* declared: a policy of an earlier session (6.9) */
 } issuer_puk_rec;
 
 typedef struct {
@@ -28,6 +29,7 @@ typedef struct {
     size_t id_len;
     int puk;                 /* index into puks, -1 for none */
     sks_issuer_pin_policy p; /* p.id and p.puk_id are not kept (NULL) */
+    int earlier;             /* declared: a policy of an earlier session (6.9) */
 } issuer_pin_rec;
 
 typedef struct {

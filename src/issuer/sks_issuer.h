@@ -100,7 +100,7 @@ int sks_issuer_prepare_puk_policy(sks_issuer_session *s, const char *id, sks_vie
 /* createPINPolicy parameters (6.5). */
 typedef struct {
     const char *id;
-    const char *puk_id; /* a PUK policy prepared in this session, or NULL */
+    const char *puk_id; /* a PUK policy prepared or declared in this session, or NULL */
     uint8_t user_defined;
     uint8_t user_modifiable;
     uint8_t format;
@@ -118,11 +118,33 @@ int sks_issuer_prepare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_po
                                   uint32_t puk_handle, sks_issuer_msg *m,
                                   sks_req_create_pin_policy *req);
 
+/*
+ * Policies of an earlier, closed session of the same issuer (IssuerURI and
+ * issuer key byte-identical; docs/protocol.md 6.9). A declared policy may
+ * be named by puk_id / pin_policy_id below like one prepared in this
+ * session; the card's handle is still passed to the prepare call. The
+ * issuer need not know the PUK or PIN value: the key attestation carries
+ * them as empty. `p->puk_id` of a declared PIN policy names a declared PUK
+ * policy (or is NULL). The parameters must be those the policy was created
+ * with, or the key attestation does not verify. Declaring an ID this
+ * issuer session already knows (of the same kind) fails.
+ */
+int sks_issuer_declare_puk_policy(sks_issuer_session *s, const char *id, uint8_t format,
+                                  uint8_t retry_limit);
+int sks_issuer_declare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_policy *p);
+
 /* createKeyPair parameters (6.6). */
 typedef struct {
     const char *id;
-    const char *pin_policy_id; /* a PIN policy prepared in this session, or NULL */
-    sks_view pin;              /* clear PIN; sent plain if the policy is UserDefined */
+    const char *pin_policy_id; /* a PIN policy prepared or declared in this session, or NULL */
+    /*
+     * The clear PIN: sent encrypted, or plain when the policy is UserDefined.
+     * Empty: PINValue is sent empty (the card then takes the policy's PIN
+     * when it is verified in the current card session, 6.9). A UserDefined
+     * PIN is not MACed, so the issuer need not know it: the middleware may
+     * put the user's PIN into the prepared request's pin_value itself.
+     */
+    sks_view pin;
     uint8_t private_key_backup;
     uint8_t migratable;
     uint8_t updatable;

@@ -133,7 +133,8 @@ typedef struct {
     sks_view id;
     uint32_t pin_policy_handle;
     sks_view pin_policy_id; /* MAC only: ID of the PIN policy, empty if none */
-    sks_view pin_value;     /* plain if the policy is user-defined, else encrypted */
+    sks_view pin_value;     /* plain if the policy is user-defined, else encrypted; not MACed */
+    sks_view pin_value_mac; /* MAC only: pin_value, or empty if the policy is user-defined */
     uint8_t private_key_backup;
     uint8_t migratable;
     uint8_t updatable;

@@ -8,7 +8,10 @@
  * Tokens: a PUK policy "SO" holding the SO PIN (UTF-8, 10 tries) and a PIN
  * policy whose ID is the token label (UTF-8, user-defined and modifiable, 3
  * tries, 4..64 bytes, shared grouping); no key yet, so the PIN is set later
- * by unlockPIN (C_InitPIN).
+ * by unlockPIN (C_InitPIN). Keys under a token's PIN come from later
+ * sessions of the same issuer (docs/protocol.md 6.9): the session declares
+ * the token's policies and sends an empty PINValue, which the card accepts
+ * when the PIN is verified (the user has logged in).
  *
  * Key IDs: the issuer API names keys by C strings, so a CKA_ID holding a
  * zero byte is created under a temporary ID and given its real ID with
@@ -28,11 +31,11 @@
 #include "provision/local_issuer_internal.h"
 
 #define SESSION_LIFE_TIME 600u /* seconds */
-#define PUK_ID "SO"
-#define PUK_RETRY_LIMIT 10
-#define PIN_RETRY_LIMIT 3
-#define PIN_MIN_LENGTH 4
-#define PIN_MAX_LENGTH 64
+#define PUK_ID            "SO"
+#define PUK_RETRY_LIMIT   10
+#define PIN_RETRY_LIMIT   3
+#define PIN_MIN_LENGTH    4
+#define PIN_MAX_LENGTH    64
 
 /* One run of a provisioning session. */
 typedef struct {
@@ -95,8 +98,8 @@ static X509_STORE *presented_path_store(const sks_certpath *path)
     X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
     for (size_t i = 0; i < path->count; i++) {
         const unsigned char *p = path->cert[i].ptr;
-        X509 *c = path->cert[i].len <= 0x7FFFFFFF ? d2i_X509(NULL, &p, (long)path->cert[i].len)
-                                                  : NULL;
+        X509 *c =
+            path->cert[i].len <= 0x7FFFFFFF ? d2i_X509(NULL, &p, (long)path->cert[i].len) : NULL;
         int ok = c != NULL && X509_STORE_add_cert(store, c) == 1;
         X509_free(c);
         if (!ok) {
@@ -288,8 +291,8 @@ static uint8_t algorithm_of(EVP_PKEY *key)
 
 /* What a key session needs besides the spec. */
 typedef struct {
-    char id[SKS_ID_MAX + 1];   /* the ID the session uses (C string) */
-    int renamed;               /* id is temporary: setKeyAttributes after close */
+    char id[SKS_ID_MAX + 1]; /* the ID the session uses (C string) */
+    int renamed;             /* id is temporary: setKeyAttributes after close */
     char label[SKS_FRIENDLY_NAME_MAX + 1];
     char common_name[2 * SKS_ID_MAX + 16];
     uint8_t algorithm;
@@ -346,6 +349,75 @@ static EVP_PKEY *parse_spki(sks_view spki)
     return key;
 }
 
+/* The card's record of PIN policy `handle` (its ID copied to id, NUL-terminated). */
+static int find_policy(li_run *r, uint32_t handle, sks_pin_policy_info *out,
+                       char id[SKS_ID_MAX + 1])
+{
+    sks_resp_enumerate_pin_policies resp;
+    sks_writer answer;
+    sks_reader rd;
+    int found = 0;
+
+    sks_writer_init(&answer);
+    if (run_call(r, SKS_M_ENUMERATE_PIN_POLICIES, NULL, &resp, &answer) != 0) {
+        sks_writer_free(&answer);
+        return -1;
+    }
+    sks_reader_init(&rd, resp.policies.ptr, resp.policies.len);
+    while (!found && rd.pos < rd.len) {
+        sks_pin_policy_info info;
+        const char *why = NULL;
+        if (sks_fields_read(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq, SKS_FF_WIRE,
+                            &rd, &info, &why) != SKS_OK)
+            break;
+        if (info.handle != handle)
+            continue;
+        found = info.id.len >= 1 && info.id.len <= SKS_ID_MAX &&
+                memchr(info.id.ptr, 0, info.id.len) == NULL;
+        if (found) {
+            memcpy(id, info.id.ptr, info.id.len);
+            id[info.id.len] = '\0';
+            *out = info;
+        }
+    }
+    sks_writer_free(&answer);
+    if (!found)
+        return run_fail(r, SKS_ERR_NO_POLICY, "local issuer: no PIN policy %u of this issuer",
+                        handle);
+    return 0;
+}
+
+/*
+ * Tell the issuer session about a token's PUK and PIN policy, which an
+ * earlier session of this issuer created (docs/protocol.md 6.9), with the
+ * parameters create_token gave them; the card's record supplies the ID.
+ */
+static int declare_token(li_run *r, uint32_t handle, char id[SKS_ID_MAX + 1])
+{
+    sks_pin_policy_info info;
+    memset(&info, 0, sizeof(info));
+    if (find_policy(r, handle, &info, id) != 0)
+        return -1;
+    int has_puk = info.puk_policy_handle != 0;
+    if (has_puk &&
+        sks_issuer_declare_puk_policy(r->s, PUK_ID, SKS_PIN_UTF8, info.puk_retry_limit) != 0)
+        return issuer_failed(r, "PUK policy of an earlier session");
+    const sks_issuer_pin_policy pp = {
+        .id = id,
+        .puk_id = has_puk ? PUK_ID : NULL,
+        .user_defined = 1,
+        .user_modifiable = info.user_modifiable,
+        .format = info.format,
+        .retry_limit = info.retry_limit,
+        .grouping = SKS_GROUPING_SHARED,
+        .min_length = info.min_length,
+        .max_length = info.max_length,
+    };
+    if (sks_issuer_declare_pin_policy(r->s, &pp) != 0)
+        return issuer_failed(r, "PIN policy of an earlier session");
+    return 0;
+}
+
 /* createKeyPair, verified; *handle and the key's public key (generated: from the card). */
 static int create_key(li_run *r, const sks_local_key_spec *spec, const key_names *k, int import,
                       uint32_t *handle, EVP_PKEY **public_key)
@@ -354,14 +426,15 @@ static int create_key(li_run *r, const sks_local_key_spec *spec, const key_names
     sks_req_create_key_pair req;
     sks_resp_create_key_pair resp;
     sks_writer answer;
+    char policy_id[SKS_ID_MAX + 1] = "";
     int rc = -1;
 
-    if (spec->pin_policy != 0)
-        return run_fail(r, SKS_ERR_NOT_ALLOWED,
-                        "local issuer: keys under a PIN policy need the issuer's support for "
-                        "policies of earlier sessions");
+    /* Under a token's PIN: PINValue stays empty, the card takes the verified PIN (6.9). */
+    if (spec->pin_policy != 0 && declare_token(r, spec->pin_policy, policy_id) != 0)
+        return -1;
     const sks_issuer_key_spec ks = {
         .id = k->id,
+        .pin_policy_id = spec->pin_policy != 0 ? policy_id : NULL,
         .private_key_backup = spec->backup ? 1 : 0,
         .migratable = spec->migratable ? 1 : 0,
         .import_private_key = import ? 1 : 0,
@@ -469,8 +542,8 @@ static int key_session(sks_local_issuer *li, const sks_card_link *card,
     if (key_names_of(&r, spec, &k) != 0)
         return r.rc;
     k.algorithm = import_key != NULL ? algorithm_of(import_key) : spec->algorithm;
-    if (k.algorithm == 0 || (import_key != NULL && spec->algorithm != 0 &&
-                             spec->algorithm != k.algorithm))
+    if (k.algorithm == 0 ||
+        (import_key != NULL && spec->algorithm != 0 && spec->algorithm != k.algorithm))
         return run_fail(&r, SKS_ERR_ALGORITHM, "the card cannot hold a key of this type or size"),
                r.rc;
 

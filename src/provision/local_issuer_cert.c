@@ -45,8 +45,7 @@ static X509 *new_cert(const char *common_name, EVP_PKEY *subject)
     X509 *cert = X509_new();
     X509_NAME *name = X509_NAME_new();
     int ok = cert != NULL && name != NULL && X509_set_version(cert, 2) == 1 &&
-             set_random_serial(cert) &&
-             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+             set_random_serial(cert) && X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
              X509_gmtime_adj(X509_getm_notAfter(cert), LI_VALIDITY_DAYS * 86400L) != NULL &&
              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                         (const unsigned char *)common_name, -1, -1, 0) == 1 &&
@@ -94,8 +93,7 @@ X509 *li_issue_cert(const sks_local_issuer *li, EVP_PKEY *subject, const char *c
     char ku[96];
     key_usage_text(subject, usage, ku, sizeof(ku));
     X509 *cert = new_cert(common_name, subject);
-    int ok = cert != NULL &&
-             X509_set_issuer_name(cert, X509_get_subject_name(li->ca_cert)) == 1 &&
+    int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(li->ca_cert)) == 1 &&
              add_ext(cert, li->ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
              (strcmp(ku, "critical") == 0 || add_ext(cert, li->ca_cert, NID_key_usage, ku)) &&
              add_ext(cert, li->ca_cert, NID_subject_key_identifier, "hash") &&

@@ -10,8 +10,8 @@
 
 #include "provision/local_issuer.h"
 
-#define LI_ISSUER_URI "urn:sks:local-issuer"
-#define LI_CA_NAME "SKS Local Issuer"
+#define LI_ISSUER_URI    "urn:sks:local-issuer"
+#define LI_CA_NAME       "SKS Local Issuer"
 #define LI_VALIDITY_DAYS 3650L /* CA and end-entity certificates: 10 years */
 
 struct sks_local_issuer {

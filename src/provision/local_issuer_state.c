@@ -27,7 +27,7 @@
 #include "protocol/sks_crypto.h"
 #include "provision/local_issuer_internal.h"
 
-#define STATE_FILE "local-issuer.pem"
+#define STATE_FILE   "local-issuer.pem"
 #define CA_COPY_FILE "ca-cert.pem"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -74,7 +74,8 @@ static int load_state(sks_local_issuer *li, const char *file)
     BIO_free(bio);
     ERR_clear_error();
     if (li->session_key == NULL || li->ca_key == NULL || li->ca_cert == NULL ||
-        !EVP_PKEY_is_a(li->session_key, "RSA") || X509_check_private_key(li->ca_cert, li->ca_key) != 1)
+        !EVP_PKEY_is_a(li->session_key, "RSA") ||
+        X509_check_private_key(li->ca_cert, li->ca_key) != 1)
         return -1;
     return 0;
 }

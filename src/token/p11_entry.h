@@ -56,9 +56,15 @@ CK_RV tok_leave(const char *fn, CK_RV rv);
             goto out;                                                                              \
     } while (0)
 
+/* The single exit: TOK_LEAVE(), or TOK_EXIT, cleanup statements, TOK_RETURN(). */
+#define TOK_EXIT                                                                                   \
+    out:                                                                                           \
+    __attribute__((unused));
+
+#define TOK_RETURN() return tok_leave(__func__, rv)
+
 #define TOK_LEAVE()                                                                                \
-out:                                                                                               \
-    __attribute__((unused));                                                                       \
-    return tok_leave(__func__, rv)
+    TOK_EXIT                                                                                       \
+    TOK_RETURN()
 
 #endif

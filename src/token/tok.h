@@ -121,8 +121,7 @@ CK_RV tok_rules_check_change(const tok_attrs *obj, enum tok_op op, const CK_ATTR
  * attributes, usage flags, CKA_ALWAYS_SENSITIVE/CKA_NEVER_EXTRACTABLE from
  * SENSITIVE/EXTRACTABLE, ...) for attributes the template did not give.
  */
-CK_RV tok_rules_defaults(CK_OBJECT_CLASS cls, CK_KEY_TYPE key_type, enum tok_op op,
-                         tok_attrs *a);
+CK_RV tok_rules_defaults(CK_OBJECT_CLASS cls, CK_KEY_TYPE key_type, enum tok_op op, tok_attrs *a);
 /* Is the attribute's value unreadable for this object (sensitive / unextractable)? */
 int tok_rules_hidden(CK_ATTRIBUTE_TYPE type, const tok_attrs *obj);
 /* Attributes whose value is a CK_ULONG / a CK_BBOOL / a CK_ULONG array (for serialising). */
@@ -153,13 +152,13 @@ typedef struct {
     uint32_t handle;
     uint8_t id[SKS_ID_MAX];
     size_t id_len;
-    char *label;        /* friendly name, NUL-terminated, owned */
-    uint8_t algorithm;  /* enum sks_key_alg */
-    uint8_t usage;      /* SKS_USAGE_* */
-    uint8_t flags;      /* SKS_KEYFLAG_* */
+    char *label;       /* friendly name, NUL-terminated, owned */
+    uint8_t algorithm; /* enum sks_key_alg */
+    uint8_t usage;     /* SKS_USAGE_* */
+    uint8_t flags;     /* SKS_KEYFLAG_* */
     uint32_t pin_policy;
     uint32_t provisioning_handle;
-    uint8_t *spki;      /* owned */
+    uint8_t *spki; /* owned */
     size_t spki_len;
     EVP_PKEY *public_key; /* parsed SPKI, for verify/encrypt and attributes */
     uint8_t cert_count;
@@ -184,8 +183,8 @@ typedef struct {
 typedef struct {
     CK_OBJECT_HANDLE handle;
     uint32_t pin_policy;
-    uint32_t pos;  /* index into keys[] or objects[] */
-    uint8_t kind;  /* enum tok_obj_kind */
+    uint32_t pos; /* index into keys[] or objects[] */
+    uint8_t kind; /* enum tok_obj_kind */
     uint8_t private_;
 } tok_card_entry;
 
@@ -196,9 +195,9 @@ typedef struct tok_card {
     char serial[65];
     char reader[128];
     int present;
-    int in_txn;   /* transport begin() done for the current PKCS#11 call */
-    int selected; /* SKS application selected since the last reset */
-    int checked;  /* change counter compared during the current PKCS#11 call */
+    int in_txn;      /* transport begin() done for the current PKCS#11 call */
+    int selected;    /* SKS application selected since the last reset */
+    int checked;     /* change counter compared during the current PKCS#11 call */
     int link_status; /* last enum sks_transport_status of a failed transmit */
     /* Cache, valid while `cache_loaded` and the card's change counter is unchanged. */
     int cache_loaded;
@@ -214,7 +213,7 @@ typedef struct tok_card {
     tok_card_entry *entries;
     size_t nentries;
     /* CKA_ID ('I') and CKA_LABEL ('L') -> entries, rebuilt with the cache. */
-    tok_index *index;
+    tok_index *lookup;
     /* Entries the index does not cover (CA certificates): a search by ID or label checks them. */
     uint32_t *scan;
     size_t nscan;
@@ -228,8 +227,8 @@ typedef struct tok_card {
  * failures (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_ERROR). A
  * method this build does not know answers status SKS_ERR_NO_METHOD.
  */
-CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
-                    sks_writer *answer, uint8_t *status, char *errmsg, size_t errlen);
+CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp, sks_writer *answer,
+                    uint8_t *status, char *errmsg, size_t errlen);
 /* tok_card_call + tok_status_to_rv for callers that need no card message. */
 CK_RV tok_card_call_rv(tok_card *card, uint8_t method, const void *req, void *resp,
                        sks_writer *answer);
@@ -272,8 +271,8 @@ enum tok_slot_kind {
  * (TOK_SLOT_POLICY), 0 (TOK_SLOT_NOPIN) or 0xFFFFFF (TOK_SLOT_FREE).
  */
 #define TOK_SLOT_ID(card_index, low) ((CK_SLOT_ID)(((CK_ULONG)(card_index) << 24) | (low)))
-#define TOK_SLOT_LOW_NOPIN 0u
-#define TOK_SLOT_LOW_FREE 0xFFFFFFu
+#define TOK_SLOT_LOW_NOPIN           0u
+#define TOK_SLOT_LOW_FREE            0xFFFFFFu
 
 #define TOK_NOBODY ((CK_USER_TYPE)-1)
 
@@ -311,8 +310,7 @@ enum tok_obj_kind {
 
 CK_OBJECT_HANDLE tok_handle_card(int card_index, uint32_t card_handle, unsigned kind);
 /* 0 for a well-formed card object handle, -1 otherwise (session handles too). */
-int tok_handle_decode(CK_OBJECT_HANDLE h, int *card_index, uint32_t *card_handle,
-                      unsigned *kind);
+int tok_handle_decode(CK_OBJECT_HANDLE h, int *card_index, uint32_t *card_handle, unsigned *kind);
 
 typedef struct tok_session_object {
     CK_OBJECT_HANDLE handle;
@@ -324,22 +322,22 @@ typedef struct tok_session_object {
 
 /* Where an object lives, resolved from its handle (tok_object_get). */
 typedef enum {
-    TOK_OBJ_CARD_KEY,   /* private key, public key or certificate of a card key */
-    TOK_OBJ_STORED,     /* stored on the card by createObject */
-    TOK_OBJ_SESSION,    /* in module memory */
+    TOK_OBJ_CARD_KEY, /* private key, public key or certificate of a card key */
+    TOK_OBJ_STORED,   /* stored on the card by createObject */
+    TOK_OBJ_SESSION,  /* in module memory */
 } tok_obj_where;
 
 typedef struct {
     CK_OBJECT_HANDLE handle;
     tok_obj_where where;
     CK_OBJECT_CLASS cls;
-    CK_KEY_TYPE key_type;    /* CK_UNAVAILABLE_INFORMATION when not a key */
-    tok_card *card;          /* card objects */
-    tok_card_key *key;       /* TOK_OBJ_CARD_KEY */
-    unsigned kind;           /* TOK_OBJ_CARD_KEY: enum tok_obj_kind */
-    tok_card_object *stored; /* TOK_OBJ_STORED */
+    CK_KEY_TYPE key_type;     /* CK_UNAVAILABLE_INFORMATION when not a key */
+    tok_card *card;           /* card objects */
+    tok_card_key *key;        /* TOK_OBJ_CARD_KEY */
+    unsigned kind;            /* TOK_OBJ_CARD_KEY: enum tok_obj_kind */
+    tok_card_object *stored;  /* TOK_OBJ_STORED */
     tok_session_object *sobj; /* TOK_OBJ_SESSION */
-    const tok_attrs *attrs;  /* every attribute of the object */
+    const tok_attrs *attrs;   /* every attribute of the object */
 } tok_object;
 
 struct tok_session;
@@ -402,11 +400,11 @@ typedef struct {
     CK_OBJECT_HANDLE key;
     uint8_t *param; /* copy of the mechanism parameter */
     CK_ULONG param_len;
-    EVP_MD_CTX *md;        /* hash-then-sign and digest, multi-part */
+    EVP_MD_CTX *md;         /* hash-then-sign and digest, multi-part */
     EVP_CIPHER_CTX *cipher; /* AES */
-    sks_writer buffered;   /* single-part-only mechanisms collect data here */
-    int multi;             /* an Update call was made */
-    void *extra;           /* mechanism-specific state, owned and freed by tok_*.c */
+    sks_writer buffered;    /* single-part-only mechanisms collect data here */
+    int multi;              /* an Update call was made */
+    void *extra;            /* mechanism-specific state, owned and freed by tok_*.c */
 } tok_operation;
 
 typedef struct {
@@ -425,11 +423,11 @@ typedef struct tok_session {
 
 /* ---- the module (p11_module.c) ----------------------------------------- */
 typedef struct {
-    char *state_dir;         /* parent of card/ (embedded card) and issuer/ (local issuer) */
-    char *log_file;          /* NULL: stderr */
-    int log_level;           /* TOK_LOG_ERROR .. TOK_LOG_DEBUG */
-    char *apdu_trace_file;   /* NULL: no trace */
-    char *manufacturer_ca;   /* PEM for the local issuer; NULL: the default */
+    char *state_dir;       /* parent of card/ (embedded card) and issuer/ (local issuer) */
+    char *log_file;        /* NULL: stderr */
+    int log_level;         /* TOK_LOG_ERROR .. TOK_LOG_DEBUG */
+    char *apdu_trace_file; /* NULL: no trace */
+    char *manufacturer_ca; /* PEM for the local issuer; NULL: the default */
     int use_embedded;
     int use_pcsc;
 } tok_config;
@@ -453,7 +451,7 @@ typedef struct {
 extern tok_module tok_g;
 
 /* Life cycle pieces C_Initialize and C_Finalize put together. */
-void tok_cards_open(void);  /* the configured transports; failures are logged */
+void tok_cards_open(void); /* the configured transports; failures are logged */
 void tok_cards_close(void);
 void tok_slots_free(void);
 void tok_session_free(tok_session *s); /* after tok_session_ops_reset */
@@ -462,7 +460,7 @@ void tok_issuer_close(void);
 
 /* Lookups used by every entry point (return the CKR to pass on). */
 CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out); /* present slots; may refresh the cards */
-tok_slot *tok_slot_find(CK_SLOT_ID id);             /* any known slot, no card I/O; or NULL */
+tok_slot *tok_slot_find(CK_SLOT_ID id);            /* any known slot, no card I/O; or NULL */
 /* The session and its slot (slot may be NULL). Never touches the card. */
 CK_RV tok_session_get(CK_SESSION_HANDLE h, tok_session **out, tok_slot **slot);
 /* Sessions (tok_session.c). */
@@ -493,8 +491,8 @@ void tok_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void tok_log_apdu(void *ctx, const uint8_t *cmd, size_t n, const uint8_t *resp, size_t m);
 int tok_log_apdu_enabled(void);
 #define TOK_LOG_ERROR 0
-#define TOK_LOG_WARN 1
-#define TOK_LOG_INFO 2
+#define TOK_LOG_WARN  1
+#define TOK_LOG_INFO  2
 #define TOK_LOG_DEBUG 3
 
 /* Copy a string into a blank-padded PKCS#11 text field. */

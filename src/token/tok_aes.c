@@ -20,9 +20,9 @@
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 
-#define BLOCK 16
-#define GCM_IV_MAX 256
-#define GCM_AAD_MAX (1u << 20)
+#define BLOCK        16
+#define GCM_IV_MAX   256
+#define GCM_AAD_MAX  (1u << 20)
 #define GCM_DATA_MAX (1u << 30)
 
 /* The v2.40 CK_GCM_PARAMS before ulIvBits was added: some applications still pass it. */
@@ -125,16 +125,16 @@ static CK_RV mode_params(tok_op_state *st, const CK_MECHANISM *m)
     }
 }
 
-CK_RV tok_aes_init(tok_session *s, tok_operation *op, const CK_MECHANISM *m,
-                   CK_OBJECT_HANDLE key, int encrypt)
+CK_RV tok_aes_init(tok_session *s, tok_operation *op, const CK_MECHANISM *m, CK_OBJECT_HANDLE key,
+                   int encrypt)
 {
     tok_object obj;
     tok_op_state *st;
     const tok_mech *d = tok_mech_find(m->mechanism);
     if (d == NULL || d->key != TOK_MK_AES)
         return CKR_MECHANISM_INVALID;
-    CK_RV rv = tok_op_key(s, key, CKO_SECRET_KEY, TOK_MK_AES, encrypt ? CKA_ENCRYPT : CKA_DECRYPT,
-                          &obj);
+    CK_RV rv =
+        tok_op_key(s, key, CKO_SECRET_KEY, TOK_MK_AES, encrypt ? CKA_ENCRYPT : CKA_DECRYPT, &obj);
     if (rv != CKR_OK)
         return rv;
     const tok_attr *value = tok_attrs_find(obj.attrs, CKA_VALUE);
@@ -173,9 +173,9 @@ static CK_RV start(tok_operation *op, int encrypt, int padding)
         int n = 0;
         ok = EVP_CipherInit_ex2(op->cipher, st->cipher, NULL, NULL, encrypt, p) == 1 &&
              EVP_CipherInit_ex2(op->cipher, NULL, st->aes_key, iv, encrypt, NULL) == 1 &&
-             (st->aad_len == 0 || EVP_CipherUpdate(op->cipher, NULL, &n,
-                                                   st->params.buf + st->aad_off,
-                                                   (int)st->aad_len) == 1);
+             (st->aad_len == 0 ||
+              EVP_CipherUpdate(op->cipher, NULL, &n, st->params.buf + st->aad_off,
+                               (int)st->aad_len) == 1);
     } else {
         ok = EVP_CipherInit_ex2(op->cipher, st->cipher, st->aes_key, iv, encrypt, NULL) == 1 &&
              EVP_CIPHER_CTX_set_padding(op->cipher, padding) == 1;
@@ -216,9 +216,9 @@ static CK_RV gcm_all(tok_operation *op, const uint8_t *in, size_t len, uint8_t *
     int fin = 0;
     CK_RV rv = start(op, encrypt, 0);
     if (rv == CKR_OK && !encrypt) {
-        OSSL_PARAM p[] = {OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
-                                                  (void *)(in + body), st->tag_len),
-                          OSSL_PARAM_END};
+        OSSL_PARAM p[] = {
+            OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(in + body), st->tag_len),
+            OSSL_PARAM_END};
         if (EVP_CIPHER_CTX_set_params(op->cipher, p) != 1)
             rv = CKR_FUNCTION_FAILED;
     }
@@ -372,6 +372,8 @@ CK_RV tok_aes_update(tok_operation *op, const uint8_t *in, size_t len, uint8_t *
 
     if (op->mech == CKM_AES_GCM && !encrypt) {
         *out_len = 0; /* released by Final once the tag is checked */
+        if (out == NULL)
+            return CKR_OK; /* a length query consumes nothing */
         op->multi = 1;
         rv = op->buffered.len + len > GCM_DATA_MAX ? CKR_ENCRYPTED_DATA_LEN_RANGE
                                                    : tok_op_collect(op, in, len, GCM_DATA_MAX);
@@ -430,8 +432,8 @@ static CK_RV unpad_last(tok_operation *op, uint8_t plain[BLOCK], size_t *n)
     tok_op_state *st = op->extra;
     EVP_CIPHER_CTX *aside = EVP_CIPHER_CTX_new();
     size_t done = 0;
-    CK_RV rv = aside != NULL && EVP_CIPHER_CTX_copy(aside, op->cipher) == 1 ? CKR_OK
-                                                                             : CKR_HOST_MEMORY;
+    CK_RV rv =
+        aside != NULL && EVP_CIPHER_CTX_copy(aside, op->cipher) == 1 ? CKR_OK : CKR_HOST_MEMORY;
     if (rv == CKR_OK)
         rv = run(aside, st->partial, BLOCK, plain, &done);
     EVP_CIPHER_CTX_free(aside);

@@ -15,34 +15,34 @@
 #include "token/tok.h"
 
 /* Scopes: which objects a row applies to. */
-#define SC_DATA (1u << 0)
-#define SC_CERT (1u << 1)
-#define SC_PUB (1u << 2)
-#define SC_PRIV (1u << 3)
-#define SC_SECRET (1u << 4)
-#define SC_RSA_PUB (1u << 5)
-#define SC_RSA_PRIV (1u << 6)
-#define SC_EC_PUB (1u << 7)
-#define SC_EC_PRIV (1u << 8)
+#define SC_DATA         (1u << 0)
+#define SC_CERT         (1u << 1)
+#define SC_PUB          (1u << 2)
+#define SC_PRIV         (1u << 3)
+#define SC_SECRET       (1u << 4)
+#define SC_RSA_PUB      (1u << 5)
+#define SC_RSA_PRIV     (1u << 6)
+#define SC_EC_PUB       (1u << 7)
+#define SC_EC_PRIV      (1u << 8)
 #define SC_SECRET_VALUE (1u << 9) /* AES and generic secret keys */
-#define SC_AES (1u << 10)
-#define SC_GENERIC (1u << 11)
-#define SC_KEY (SC_PUB | SC_PRIV | SC_SECRET)
-#define SC_STORAGE (SC_DATA | SC_CERT | SC_KEY)
+#define SC_AES          (1u << 10)
+#define SC_GENERIC      (1u << 11)
+#define SC_KEY          (SC_PUB | SC_PRIV | SC_SECRET)
+#define SC_STORAGE      (SC_DATA | SC_CERT | SC_KEY)
 
 /* Flags: the standard's footnote numbers. */
-#define F_REQ_CREATE (1u << 1)    /* 1: must be given to C_CreateObject */
-#define F_NO_CREATE (1u << 2)     /* 2: must not be given to C_CreateObject */
+#define F_REQ_CREATE   (1u << 1)  /* 1: must be given to C_CreateObject */
+#define F_NO_CREATE    (1u << 2)  /* 2: must not be given to C_CreateObject */
 #define F_REQ_GENERATE (1u << 3)  /* 3: must be given to C_GenerateKey(Pair) */
-#define F_NO_GENERATE (1u << 4)   /* 4: must not be given to C_GenerateKey(Pair) */
-#define F_REQ_UNWRAP (1u << 5)    /* 5: must be given to C_UnwrapKey */
-#define F_NO_UNWRAP (1u << 6)     /* 6: must not be given to C_UnwrapKey */
-#define F_SENSITIVE (1u << 7)     /* 7: unreadable if SENSITIVE or !EXTRACTABLE */
-#define F_MODIFIABLE (1u << 8)    /* 8: C_SetAttributeValue / C_CopyObject may change it */
-#define F_SO_TRUE (1u << 10)      /* 10: only the SO may set it to true */
-#define F_STAYS_TRUE (1u << 11)   /* 11: read-only once true */
-#define F_STAYS_FALSE (1u << 12)  /* 12: read-only once false */
-#define F_COPY (1u << 13)         /* C_CopyObject may change it (storage attributes) */
+#define F_NO_GENERATE  (1u << 4)  /* 4: must not be given to C_GenerateKey(Pair) */
+#define F_REQ_UNWRAP   (1u << 5)  /* 5: must be given to C_UnwrapKey */
+#define F_NO_UNWRAP    (1u << 6)  /* 6: must not be given to C_UnwrapKey */
+#define F_SENSITIVE    (1u << 7)  /* 7: unreadable if SENSITIVE or !EXTRACTABLE */
+#define F_MODIFIABLE   (1u << 8)  /* 8: C_SetAttributeValue / C_CopyObject may change it */
+#define F_SO_TRUE      (1u << 10) /* 10: only the SO may set it to true */
+#define F_STAYS_TRUE   (1u << 11) /* 11: read-only once true */
+#define F_STAYS_FALSE  (1u << 12) /* 12: read-only once false */
+#define F_COPY         (1u << 13) /* C_CopyObject may change it (storage attributes) */
 
 typedef struct {
     CK_ATTRIBUTE_TYPE type;
@@ -52,7 +52,7 @@ typedef struct {
 } rule;
 
 #define NO_CGU (F_NO_CREATE | F_NO_GENERATE | F_NO_UNWRAP)
-#define NO_GU (F_NO_GENERATE | F_NO_UNWRAP)
+#define NO_GU  (F_NO_GENERATE | F_NO_UNWRAP)
 
 static const rule rules[] = {
     /* Common object and storage attributes. */
@@ -189,9 +189,8 @@ static int value_ok(enum tok_attr_kind kind, const CK_ATTRIBUTE *a)
 {
     switch (kind) {
     case TOK_AK_BOOL:
-        return a->ulValueLen == sizeof(CK_BBOOL) &&
-               (*(const CK_BBOOL *)a->pValue == CK_TRUE ||
-                *(const CK_BBOOL *)a->pValue == CK_FALSE);
+        return a->ulValueLen == sizeof(CK_BBOOL) && (*(const CK_BBOOL *)a->pValue == CK_TRUE ||
+                                                     *(const CK_BBOOL *)a->pValue == CK_FALSE);
     case TOK_AK_ULONG:
         return a->ulValueLen == sizeof(CK_ULONG);
     case TOK_AK_DATE:
@@ -346,8 +345,7 @@ int tok_rules_hidden(CK_ATTRIBUTE_TYPE type, const tok_attrs *obj)
             return rv_;                                                                            \
     } while (0)
 
-CK_RV tok_rules_defaults(CK_OBJECT_CLASS cls, CK_KEY_TYPE key_type, enum tok_op op,
-                         tok_attrs *a)
+CK_RV tok_rules_defaults(CK_OBJECT_CLASS cls, CK_KEY_TYPE key_type, enum tok_op op, tok_attrs *a)
 {
     int is_key = cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY;
     int secret_or_private = cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY;

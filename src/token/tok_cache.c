@@ -52,8 +52,8 @@ void tok_card_cache_free(tok_card *card)
     free(card->entries);
     card->entries = NULL;
     card->nentries = 0;
-    tok_index_free(card->index);
-    card->index = NULL;
+    tok_index_free(card->lookup);
+    card->lookup = NULL;
     free(card->scan);
     card->scan = NULL;
     card->nscan = 0;
@@ -100,8 +100,8 @@ static CK_RV device_info(tok_card *card, sks_resp_get_device_info *info)
 static CK_RV load_policies(tok_card *card)
 {
     sks_resp_enumerate_pin_policies resp;
-    CK_RV rv = tok_card_call_rv(card, SKS_M_ENUMERATE_PIN_POLICIES, NULL, &resp,
-                                &card->policies_buf);
+    CK_RV rv =
+        tok_card_call_rv(card, SKS_M_ENUMERATE_PIN_POLICIES, NULL, &resp, &card->policies_buf);
     if (rv != CKR_OK)
         return rv;
     sks_reader r;
@@ -109,8 +109,8 @@ static CK_RV load_policies(tok_card *card)
     while (r.pos < r.len) {
         sks_pin_policy_info rec;
         const char *why = NULL;
-        if (sks_fields_read(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq,
-                            SKS_FF_WIRE, &r, &rec, &why) != SKS_OK) {
+        if (sks_fields_read(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq, SKS_FF_WIRE,
+                            &r, &rec, &why) != SKS_OK) {
             tok_log(TOK_LOG_ERROR, "malformed PIN policy record (%s)", why ? why : "?");
             return CKR_DEVICE_ERROR;
         }
@@ -264,8 +264,7 @@ static CK_RV load_object(tok_card *card, uint32_t handle, size_t *cap)
     if (status == SKS_ERR_NOT_AUTHENTICATED) {
         card->nobjects++; /* known to exist; read after login */
     } else if (status != SKS_OK) {
-        tok_log(TOK_LOG_WARN, "object %u: readObject failed (%s)", handle,
-                sks_status_name(status));
+        tok_log(TOK_LOG_WARN, "object %u: readObject failed (%s)", handle, sks_status_name(status));
     } else {
         static const CK_OBJECT_CLASS classes[] = {0, CKO_CERTIFICATE, CKO_DATA, CKO_PUBLIC_KEY};
         if (resp.object_class < 1 || resp.object_class > 3 ||
@@ -312,8 +311,8 @@ static CK_RV add_entry(tok_card *card, size_t *cap, uint32_t pin_policy, uint32_
 static int index_entry(tok_card *card, const void *id, size_t id_len, const char *label)
 {
     uint32_t e = (uint32_t)(card->nentries - 1);
-    return tok_index_add(card->index, 'I', id, id_len, e) != 0 ||
-           tok_index_add(card->index, 'L', label, strlen(label), e) != 0;
+    return tok_index_add(card->lookup, 'I', id, id_len, e) != 0 ||
+           tok_index_add(card->lookup, 'L', label, strlen(label), e) != 0;
 }
 
 /* Private key, public key and certificates of one key. */
@@ -365,8 +364,8 @@ static CK_RV build_entries(tok_card *card)
     size_t cap = 0, scan_cap = 0;
     CK_RV rv = CKR_OK;
     tok_index *dups = tok_index_new();
-    card->index = tok_index_new();
-    if (dups == NULL || card->index == NULL) {
+    card->lookup = tok_index_new();
+    if (dups == NULL || card->lookup == NULL) {
         tok_index_free(dups);
         return CKR_HOST_MEMORY;
     }
@@ -384,8 +383,8 @@ static CK_RV build_entries(tok_card *card)
         const tok_attr *id = tok_attrs_find(&o->attrs, CKA_ID);
         const tok_attr *label = tok_attrs_find(&o->attrs, CKA_LABEL);
         uint32_t e = (uint32_t)(card->nentries - 1);
-        if ((id != NULL && tok_index_add(card->index, 'I', id->value, id->len, e) != 0) ||
-            (label != NULL && tok_index_add(card->index, 'L', label->value, label->len, e) != 0))
+        if ((id != NULL && tok_index_add(card->lookup, 'I', id->value, id->len, e) != 0) ||
+            (label != NULL && tok_index_add(card->lookup, 'L', label->value, label->len, e) != 0))
             rv = CKR_HOST_MEMORY;
     }
     return rv;
@@ -478,8 +477,8 @@ const sks_pin_policy_info *tok_card_find_policy(const tok_card *card, uint32_t h
 
 const tok_attrs *tok_card_key_attrs(tok_card_key *key, unsigned kind)
 {
-    if (kind >= TOK_KEY_KINDS || (kind >= TOK_KIND_CERT_FIRST &&
-                                  kind - TOK_KIND_CERT_FIRST >= key->cert_count))
+    if (kind >= TOK_KEY_KINDS ||
+        (kind >= TOK_KIND_CERT_FIRST && kind - TOK_KIND_CERT_FIRST >= key->cert_count))
         return NULL;
     if (key->attrs[kind] != NULL)
         return key->attrs[kind];

@@ -49,8 +49,7 @@ static CK_RV select_application(tok_card *card)
     if (sks_apdu_select(transmit_cb, card, &sw) != 0)
         return link_failure(card, card->link_status);
     if (sw != SKS_SW_OK) {
-        tok_log(TOK_LOG_ERROR, "%s: SELECT of the SKS application answered %04X", card->reader,
-                sw);
+        tok_log(TOK_LOG_ERROR, "%s: SELECT of the SKS application answered %04X", card->reader, sw);
         return CKR_TOKEN_NOT_RECOGNIZED;
     }
     card->selected = 1;
@@ -101,8 +100,8 @@ static void copy_message(char *dst, size_t cap, sks_view msg)
     dst[n] = '\0';
 }
 
-CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
-                    sks_writer *answer, uint8_t *status, char *errmsg, size_t errlen)
+CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp, sks_writer *answer,
+                    uint8_t *status, char *errmsg, size_t errlen)
 {
     *status = SKS_ERR_INTERNAL;
     if (errmsg != NULL && errlen > 0)

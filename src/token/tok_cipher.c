@@ -78,8 +78,7 @@ CK_RV tok_rsa_card_decrypt(tok_card *card, uint32_t card_key, const tok_rsa_cryp
     sks_resp_decrypt resp;
     uint8_t status = SKS_OK;
     sks_writer_reset(answer);
-    CK_RV rv =
-        tok_card_call(card, SKS_M_ASYMMETRIC_DECRYPT, &req, &resp, answer, &status, NULL, 0);
+    CK_RV rv = tok_card_call(card, SKS_M_ASYMMETRIC_DECRYPT, &req, &resp, answer, &status, NULL, 0);
     if (rv == CKR_OK && status != SKS_OK)
         rv = tok_status_to_rv(status, SKS_M_ASYMMETRIC_DECRYPT);
     if (rv == CKR_OK) {
@@ -122,8 +121,8 @@ CK_RV tok_rsa_crypt_init(tok_session *s, tok_operation *op, const CK_MECHANISM *
     if (rv == CKR_OK && max_message(&map, k) == 0)
         rv = CKR_KEY_SIZE_RANGE;
     if (rv == CKR_OK)
-        rv = tok_op_begin(op, encrypt ? TOK_OPER_ENCRYPT : TOK_OPER_DECRYPT, m->mechanism, key,
-                          &st);
+        rv =
+            tok_op_begin(op, encrypt ? TOK_OPER_ENCRYPT : TOK_OPER_DECRYPT, m->mechanism, key, &st);
     if (rv != CKR_OK) {
         EVP_PKEY_free(pub);
         return rv;
@@ -156,8 +155,8 @@ static CK_RV decrypt_kept(tok_op_state *st, const uint8_t *in, size_t len)
     sks_writer_reset(&st->result_input);
     if (len != st->block_len)
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    CK_RV rv = tok_rsa_card_decrypt(st->card, st->card_key, &st->crypt, in, len, &st->answer,
-                                    &st->result);
+    CK_RV rv =
+        tok_rsa_card_decrypt(st->card, st->card_key, &st->crypt, in, len, &st->answer, &st->result);
     if (rv == CKR_OK) {
         sks_put_raw(&st->result_input, in, len);
         if (st->result_input.failed)
@@ -223,8 +222,8 @@ static CK_RV crypt_init(tok_session *s, tok_operation *op, const CK_MECHANISM *m
     return tok_aes_init(s, op, m, key, encrypt);
 }
 
-static CK_RV crypt_single(tok_operation *op, enum tok_op_kind kind, const uint8_t *in,
-                          CK_ULONG len, uint8_t *out, CK_ULONG *out_len)
+static CK_RV crypt_single(tok_operation *op, enum tok_op_kind kind, const uint8_t *in, CK_ULONG len,
+                          uint8_t *out, CK_ULONG *out_len)
 {
     CK_RV rv = tok_op_active(op, kind);
     if (rv != CKR_OK)
@@ -236,8 +235,8 @@ static CK_RV crypt_single(tok_operation *op, enum tok_op_kind kind, const uint8_
     return tok_aes_single(op, in, len, out, out_len, kind == TOK_OPER_ENCRYPT);
 }
 
-static CK_RV crypt_update(tok_operation *op, enum tok_op_kind kind, const uint8_t *in,
-                          CK_ULONG len, uint8_t *out, CK_ULONG *out_len)
+static CK_RV crypt_update(tok_operation *op, enum tok_op_kind kind, const uint8_t *in, CK_ULONG len,
+                          uint8_t *out, CK_ULONG *out_len)
 {
     CK_RV rv = tok_op_active(op, kind);
     if (rv != CKR_OK)
@@ -254,8 +253,7 @@ static CK_RV crypt_update(tok_operation *op, enum tok_op_kind kind, const uint8_
     return tok_aes_update(op, in, len, out, out_len, kind == TOK_OPER_ENCRYPT);
 }
 
-static CK_RV crypt_final(tok_operation *op, enum tok_op_kind kind, uint8_t *out,
-                         CK_ULONG *out_len)
+static CK_RV crypt_final(tok_operation *op, enum tok_op_kind kind, uint8_t *out, CK_ULONG *out_len)
 {
     CK_RV rv = tok_op_active(op, kind);
     if (rv != CKR_OK)
@@ -270,8 +268,7 @@ CK_RV tok_encrypt_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE k
     return crypt_init(s, &s->encrypt, m, key, 1);
 }
 
-CK_RV tok_encrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out,
-                  CK_ULONG *out_len)
+CK_RV tok_encrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out, CK_ULONG *out_len)
 {
     return crypt_single(&s->encrypt, TOK_OPER_ENCRYPT, in, len, out, out_len);
 }
@@ -292,8 +289,7 @@ CK_RV tok_decrypt_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE k
     return crypt_init(s, &s->decrypt, m, key, 0);
 }
 
-CK_RV tok_decrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out,
-                  CK_ULONG *out_len)
+CK_RV tok_decrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out, CK_ULONG *out_len)
 {
     return crypt_single(&s->decrypt, TOK_OPER_DECRYPT, in, len, out, out_len);
 }

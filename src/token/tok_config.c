@@ -17,7 +17,6 @@
 
 #define LINE_MAX_LEN 4096
 
-
 /* $XDG_DATA_HOME/sks, or ~/.local/share/sks. NULL when neither is known. */
 static char *default_state_dir(void)
 {

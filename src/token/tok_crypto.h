@@ -23,14 +23,14 @@ CK_RV tok_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info);
 /* End every active cryptographic operation of a session and free its state. */
 void tok_session_ops_reset(tok_session *s);
 /* C_CreateObject of a CKO_PRIVATE_KEY: import it onto the card via the local issuer. */
-CK_RV tok_import_private_key(tok_session *s, tok_slot *slot, const CK_ATTRIBUTE *tmpl,
-                             CK_ULONG n, CK_OBJECT_HANDLE *out);
+CK_RV tok_import_private_key(tok_session *s, tok_slot *slot, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                             CK_OBJECT_HANDLE *out);
 
 /* ---- mechanism table (tok_mech.c) ---------------------------------------- */
 
 /* The kind of key a mechanism works with. */
 enum tok_mech_key {
-    TOK_MK_NONE,    /* digests */
+    TOK_MK_NONE, /* digests */
     TOK_MK_RSA,
     TOK_MK_EC,
     TOK_MK_AES,
@@ -51,7 +51,7 @@ typedef struct {
 const tok_mech *tok_mech_find(CK_MECHANISM_TYPE type);
 
 /* SKS hash numbers and the digests behind them (fetched once). */
-const EVP_MD *tok_hash_md(uint8_t sks_hash);  /* NULL for SKS_HASH_NONE or unknown */
+const EVP_MD *tok_hash_md(uint8_t sks_hash);   /* NULL for SKS_HASH_NONE or unknown */
 size_t tok_hash_len(uint8_t sks_hash);         /* 0 for SKS_HASH_NONE or unknown */
 uint8_t tok_hash_of_mech(CK_MECHANISM_TYPE m); /* CKM_SHA256 -> SKS_HASH_SHA256; 0 if none */
 uint8_t tok_hash_of_mgf(CK_ULONG mgf);         /* CKG_MGF1_SHA256 -> SKS_HASH_SHA256; 0 */
@@ -98,26 +98,26 @@ uint8_t tok_mech_key_of(CK_KEY_TYPE key_type);
  */
 typedef struct {
     /* The key. */
-    tok_card *card;         /* card keys: their card */
-    uint32_t card_key;      /* card keys: the card's key handle */
-    size_t block_len;       /* RSA modulus bytes, or 2 x EC order bytes (signature size) */
-    EVP_PKEY *pub;          /* verify, encrypt: a reference of its own */
-    EVP_PKEY_CTX *pctx;     /* verify, encrypt: set up at Init */
+    tok_card *card;     /* card keys: their card */
+    uint32_t card_key;  /* card keys: the card's key handle */
+    size_t block_len;   /* RSA modulus bytes, or 2 x EC order bytes (signature size) */
+    EVP_PKEY *pub;      /* verify, encrypt: a reference of its own */
+    EVP_PKEY_CTX *pctx; /* verify, encrypt: set up at Init */
     tok_sign_map sign;
     tok_rsa_crypt_map crypt; /* label points into `params` */
     /* AES. */
     const EVP_CIPHER *cipher;
     uint8_t aes_key[32];
     size_t aes_key_len;
-    int started;            /* op->cipher holds the running multi-part state */
-    uint8_t partial[16];    /* ECB/CBC: bytes waiting for a full block */
+    int started;         /* op->cipher holds the running multi-part state */
+    uint8_t partial[16]; /* ECB/CBC: bytes waiting for a full block */
     size_t partial_len;
-    size_t tag_len;         /* GCM */
+    size_t tag_len;                          /* GCM */
     size_t iv_off, iv_len, aad_off, aad_len; /* GCM/CBC: into `params` */
     /* Storage. */
-    sks_writer params;      /* deep copies of the mechanism's pointed-to data */
-    sks_writer answer;      /* card answers (reused) */
-    sks_writer result;      /* an output kept for the call after CKR_BUFFER_TOO_SMALL */
+    sks_writer params;       /* deep copies of the mechanism's pointed-to data */
+    sks_writer answer;       /* card answers (reused) */
+    sks_writer result;       /* an output kept for the call after CKR_BUFFER_TOO_SMALL */
     sks_writer result_input; /* the input that produced `result` */
 } tok_op_state;
 
@@ -168,14 +168,12 @@ CK_RV tok_verify_final(tok_session *s, const uint8_t *sig, CK_ULONG siglen);
 
 /* ---- encryption and decryption (tok_cipher.c: RSA; tok_aes.c: AES) ----------- */
 CK_RV tok_encrypt_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
-CK_RV tok_encrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out,
-                  CK_ULONG *out_len);
+CK_RV tok_encrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out, CK_ULONG *out_len);
 CK_RV tok_encrypt_update(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out,
                          CK_ULONG *out_len);
 CK_RV tok_encrypt_final(tok_session *s, uint8_t *out, CK_ULONG *out_len);
 CK_RV tok_decrypt_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
-CK_RV tok_decrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out,
-                  CK_ULONG *out_len);
+CK_RV tok_decrypt(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out, CK_ULONG *out_len);
 CK_RV tok_decrypt_update(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_t *out,
                          CK_ULONG *out_len);
 CK_RV tok_decrypt_final(tok_session *s, uint8_t *out, CK_ULONG *out_len);
@@ -196,8 +194,8 @@ CK_RV tok_rsa_public_encrypt(EVP_PKEY *pub, const tok_rsa_crypt_map *map, const 
                              size_t len, uint8_t *out, size_t *out_len);
 
 /* AES (tok_aes.c), reached through the functions above. */
-CK_RV tok_aes_init(tok_session *s, tok_operation *op, const CK_MECHANISM *m,
-                   CK_OBJECT_HANDLE key, int encrypt);
+CK_RV tok_aes_init(tok_session *s, tok_operation *op, const CK_MECHANISM *m, CK_OBJECT_HANDLE key,
+                   int encrypt);
 CK_RV tok_aes_single(tok_operation *op, const uint8_t *in, size_t len, uint8_t *out,
                      CK_ULONG *out_len, int encrypt);
 CK_RV tok_aes_update(tok_operation *op, const uint8_t *in, size_t len, uint8_t *out,

@@ -40,8 +40,7 @@ static CK_RV finish(tok_operation *op, uint8_t *out)
     return EVP_DigestFinal_ex(op->md, out, &n) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
-CK_RV tok_digest(tok_session *s, const uint8_t *data, CK_ULONG len, uint8_t *out,
-                 CK_ULONG *out_len)
+CK_RV tok_digest(tok_session *s, const uint8_t *data, CK_ULONG len, uint8_t *out, CK_ULONG *out_len)
 {
     tok_operation *op = &s->digest;
     int query = 0;

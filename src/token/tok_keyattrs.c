@@ -82,9 +82,9 @@ static CK_RV private_key(const tok_card_key *k, tok_attrs *a)
     TRY(tok_attrs_set_bool(a, CKA_WRAP_WITH_TRUSTED, CK_FALSE));
     TRY(tok_attrs_set_bool(a, CKA_ALWAYS_AUTHENTICATE, CK_FALSE));
     /* The private components exist but are never readable (CKR_ATTRIBUTE_SENSITIVE). */
-    static const CK_ATTRIBUTE_TYPE rsa_secret[] = {CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,
-                                                   CKA_EXPONENT_1, CKA_EXPONENT_2,
-                                                   CKA_COEFFICIENT};
+    static const CK_ATTRIBUTE_TYPE rsa_secret[] = {CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
+                                                   CKA_PRIME_2,          CKA_EXPONENT_1,
+                                                   CKA_EXPONENT_2,       CKA_COEFFICIENT};
     if (rsa) {
         for (size_t i = 0; i < sizeof(rsa_secret) / sizeof(rsa_secret[0]); i++)
             TRY(tok_attrs_set(a, rsa_secret[i], NULL, 0));

@@ -19,8 +19,8 @@ typedef struct {
 } tok_lock;
 
 #define TOK_LOCK_NONE 0
-#define TOK_LOCK_OS 1
-#define TOK_LOCK_APP 2
+#define TOK_LOCK_OS   1
+#define TOK_LOCK_APP  2
 
 /*
  * Choose and create the lock from C_Initialize's argument (NULL allowed):

@@ -25,8 +25,7 @@ void tok_log_open(const tok_config *cfg)
     if (cfg->log_file != NULL) {
         log_out = fopen(cfg->log_file, "ae");
         if (log_out == NULL)
-            tok_log(TOK_LOG_ERROR, "cannot open log file %s: %s", cfg->log_file,
-                    strerror(errno));
+            tok_log(TOK_LOG_ERROR, "cannot open log file %s: %s", cfg->log_file, strerror(errno));
     }
     if (cfg->apdu_trace_file != NULL) {
         trace_out = fopen(cfg->apdu_trace_file, "ae");

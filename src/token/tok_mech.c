@@ -15,24 +15,37 @@
 #include "protocol/sks_proto.h"
 #include "token/tok_crypto.h"
 
-#define EC_FLAGS (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
-#define RSA_MIN 2048
-#define RSA_MAX 4096
-#define EC_MIN 256
-#define EC_MAX 384
+#define EC_FLAGS    (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
+#define RSA_MIN     2048
+#define RSA_MAX     4096
+#define EC_MIN      256
+#define EC_MAX      384
 #define SIGN_VERIFY (CKF_SIGN | CKF_VERIFY)
 /* RSA encryption and key wrapping in the module, decryption and unwrapping on the card. */
 #define RSA_CRYPT (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
 
 /* Single-part RSA/EC mechanisms keep their data in the operation until Final. */
 #define RSA_SIGN(m, hash, single)                                                                  \
-    {m, RSA_MIN, RSA_MAX, SIGN_VERIFY | CKF_HW, TOK_MK_RSA, SKS_SIGN_RSA_PKCS1, hash, single}
+    {                                                                                              \
+        m, RSA_MIN, RSA_MAX, SIGN_VERIFY | CKF_HW, TOK_MK_RSA, SKS_SIGN_RSA_PKCS1, hash, single    \
+    }
 #define RSA_PSS(m, hash, single)                                                                   \
-    {m, RSA_MIN, RSA_MAX, SIGN_VERIFY | CKF_HW, TOK_MK_RSA, SKS_SIGN_RSA_PSS, hash, single}
+    {                                                                                              \
+        m, RSA_MIN, RSA_MAX, SIGN_VERIFY | CKF_HW, TOK_MK_RSA, SKS_SIGN_RSA_PSS, hash, single      \
+    }
 #define ECDSA(m, hash, single)                                                                     \
-    {m, EC_MIN, EC_MAX, SIGN_VERIFY | CKF_HW | EC_FLAGS, TOK_MK_EC, SKS_SIGN_ECDSA, hash, single}
-#define DIGEST(m) {m, 0, 0, CKF_DIGEST, TOK_MK_NONE, 0, 0, 0}
-#define AES(m, flags, single) {m, 16, 32, flags, TOK_MK_AES, 0, 0, single}
+    {                                                                                              \
+        m, EC_MIN, EC_MAX, SIGN_VERIFY | CKF_HW | EC_FLAGS, TOK_MK_EC, SKS_SIGN_ECDSA, hash,       \
+            single                                                                                 \
+    }
+#define DIGEST(m)                                                                                  \
+    {                                                                                              \
+        m, 0, 0, CKF_DIGEST, TOK_MK_NONE, 0, 0, 0                                                  \
+    }
+#define AES(m, flags, single)                                                                      \
+    {                                                                                              \
+        m, 16, 32, flags, TOK_MK_AES, 0, 0, single                                                 \
+    }
 
 static const tok_mech mechs[] = {
     {CKM_RSA_PKCS_KEY_PAIR_GEN, RSA_MIN, RSA_MAX, CKF_GENERATE_KEY_PAIR | CKF_HW, TOK_MK_RSA, 0, 0,

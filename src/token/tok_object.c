@@ -12,9 +12,9 @@
 
 _Static_assert(sizeof(CK_OBJECT_HANDLE) >= 8, "object handles need 64 bits");
 
-#define H_CARD_SHIFT 56
+#define H_CARD_SHIFT   56
 #define H_HANDLE_SHIFT 4
-#define H_KIND_MASK 0xFu
+#define H_KIND_MASK    0xFu
 
 CK_OBJECT_HANDLE tok_handle_card(int card_index, uint32_t card_handle, unsigned kind)
 {
@@ -22,15 +22,14 @@ CK_OBJECT_HANDLE tok_handle_card(int card_index, uint32_t card_handle, unsigned 
            ((CK_OBJECT_HANDLE)card_handle << H_HANDLE_SHIFT) | (kind & H_KIND_MASK);
 }
 
-int tok_handle_decode(CK_OBJECT_HANDLE h, int *card_index, uint32_t *card_handle,
-                      unsigned *kind)
+int tok_handle_decode(CK_OBJECT_HANDLE h, int *card_index, uint32_t *card_handle, unsigned *kind)
 {
     if (h & TOK_H_SESSION_BIT)
         return -1;
     /* Bits 36..55 and 63 are never set in a card object handle. */
-    CK_OBJECT_HANDLE unused = h & ~(((CK_OBJECT_HANDLE)0x3F << H_CARD_SHIFT) |
-                                    ((CK_OBJECT_HANDLE)0xFFFFFFFFu << H_HANDLE_SHIFT) |
-                                    H_KIND_MASK);
+    CK_OBJECT_HANDLE unused =
+        h & ~(((CK_OBJECT_HANDLE)0x3F << H_CARD_SHIFT) |
+              ((CK_OBJECT_HANDLE)0xFFFFFFFFu << H_HANDLE_SHIFT) | H_KIND_MASK);
     unsigned idx = (unsigned)((h >> H_CARD_SHIFT) & 0x3F);
     if (unused != 0 || idx == 0)
         return -1;
@@ -51,8 +50,7 @@ static void fill_types(tok_object *o)
 {
     CK_ULONG v;
     o->cls = tok_attrs_get_ulong(o->attrs, CKA_CLASS, &v) ? v : CK_UNAVAILABLE_INFORMATION;
-    o->key_type =
-        tok_attrs_get_ulong(o->attrs, CKA_KEY_TYPE, &v) ? v : CK_UNAVAILABLE_INFORMATION;
+    o->key_type = tok_attrs_get_ulong(o->attrs, CKA_KEY_TYPE, &v) ? v : CK_UNAVAILABLE_INFORMATION;
 }
 
 static CK_RV get_session_object(tok_session *s, CK_OBJECT_HANDLE h, tok_object *out)
@@ -167,8 +165,7 @@ static int owned_by(const tok_session_object *o, const void *ctx)
 
 static int private_on(const tok_session_object *o, const void *ctx)
 {
-    return o->slot == *(const CK_SLOT_ID *)ctx &&
-           tok_attrs_bool(&o->attrs, CKA_PRIVATE, CK_FALSE);
+    return o->slot == *(const CK_SLOT_ID *)ctx && tok_attrs_bool(&o->attrs, CKA_PRIVATE, CK_FALSE);
 }
 
 static int any(const tok_session_object *o, const void *ctx)

@@ -90,8 +90,7 @@ CK_RV tok_pkey_attrs(EVP_PKEY *pk, CK_OBJECT_CLASS cls, tok_attrs *a)
     if (!EVP_PKEY_is_a(pk, "EC"))
         return CKR_KEY_TYPE_INCONSISTENT;
     char group[64];
-    if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                        NULL))
+    if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
         return CKR_KEY_TYPE_INCONSISTENT;
     int nid = OBJ_sn2nid(group);
     if (nid == NID_undef)
@@ -197,8 +196,8 @@ static CK_RV set_date(tok_attrs *a, CK_ATTRIBUTE_TYPE type, const ASN1_TIME *t, 
     struct tm tm;
     char buf[16];
     if (t == NULL || !ASN1_TIME_to_tm(t, &tm) || tm.tm_year + 1900 > 9999 ||
-        snprintf(buf, sizeof(buf), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday) != 8)
+        snprintf(buf, sizeof(buf), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) !=
+            8)
         return tok_attrs_set(a, type, NULL, 0);
     return tok_attrs_set(a, type, buf, 8);
 }

@@ -67,9 +67,9 @@ CK_RV tok_secret_new(tok_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_KE
     if (rv == CKR_OK)
         rv = tok_attrs_set_bool(&a, CKA_LOCAL, origin->op == TOK_OP_GENERATE);
     if (rv == CKR_OK)
-        rv = tok_attrs_set_ulong(&a, CKA_KEY_GEN_MECHANISM, origin->op == TOK_OP_GENERATE
-                                                                ? origin->gen_mech
-                                                                : CK_UNAVAILABLE_INFORMATION);
+        rv = tok_attrs_set_ulong(&a, CKA_KEY_GEN_MECHANISM,
+                                 origin->op == TOK_OP_GENERATE ? origin->gen_mech
+                                                               : CK_UNAVAILABLE_INFORMATION);
     if (rv == CKR_OK)
         rv = tok_rules_defaults(CKO_SECRET_KEY, key_type, origin->op, &a);
     if (rv == CKR_OK) {
@@ -148,8 +148,8 @@ static CK_RV wrap_iv(const CK_MECHANISM *m, const uint8_t **iv)
 }
 
 /* AES key wrap or unwrap in one go; out holds in_len + 16 bytes. */
-static CK_RV aes_wrap(const CK_MECHANISM *m, const tok_attr *key, const uint8_t *in,
-                      size_t in_len, uint8_t *out, size_t *out_len, int wrap)
+static CK_RV aes_wrap(const CK_MECHANISM *m, const tok_attr *key, const uint8_t *in, size_t in_len,
+                      uint8_t *out, size_t *out_len, int wrap)
 {
     const uint8_t *iv;
     CK_RV rv = wrap_iv(m, &iv);
@@ -184,9 +184,7 @@ static size_t wrapped_len(CK_MECHANISM_TYPE m, size_t len, size_t rsa_block)
 static CK_RV wrapping_key(tok_session *s, CK_MECHANISM_TYPE m, CK_OBJECT_HANDLE h, int wrap,
                           tok_object *obj)
 {
-    CK_OBJECT_CLASS cls = is_aes_wrap(m) ? CKO_SECRET_KEY
-                          : wrap          ? CKO_PUBLIC_KEY
-                                          : CKO_PRIVATE_KEY;
+    CK_OBJECT_CLASS cls = is_aes_wrap(m) ? CKO_SECRET_KEY : wrap ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
     uint8_t kind = is_aes_wrap(m) ? TOK_MK_AES : TOK_MK_RSA;
     CK_RV rv = tok_op_key(s, h, cls, kind, wrap ? CKA_WRAP : CKA_UNWRAP, obj);
     if (rv == CKR_KEY_HANDLE_INVALID)

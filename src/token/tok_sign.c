@@ -20,9 +20,9 @@
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 
-#define MAX_HASH 64       /* SHA-512 */
+#define MAX_HASH      64   /* SHA-512 */
 #define ECDSA_RAW_MAX 1024 /* CKM_ECDSA input: a hash value (longer ones are truncated) */
-#define EC_SIG_MAX 132     /* r | s up to P-521 */
+#define EC_SIG_MAX    132  /* r | s up to P-521 */
 
 /* The largest input a mechanism without module hashing accepts for a key. */
 static size_t raw_max(const tok_op_state *st)
@@ -60,8 +60,7 @@ static CK_RV pss_fits(const tok_sign_map *map, CK_ULONG bits)
     if (map->alg != SKS_SIGN_RSA_PSS)
         return CKR_OK;
     size_t em_len = ((size_t)bits - 1 + 7) / 8;
-    return tok_hash_len(map->hash) + map->salt + 2 <= em_len ? CKR_OK
-                                                             : CKR_MECHANISM_PARAM_INVALID;
+    return tok_hash_len(map->hash) + map->salt + 2 <= em_len ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
 }
 
 /* Start the module's hash of the data, reusing the session's digest context. */
@@ -69,8 +68,7 @@ static CK_RV hash_start(tok_operation *op, uint8_t hash)
 {
     if (op->md == NULL && (op->md = EVP_MD_CTX_new()) == NULL)
         return CKR_HOST_MEMORY;
-    return EVP_DigestInit_ex2(op->md, tok_hash_md(hash), NULL) == 1 ? CKR_OK
-                                                                     : CKR_FUNCTION_FAILED;
+    return EVP_DigestInit_ex2(op->md, tok_hash_md(hash), NULL) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 /* The bytes to sign or verify: the finished module hash, or the collected/given data. */
@@ -152,8 +150,8 @@ static CK_RV card_sign(tok_op_state *st, const uint8_t *tbs, size_t len, uint8_t
     sks_resp_sign resp;
     uint8_t status = SKS_OK;
     st->answer.len = 0;
-    CK_RV rv = tok_card_call(st->card, SKS_M_SIGN_HASHED_DATA, &req, &resp, &st->answer, &status,
-                             NULL, 0);
+    CK_RV rv =
+        tok_card_call(st->card, SKS_M_SIGN_HASHED_DATA, &req, &resp, &st->answer, &status, NULL, 0);
     if (rv != CKR_OK)
         return rv;
     if (status != SKS_OK)

@@ -20,8 +20,7 @@ tok_slot *tok_slot_find(CK_SLOT_ID id)
 }
 
 /* The slot with this ID, created (not present) if new. NULL: out of memory. */
-static tok_slot *get_or_add(tok_card *card, CK_SLOT_ID id, enum tok_slot_kind kind,
-                            uint32_t policy)
+static tok_slot *get_or_add(tok_card *card, CK_SLOT_ID id, enum tok_slot_kind kind, uint32_t policy)
 {
     tok_slot *s = tok_slot_find(id);
     if (s != NULL)
@@ -69,13 +68,12 @@ void tok_slots_sync(tok_card *card)
     for (size_t i = 0; !nopin && i < card->nobjects; i++)
         nopin = card->objects[i].readable && card->objects[i].pin_policy == 0;
     if (nopin) {
-        tok_slot *s = get_or_add(card, TOK_SLOT_ID(card->index, TOK_SLOT_LOW_NOPIN),
-                                 TOK_SLOT_NOPIN, 0);
+        tok_slot *s =
+            get_or_add(card, TOK_SLOT_ID(card->index, TOK_SLOT_LOW_NOPIN), TOK_SLOT_NOPIN, 0);
         if (s != NULL)
             s->present = card->present;
     }
-    tok_slot *f =
-        get_or_add(card, TOK_SLOT_ID(card->index, TOK_SLOT_LOW_FREE), TOK_SLOT_FREE, 0);
+    tok_slot *f = get_or_add(card, TOK_SLOT_ID(card->index, TOK_SLOT_LOW_FREE), TOK_SLOT_FREE, 0);
     if (f != NULL)
         f->present = card->present;
     /* A token that went away takes its login with it. */

@@ -18,7 +18,7 @@
 
 #include "token/tok.h"
 
-#define STORED_VERSION 1
+#define STORED_VERSION   1
 #define STORED_MAX_ATTRS 256
 
 static void put_u64(sks_writer *w, uint64_t v)
@@ -92,8 +92,8 @@ static CK_RV decode_value(CK_ATTRIBUTE_TYPE type, sks_view v, tok_attrs *a)
         if (out == NULL)
             return CKR_HOST_MEMORY;
         for (size_t i = 0; i < n; i++) {
-            uint64_t x = ((uint64_t)sks_be32_get(v.ptr + 8 * i) << 32) |
-                         sks_be32_get(v.ptr + 8 * i + 4);
+            uint64_t x =
+                ((uint64_t)sks_be32_get(v.ptr + 8 * i) << 32) | sks_be32_get(v.ptr + 8 * i + 4);
             if (x == UINT64_MAX)
                 out[i] = CK_UNAVAILABLE_INFORMATION;
             else if (x > (uint64_t)(CK_ULONG)-1) {

@@ -75,7 +75,8 @@ static void usage(FILE *out)
             "\n"
             "Options:\n"
             "  -d, --state-dir DIR      the card's state directory (default:\n"
-            "                           $XDG_DATA_HOME/sks, else ~/.local/share/sks)\n"
+            "                           $XDG_DATA_HOME/sks/card, else\n"
+            "                           ~/.local/share/sks/card)\n"
             "      --attestation-alg ec|rsa\n"
             "                           with --init: device attestation key, EC P-256\n"
             "                           (default) or RSA-2048\n"
@@ -99,7 +100,10 @@ static int usage_error(const char *msg, const char *arg)
     return EXIT_USAGE;
 }
 
-/* "$XDG_DATA_HOME/sks", else "$HOME/.local/share/sks" (malloc'ed), or NULL. */
+/*
+ * The embedded card of sks-pkcs11: "$XDG_DATA_HOME/sks/card", else
+ * "$HOME/.local/share/sks/card" (malloc'ed), or NULL.
+ */
 static char *default_state_dir(void)
 {
     const char *xdg = getenv("XDG_DATA_HOME");
@@ -111,7 +115,7 @@ static char *default_state_dir(void)
     /* The XDG spec ignores relative values. */
     if (xdg != NULL && xdg[0] == '/') {
         base = xdg;
-        suffix = "/sks";
+        suffix = "/sks/card";
     } else {
         if (home == NULL || home[0] == '\0') {
             struct passwd *pw = getpwuid(getuid());
@@ -120,7 +124,7 @@ static char *default_state_dir(void)
         if (home == NULL || home[0] == '\0')
             return NULL;
         base = home;
-        suffix = "/.local/share/sks";
+        suffix = "/.local/share/sks/card";
     }
     n = strlen(base) + strlen(suffix) + 1;
     dir = malloc(n);

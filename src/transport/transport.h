@@ -20,10 +20,10 @@ typedef struct sks_transport sks_transport;
 
 enum sks_transport_status {
     SKS_TRANSPORT_OK = 0,
-    SKS_TRANSPORT_RESET = 1,       /* begin(): card was reset or used by someone else */
-    SKS_TRANSPORT_NO_CARD = -1,    /* no card in the reader */
-    SKS_TRANSPORT_REMOVED = -2,    /* the card was removed since it was connected */
-    SKS_TRANSPORT_ERROR = -3,      /* any other failure of the link */
+    SKS_TRANSPORT_RESET = 1,    /* begin(): card was reset or used by someone else */
+    SKS_TRANSPORT_NO_CARD = -1, /* no card in the reader */
+    SKS_TRANSPORT_REMOVED = -2, /* the card was removed since it was connected */
+    SKS_TRANSPORT_ERROR = -3,   /* any other failure of the link */
 };
 
 struct sks_transport_ops {

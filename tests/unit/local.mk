@@ -16,6 +16,7 @@ UNIT_TESTS = \
 	tests/unit/test-card-apdu \
 	tests/unit/test-provision \
 	tests/unit/test-keyuse \
+	tests/unit/test-objects \
 	tests/unit/test-crash
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -44,6 +45,9 @@ tests_unit_test_provision_LDADD = $(UNIT_LDADD)
 tests_unit_test_keyuse_SOURCES = tests/unit/test-keyuse.c
 tests_unit_test_keyuse_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_keyuse_LDADD = $(UNIT_LDADD)
+tests_unit_test_objects_SOURCES = tests/unit/test-objects.c
+tests_unit_test_objects_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_objects_LDADD = $(UNIT_LDADD)
 tests_unit_test_crash_SOURCES = tests/unit/test-crash.c
 tests_unit_test_crash_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crash_LDADD = $(UNIT_LDADD)

@@ -12,6 +12,7 @@
  */
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -86,6 +87,12 @@ static int unlock_pin(tl_card *c, uint32_t policy, const char *puk, const char *
     sks_req_unlock_pin req = {
         .pin_policy_handle = policy, .puk = str_view(puk), .new_pin = str_view(new_pin)};
     return tl_call(c, SKS_M_UNLOCK_PIN, &req, NULL, NULL);
+}
+
+static int verify_puk(tl_card *c, uint32_t policy, const char *puk)
+{
+    sks_req_verify_puk req = {.pin_policy_handle = policy, .puk = str_view(puk)};
+    return tl_call(c, SKS_M_VERIFY_PUK, &req, NULL, NULL);
 }
 
 static int logout(tl_card *c, uint32_t policy)
@@ -871,6 +878,153 @@ START_TEST(test_puk_without_limit)
 }
 END_TEST
 
+/* ---- verifyPUK ---------------------------------------------------------------------- */
+
+START_TEST(test_verify_puk)
+{
+    tl_key_spec spec = {.pin = "1234", .puk = "12345678", .puk_retry_limit = 3};
+    tl_key key;
+    tl_card *c = card_with_key(&spec, &key);
+    uint32_t pol = key.pin_policy, k = key.key[0];
+
+    /* An empty PUK without verifyPUK: refused without spending a try. */
+    ck_assert_int_eq(unlock_pin(c, pol, "", "5678"), SKS_ERR_NOT_AUTHENTICATED);
+    ck_assert_uint_eq(puk_tries_left(c, pol), 3);
+    TL_OK(c, verify_pin(c, pol, "1234")); /* the PIN is unchanged */
+
+    /* A wrong PUK costs a try; the right one restores the counter. */
+    ck_assert_int_eq(verify_puk(c, pol, "87654321"), SKS_ERR_AUTHENTICATION);
+    ck_assert_ptr_null(strstr(c->error, "87654321"));
+    ck_assert_uint_eq(puk_tries_left(c, pol), 2);
+    ck_assert_int_eq(unlock_pin(c, pol, "", "5678"), SKS_ERR_NOT_AUTHENTICATED);
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    ck_assert_uint_eq(puk_tries_left(c, pol), 3);
+
+    /* PUK verified: unlockPIN takes an empty PUK (and spends nothing). */
+    TL_OK(c, unlock_pin(c, pol, "", "5678"));
+    ck_assert_uint_eq(puk_tries_left(c, pol), 3);
+    /* unlockPIN forgot the PIN verification, not the PUK's. */
+    ck_assert_int_eq(try_sign(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 32),
+                     SKS_ERR_NOT_AUTHENTICATED);
+    ck_assert_int_eq(verify_pin(c, pol, "1234"), SKS_ERR_AUTHENTICATION);
+    TL_OK(c, verify_pin(c, pol, "5678"));
+    TL_OK(c, unlock_pin(c, pol, "", "2468"));
+    TL_OK(c, verify_pin(c, pol, "2468"));
+    /* The new PIN must still satisfy the policy. */
+    ck_assert_int_eq(unlock_pin(c, pol, "", "12"), SKS_ERR_OPTION);
+    /* A verified PUK does not verify the PIN. */
+    TL_OK(c, logout(c, 0));
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    ck_assert_int_eq(try_sign(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 32),
+                     SKS_ERR_NOT_AUTHENTICATED);
+
+    /* A failed check of the PUK forgets the mark: in verifyPUK ... */
+    ck_assert_int_eq(verify_puk(c, pol, "00000000"), SKS_ERR_AUTHENTICATION);
+    ck_assert_int_eq(unlock_pin(c, pol, "", "1357"), SKS_ERR_NOT_AUTHENTICATED);
+    /* ... and in unlockPIN. */
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    ck_assert_int_eq(unlock_pin(c, pol, "00000000", "1357"), SKS_ERR_AUTHENTICATION);
+    ck_assert_int_eq(unlock_pin(c, pol, "", "1357"), SKS_ERR_NOT_AUTHENTICATED);
+    /* A right PUK given to unlockPIN works as before, with or without the mark. */
+    TL_OK(c, unlock_pin(c, pol, "12345678", "1357"));
+    TL_OK(c, verify_pin(c, pol, "1357"));
+
+    /* logout of the policy, logout of all and a card reset forget the mark. */
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    TL_OK(c, logout(c, pol));
+    ck_assert_int_eq(unlock_pin(c, pol, "", "1470"), SKS_ERR_NOT_AUTHENTICATED);
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    TL_OK(c, logout(c, 0));
+    ck_assert_int_eq(unlock_pin(c, pol, "", "1470"), SKS_ERR_NOT_AUTHENTICATED);
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    sks_card_reset(c->card);
+    ck_assert_int_eq(unlock_pin(c, pol, "", "1470"), SKS_ERR_NOT_AUTHENTICATED);
+    TL_OK(c, verify_pin(c, pol, "1357"));
+
+    /* Wrong PUKs block it; a blocked PUK refuses the right value and unlocks nothing. */
+    TL_OK(c, verify_puk(c, pol, "12345678"));
+    for (unsigned i = 3; i > 0; i--) {
+        ck_assert_int_eq(verify_puk(c, pol, "00000000"), SKS_ERR_AUTHENTICATION);
+        ck_assert_uint_eq(puk_tries_left(c, pol), i - 1);
+    }
+    ck_assert_int_eq(verify_puk(c, pol, "12345678"), SKS_ERR_PIN_BLOCKED);
+    ck_assert_int_eq(unlock_pin(c, pol, "", "1470"), SKS_ERR_NOT_AUTHENTICATED);
+    ck_assert_int_eq(unlock_pin(c, pol, "12345678", "1470"), SKS_ERR_PIN_BLOCKED);
+    TL_OK(c, verify_pin(c, pol, "1357"));
+
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+/* verifyPUK's other statuses; deleteKey's failed Authorization forgets the mark too. */
+START_TEST(test_verify_puk_statuses)
+{
+    tl_key_spec nopuk = {.pin = "1234"};
+    tl_key_spec prot = {.pin = "1234",
+                        .puk = "12345678",
+                        .puk_retry_limit = 5,
+                        .flags = SKS_KEYFLAG_DELETE_PROTECTED};
+    tl_key a, b;
+    tl_card *c = card_with_key(&nopuk, &a);
+    tl_provision_key(c, &prot, &b);
+
+    ck_assert_int_eq(verify_puk(c, a.pin_policy, "12345678"), SKS_ERR_NOT_ALLOWED);
+    ck_assert_int_eq(unlock_pin(c, a.pin_policy, "", "5678"), SKS_ERR_NOT_ALLOWED);
+    ck_assert_int_eq(verify_puk(c, b.pin_policy + 1000, "12345678"), SKS_ERR_NO_POLICY);
+    ck_assert_int_eq(verify_puk(c, 0, "12345678"), SKS_ERR_NO_POLICY);
+    /* A PUK policy handle is not a PIN policy handle. */
+    ck_assert_int_eq(verify_puk(c, b.puk_policy, "12345678"), SKS_ERR_NO_POLICY);
+
+    /* The mark is per PIN policy. */
+    TL_OK(c, verify_puk(c, b.pin_policy, "12345678"));
+    ck_assert_int_eq(unlock_pin(c, a.pin_policy, "", "5678"), SKS_ERR_NOT_ALLOWED);
+    TL_OK(c, verify_pin(c, b.pin_policy, "1234"));
+    ck_assert_int_eq(delete_key(c, b.key[0], "00000000"), SKS_ERR_AUTHENTICATION);
+    ck_assert_int_eq(unlock_pin(c, b.pin_policy, "", "5678"), SKS_ERR_NOT_AUTHENTICATED);
+    ck_assert(key_listed(c, b.key[0]));
+
+    tl_key_free(&a);
+    tl_key_free(&b);
+    tl_card_free(c);
+}
+END_TEST
+
+/* Elapsed wall time of one call in milliseconds. */
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1000.0 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A PUK without a retry limit is compared only after the card's delay (1 s by default). */
+START_TEST(test_puk_delay)
+{
+    tl_key_spec spec = {.pin = "1234", .puk = "12345678", .puk_retry_limit = 0};
+    tl_key key;
+    tl_card *c = card_with_key(&spec, &key);
+    char err[256];
+    struct timespec t0;
+
+    /* A card as sks_card_open leaves it (testlib sets the delay to 0). */
+    sks_card_close(c->card);
+    c->card = sks_card_open(c->dir, err, sizeof(err));
+    ck_assert_msg(c->card != NULL, "%s", err);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(verify_puk(c, key.pin_policy, "00000000"), SKS_ERR_AUTHENTICATION);
+    double waited = ms_since(&t0);
+    ck_assert_msg(waited >= 900.0, "a PUK without limit was checked after %.0f ms", waited);
+    /* No counter: nothing was spent or blocked. */
+    sks_card_set_puk_delay_ms(c->card, 0);
+    TL_OK(c, verify_puk(c, key.pin_policy, "12345678"));
+    TL_OK(c, unlock_pin(c, key.pin_policy, "", "5678"));
+
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
 START_TEST(test_change_pin)
 {
     tl_key_spec spec = {.pin = "1234", .user_modifiable = 1, .pin_retry_limit = 3};
@@ -1015,6 +1169,7 @@ START_TEST(test_open_session_invisible)
     ck_assert(!key_listed(c, k));
     ck_assert(!find_policy(c, pol, &info));
     ck_assert_int_eq(verify_pin(c, pol, "1234"), SKS_ERR_NO_POLICY);
+    ck_assert_int_eq(verify_puk(c, pol, "12345678"), SKS_ERR_NO_POLICY);
     ck_assert_int_eq(try_sign(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 32), SKS_ERR_NO_KEY);
     ck_assert_int_eq(delete_key(c, k, ""), SKS_ERR_NO_KEY);
     sks_req_key_handle ereq = {.key_handle = k};
@@ -1326,6 +1481,9 @@ static Suite *keyuse_suite(void)
     tcase_add_test(tc, test_pin_counter);
     tcase_add_test(tc, test_unlock_with_puk);
     tcase_add_test(tc, test_puk_without_limit);
+    tcase_add_test(tc, test_verify_puk);
+    tcase_add_test(tc, test_verify_puk_statuses);
+    tcase_add_test(tc, test_puk_delay);
     tcase_add_test(tc, test_change_pin);
     tcase_add_test(tc, test_change_pin_not_modifiable);
     tcase_add_test(tc, test_pin_counter_survives_crash);

@@ -134,7 +134,10 @@ static void sign_and_verify(uint32_t handle, const sks_resp_get_key_attributes *
     uint8_t hash[32];
     for (size_t i = 0; i < sizeof(hash); i++)
         hash[i] = (uint8_t)(i * 7 + 1);
-    sks_req_sign req = {handle, rsa ? SKS_SIGN_RSA_PKCS1 : SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0,
+    sks_req_sign req = {handle,
+                        rsa ? SKS_SIGN_RSA_PKCS1 : SKS_SIGN_ECDSA,
+                        SKS_HASH_SHA256,
+                        0,
                         {hash, sizeof(hash)}};
     sks_resp_sign resp;
     sks_writer answer;
@@ -175,8 +178,9 @@ static void sign_and_verify(uint32_t handle, const sks_resp_get_key_attributes *
 START_TEST(token_policies)
 {
     uint32_t pin_policy = 0;
-    int rc = sks_local_issuer_create_token(li, &link_, "alice", (sks_view){(const uint8_t *)"12345678", 8},
-                                           &pin_policy, err, sizeof(err));
+    int rc = sks_local_issuer_create_token(li, &link_, "alice",
+                                           (sks_view){(const uint8_t *)"12345678", 8}, &pin_policy,
+                                           err, sizeof(err));
     ck_assert_msg(rc == SKS_OK, "%d %s", rc, err);
     ck_assert_uint_ne(pin_policy, 0);
 
@@ -215,6 +219,74 @@ START_TEST(token_policies)
                                        (sks_view){(const uint8_t *)"1234", 4}, &pin_policy, err,
                                        sizeof(err));
     ck_assert_int_eq(rc, SKS_ERR_OPTION);
+}
+END_TEST
+
+/* One Key User call that takes no answer fields; returns the status. */
+static uint8_t simple_call(uint8_t method, const void *req)
+{
+    sks_writer answer;
+    uint8_t status = SKS_ERR_INTERNAL;
+    char msg[128];
+    sks_writer_init(&answer);
+    ck_assert_int_eq(card_link_call(card, method, req, NULL, &answer, &status, msg, sizeof(msg)),
+                     0);
+    sks_writer_free(&answer);
+    return status;
+}
+
+START_TEST(keys_under_a_token_pin)
+{
+    uint32_t policy = 0, handle = 0;
+    const sks_view so = {(const uint8_t *)"so-secret", 9}, pin = {(const uint8_t *)"1234", 4};
+    ck_assert_int_eq(
+        sks_local_issuer_create_token(li, &link_, "bob", so, &policy, err, sizeof(err)), SKS_OK);
+    sks_local_key_spec spec = {.pin_policy = policy,
+                               .algorithm = SKS_KEYALG_EC_P256,
+                               .id = {(const uint8_t *)"pk", 2},
+                               .label = {(const uint8_t *)"bob's key", 9},
+                               .usage = SKS_USAGE_SIGN};
+    /* No PIN set yet: a later session cannot be the one that sets it. */
+    int rc = sks_local_issuer_generate(li, &link_, &spec, &handle, err, sizeof(err));
+    ck_assert_int_eq(rc, SKS_ERR_NOT_ALLOWED);
+    /* C_InitPIN: unlockPIN with the PUK sets the first PIN. */
+    sks_req_unlock_pin unlock = {policy, so, pin};
+    ck_assert_int_eq(simple_call(SKS_M_UNLOCK_PIN, &unlock), SKS_OK);
+    /* Set but not verified in this card session. */
+    sks_card_reset(card);
+    rc = sks_local_issuer_generate(li, &link_, &spec, &handle, err, sizeof(err));
+    ck_assert_int_eq(rc, SKS_ERR_NOT_AUTHENTICATED);
+    /* Logged in: the key is made under the token's PIN. */
+    sks_req_verify_pin verify = {policy, pin};
+    ck_assert_int_eq(simple_call(SKS_M_VERIFY_PIN, &verify), SKS_OK);
+    rc = sks_local_issuer_generate(li, &link_, &spec, &handle, err, sizeof(err));
+    ck_assert_msg(rc == SKS_OK, "%d %s", rc, err);
+    sks_resp_get_key_attributes a;
+    sks_writer answer;
+    key_attributes(handle, &a, &answer);
+    ck_assert_uint_eq(a.pin_policy_handle, policy);
+    sign_and_verify(handle, &a, 0);
+    sks_writer_free(&answer);
+    /* An imported key joins it too, from a fresh issuer object (state on disk). */
+    sks_local_issuer_close(li);
+    li = sks_local_issuer_open(issuer_dir, NULL, err, sizeof(err));
+    ck_assert_ptr_nonnull(li);
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    spec.id = (sks_view){(const uint8_t *)"pk2", 3};
+    spec.algorithm = 0; /* taken from the key */
+    rc = sks_local_issuer_import(li, &link_, &spec, key, &handle, err, sizeof(err));
+    ck_assert_msg(rc == SKS_OK, "%d %s", rc, err);
+    key_attributes(handle, &a, &answer);
+    ck_assert_uint_eq(a.pin_policy_handle, policy);
+    sign_and_verify(handle, &a, 1);
+    sks_writer_free(&answer);
+    EVP_PKEY_free(key);
+    /* A policy handle that is not a token of this card. */
+    spec.pin_policy = 0x7777;
+    spec.algorithm = SKS_KEYALG_EC_P256;
+    spec.id = (sks_view){(const uint8_t *)"pk3", 3};
+    ck_assert_int_eq(sks_local_issuer_generate(li, &link_, &spec, &handle, err, sizeof(err)),
+                     SKS_ERR_NO_POLICY);
 }
 END_TEST
 
@@ -388,9 +460,9 @@ static size_t key_count(void)
     uint8_t status;
     char msg[128];
     sks_writer_init(&answer);
-    ck_assert_int_eq(card_link_call(card, SKS_M_ENUMERATE_KEYS, &req, &resp, &answer, &status, msg,
-                                    sizeof(msg)),
-                     0);
+    ck_assert_int_eq(
+        card_link_call(card, SKS_M_ENUMERATE_KEYS, &req, &resp, &answer, &status, msg, sizeof(msg)),
+        0);
     ck_assert_int_eq(status, SKS_OK);
     size_t n = resp.handles.len / 4;
     sks_writer_free(&answer);
@@ -404,9 +476,8 @@ START_TEST(manufacturer_ca)
     snprintf(ca_file, sizeof(ca_file), "%s/manufacturer/ca-cert.pem", card_dir);
     sks_local_issuer *trusting = sks_local_issuer_open(issuer_dir, ca_file, err, sizeof(err));
     ck_assert_msg(trusting != NULL, "%s", err);
-    sks_local_key_spec spec = {.algorithm = SKS_KEYALG_EC_P256,
-                               .id = {(const uint8_t *)"m", 1},
-                               .usage = SKS_USAGE_SIGN};
+    sks_local_key_spec spec = {
+        .algorithm = SKS_KEYALG_EC_P256, .id = {(const uint8_t *)"m", 1}, .usage = SKS_USAGE_SIGN};
     uint32_t handle = 0;
     ck_assert_int_eq(sks_local_issuer_generate(trusting, &link_, &spec, &handle, err, sizeof(err)),
                      SKS_OK);
@@ -445,6 +516,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, token_policies);
+    tcase_add_test(tc, keys_under_a_token_pin);
     tcase_add_test(tc, generate_rsa_and_ec);
     tcase_add_test(tc, binary_id_and_default_name);
     tcase_add_test(tc, import_keys);

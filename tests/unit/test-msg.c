@@ -559,6 +559,7 @@ START_TEST(test_create_key_pair_layout)
     r.pin_policy_handle = 10;
     r.pin_policy_id = V("P");
     r.pin_value = V("1234");
+    r.pin_value_mac = V("mac");
     r.private_key_backup = 1;
     r.migratable = 0;
     r.updatable = 1;
@@ -577,7 +578,8 @@ START_TEST(test_create_key_pair_layout)
     ck_assert_uint_eq(w.len, sizeof head + 32);
     ck_assert_mem_eq(w.buf, head, sizeof head);
 
-    const uint8_t mac_want[] = {0, 1, 'k', 0, 1, 'P', 0, 4, '1', '2', '3', '4',
+    /* PINValue is WIRE only; "PINValue for the MAC" (MAC only) follows the policy ID. */
+    const uint8_t mac_want[] = {0, 1, 'k', 0, 1, 'P', 0, 3, 'm', 'a', 'c',
                                 1, 0, 1,   0, 1, 3,   0, 2, 'f', 'n', 0x10};
     sks_writer_reset(&w);
     ck_assert_int_eq(sks_msg_macdata(sks_msg_find(7), &r, &w), 0);

@@ -93,6 +93,7 @@ tl_card *tl_card_new_opts(const sks_card_init_opts *opts)
                   "sks_card_init_state: %s", err);
     c->card = sks_card_open(c->dir, err, sizeof err);
     ck_assert_msg(c->card != NULL, "sks_card_open: %s", err);
+    sks_card_set_puk_delay_ms(c->card, 0);
 
     char ca[300];
     snprintf(ca, sizeof ca, "%s/manufacturer/ca-cert.pem", c->dir);
@@ -113,6 +114,7 @@ void tl_card_reopen(tl_card *c)
     sks_card_close(c->card);
     c->card = sks_card_open(c->dir, err, sizeof err);
     ck_assert_msg(c->card != NULL, "sks_card_open: %s", err);
+    sks_card_set_puk_delay_ms(c->card, 0);
 }
 
 void tl_card_free(tl_card *c)

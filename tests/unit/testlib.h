@@ -32,7 +32,11 @@ typedef struct {
     char error[256];     /* error string of the last failed call ("" after OK) */
 } tl_card;
 
-/* A fresh, open card (default options, or `opts`). Never NULL. */
+/*
+ * A fresh, open card (default options, or `opts`). Never NULL. Cards opened
+ * here and by tl_card_reopen() check a PUK without retry limit at once
+ * (sks_card_set_puk_delay_ms 0); the default delay has its own test.
+ */
 tl_card *tl_card_new(void);
 tl_card *tl_card_new_opts(const sks_card_init_opts *opts);
 /* Power down and up: sks_card_close + sks_card_open (the clock is reset too). */

@@ -1,0 +1,60 @@
+# src/token: sks-pkcs11.so, the PKCS#11 module (token layer). It exports
+# only C_GetFunctionList; installed in $(libdir)/pkcs11 with a p11-kit
+# registration (sks.module) in p11-kit's module directory.
+pkcs11dir = $(libdir)/pkcs11
+pkcs11_LTLIBRARIES = src/token/sks-pkcs11.la
+src_token_sks_pkcs11_la_SOURCES = \
+	src/token/tok.h src/token/p11_entry.h src/token/tok_lock.h src/token/tok_crypto.h \
+	src/token/p11_module.c \
+	src/token/p11_slot.c \
+	src/token/p11_session.c \
+	src/token/p11_login.c \
+	src/token/p11_object.c \
+	src/token/p11_find.c \
+	src/token/tok_lock.c \
+	src/token/tok_config.c \
+	src/token/tok_log.c \
+	src/token/tok_util.c \
+	src/token/tok_card.c \
+	src/token/tok_status.c \
+	src/token/tok_cache.c \
+	src/token/tok_index.c \
+	src/token/tok_slot.c \
+	src/token/tok_session.c \
+	src/token/tok_object.c \
+	src/token/tok_attrs.c \
+	src/token/tok_attr_rules.c \
+	src/token/tok_keyattrs.c \
+	src/token/tok_pkey.c \
+	src/token/tok_stored.c \
+	src/token/tok_issuer.c \
+	src/token/p11_crypto.c \
+	src/token/p11_keys.c \
+	src/token/tok_mech.c \
+	src/token/tok_ops.c \
+	src/token/tok_sign.c \
+	src/token/tok_cipher.c \
+	src/token/tok_aes.c \
+	src/token/tok_digest.c \
+	src/token/tok_keypair.c \
+	src/token/tok_secret.c \
+	src/token/tok_derive.c
+# The other layers are compiled in from their sources: linking their
+# convenience libraries, which contain one another, would duplicate objects.
+src_token_sks_pkcs11_la_SOURCES += \
+	$(SKS_TRANSPORT_SOURCES) \
+	$(src_provision_libsksprovision_la_SOURCES) \
+	$(src_issuer_libsksissuer_la_SOURCES) \
+	$(src_card_libskscard_la_SOURCES) \
+	$(src_protocol_libsksproto_la_SOURCES)
+src_token_sks_pkcs11_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) $(P11KIT_CFLAGS)
+src_token_sks_pkcs11_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
+	-export-symbols-regex '^C_GetFunctionList$$'
+src_token_sks_pkcs11_la_LIBADD = $(CRYPTO_LIBS) $(SQLITE_LIBS) -lpthread
+
+p11kitmoduledir = $(P11_MODULE_CONFIGS)
+dist_p11kitmodule_DATA = src/token/sks.module
+dist_man_MANS += man/sks-pkcs11.7 man/sks-pkcs11.conf.5
+
+# make distcheck installs under its own prefix, p11-kit registration included.
+AM_DISTCHECK_CONFIGURE_FLAGS = --with-p11-kit-module-dir='$${dc_install_base}/share/p11-kit/modules'

@@ -1,0 +1,3 @@
+#!/bin/bash
+# t-gnutls.sh - being written
+echo "0 passed, 1 failed"; exit 1
