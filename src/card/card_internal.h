@@ -15,8 +15,8 @@
 #include "sks_card.h"
 
 #define CARD_DEFAULT_MAX_KEYS 100000u
-#define CARD_MAX_VERIFIED 64 /* PIN policies verified at once in one card session */
-#define CARD_PUK_DELAY_MS 1000u /* default delay of a PUK with RetryLimit 0 */
+#define CARD_MAX_VERIFIED     64    /* PIN policies verified at once in one card session */
+#define CARD_PUK_DELAY_MS     1000u /* default delay of a PUK with RetryLimit 0 */
 
 struct sks_card {
     char *dir;

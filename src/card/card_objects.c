@@ -49,8 +49,8 @@ int card_m_create_object(card_call *call, const void *reqp, void *respp)
         status = card_pin_policy_load(call, req->pin_policy_handle, &policy);
         card_pin_rec_free(&policy);
     }
-    if (status == SKS_OK && (req->object_class < SKS_OBJECT_CERTIFICATE ||
-                             req->object_class > SKS_OBJECT_PUBLIC_KEY))
+    if (status == SKS_OK &&
+        (req->object_class < SKS_OBJECT_CERTIFICATE || req->object_class > SKS_OBJECT_PUBLIC_KEY))
         status = card_fail(call, SKS_ERR_OPTION, "unknown object Class %u", req->object_class);
     if (status == SKS_OK)
         status = require_pin(call, req->pin_policy_handle);
@@ -85,7 +85,8 @@ int card_m_delete_object(card_call *call, const void *reqp, void *respp)
     int status = load_object(call, req->object_handle, &rec);
     if (status == SKS_OK)
         status = require_pin(call, rec.pin_policy);
-    if (status == SKS_OK && card_store_object_delete(call->card->store, req->object_handle) != SKS_OK)
+    if (status == SKS_OK &&
+        card_store_object_delete(call->card->store, req->object_handle) != SKS_OK)
         status = card_fail(call, SKS_ERR_STORAGE, "cannot delete object %u", req->object_handle);
     card_object_rec_free(&rec);
     return status;
@@ -99,8 +100,8 @@ int card_m_enumerate_objects(card_call *call, const void *reqp, void *respp)
     size_t n = 0;
     int more = 0;
 
-    if (card_store_object_list(call->card->store, req->after_handle, handles, SKS_ENUM_PAGE_MAX,
-                               &n, &more) != SKS_OK)
+    if (card_store_object_list(call->card->store, req->after_handle, handles, SKS_ENUM_PAGE_MAX, &n,
+                               &more) != SKS_OK)
         return card_fail(call, SKS_ERR_STORAGE, "cannot list the objects");
     for (size_t i = 0; i < n; i++)
         sks_put_int(&call->out[0], handles[i]);

@@ -3,6 +3,8 @@
  * (docs/protocol.md 6.4-6.8): createPUKPolicy, createPINPolicy,
  * createKeyPair, setCertificatePath, restorePrivateKey and importPrivateKey,
  * plus the check of a PIN against its policy (also used by the PIN methods).
+ * A policy named by createPINPolicy or createKeyPair may also be one of the
+ * same issuer's earlier, closed sessions (6.9).
  *
  * Every handler follows the same order: load the session (from then on any
  * failure aborts it), resolve the handles the call names and fill in the
@@ -203,11 +205,11 @@ static int policy_usable_by(card_call *call, const card_session_rec *s, uint32_t
         return 0;
     if (rc != SKS_OK)
         return -SKS_ERR_STORAGE;
-    int same_issuer = o.state == CARD_SESSION_CLOSED && o.issuer_uri.len == s->issuer_uri.len &&
-                      o.issuer_public_key.len == s->issuer_public_key.len &&
-                      memcmp(o.issuer_uri.ptr, s->issuer_uri.ptr, o.issuer_uri.len) == 0 &&
-                      memcmp(o.issuer_public_key.ptr, s->issuer_public_key.ptr,
-                             o.issuer_public_key.len) == 0;
+    int same_issuer =
+        o.state == CARD_SESSION_CLOSED && o.issuer_uri.len == s->issuer_uri.len &&
+        o.issuer_public_key.len == s->issuer_public_key.len &&
+        memcmp(o.issuer_uri.ptr, s->issuer_uri.ptr, o.issuer_uri.len) == 0 &&
+        memcmp(o.issuer_public_key.ptr, s->issuer_public_key.ptr, o.issuer_public_key.len) == 0;
     card_session_rec_free(&o);
     return same_issuer;
 }
@@ -217,8 +219,7 @@ static int policy_usable_by(card_call *call, const card_session_rec *s, uint32_t
  * issuer's earlier session), else NO_POLICY. With `s` NULL any PUK policy
  * is taken (the PUK of a PIN policy already checked when it was created).
  */
-static int load_puk(card_call *call, const card_session_rec *s, uint32_t handle,
-                    card_puk_rec *puk)
+static int load_puk(card_call *call, const card_session_rec *s, uint32_t handle, card_puk_rec *puk)
 {
     memset(puk, 0, sizeof *puk);
     if (handle == SKS_HANDLE_DEVICE)
@@ -237,8 +238,7 @@ static int load_puk(card_call *call, const card_session_rec *s, uint32_t handle,
 }
 
 /* The PIN policy `handle` for session `s` (as load_puk), else NO_POLICY. */
-static int load_pin(card_call *call, const card_session_rec *s, uint32_t handle,
-                    card_pin_rec *pin)
+static int load_pin(card_call *call, const card_session_rec *s, uint32_t handle, card_pin_rec *pin)
 {
     memset(pin, 0, sizeof *pin);
     if (handle == SKS_HANDLE_DEVICE)

@@ -129,7 +129,8 @@ int card_store_next_handle(card_store *st, uint32_t *handle);
 
 /* Metadata: small named values; `sealed` ones are encrypted at rest. */
 int card_store_meta_put(card_store *st, const char *name, const void *p, size_t n, int sealed);
-int card_store_meta_get(card_store *st, const char *name, card_buf *out, int sealed); /* -1 if absent */
+int card_store_meta_get(card_store *st, const char *name, card_buf *out,
+                        int sealed); /* -1 if absent */
 
 /* Records. get: SKS_OK, or the "not found" status of the kind. put: insert or replace. */
 int card_store_session_get(card_store *st, uint32_t handle, card_session_rec *out);

@@ -109,19 +109,30 @@ int sks_apdu_build(sks_writer *w, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t 
     return w->failed ? -1 : 0;
 }
 
+/* A response buffer and how much of it has held data (what must be wiped). */
+typedef struct {
+    uint8_t *buf;
+    size_t used;
+} resp_buf;
+
 /*
- * Send one command APDU and receive its response into resp (SKS_APDU_MAX
- * bytes). *resp_len goes in as the capacity and comes back as the length;
- * anything shorter than a status word is a link failure.
+ * Send one command APDU and receive its response into r->buf (SKS_APDU_MAX
+ * bytes). *resp_len comes back as the data length (SW stripped); anything
+ * shorter than a status word is a link failure.
  */
-static int transceive(sks_transmit_fn fn, void *ctx, const sks_writer *cmd, uint8_t *resp,
+static int transceive(sks_transmit_fn fn, void *ctx, const sks_writer *cmd, resp_buf *r,
                       size_t *resp_len, uint16_t *sw)
 {
+    uint8_t *resp = r->buf;
     if (cmd->failed)
         return -1;
     *resp_len = SKS_APDU_MAX;
-    if (fn(ctx, cmd->buf, cmd->len, resp, resp_len) != 0)
+    if (fn(ctx, cmd->buf, cmd->len, resp, resp_len) != 0) {
+        r->used = SKS_APDU_MAX; /* unknown: wipe everything */
         return -1;
+    }
+    if (*resp_len > r->used)
+        r->used = *resp_len > SKS_APDU_MAX ? SKS_APDU_MAX : *resp_len;
     if (*resp_len < 2 || *resp_len > SKS_APDU_MAX)
         return -1;
     *resp_len -= 2;
@@ -133,15 +144,15 @@ int sks_apdu_select(sks_transmit_fn fn, void *ctx, uint16_t *sw)
 {
     sks_writer cmd;
     size_t len = 0;
-    uint8_t *resp = malloc(SKS_APDU_MAX);
+    resp_buf resp = {malloc(SKS_APDU_MAX), 0};
     int rc = -1;
 
     sks_writer_init(&cmd);
-    if (resp != NULL && sks_apdu_build(&cmd, SKS_CLA_ISO, SKS_INS_SELECT, 0x04, 0x00, sks_aid,
-                                       SKS_AID_LEN, SHORT_LE_MAX, 0) == 0)
-        rc = transceive(fn, ctx, &cmd, resp, &len, sw);
+    if (resp.buf != NULL && sks_apdu_build(&cmd, SKS_CLA_ISO, SKS_INS_SELECT, 0x04, 0x00,
+                                           sks_aid, SKS_AID_LEN, SHORT_LE_MAX, 0) == 0)
+        rc = transceive(fn, ctx, &cmd, &resp, &len, sw);
     sks_writer_free(&cmd);
-    free(resp);
+    free(resp.buf);
     return rc;
 }
 
@@ -150,7 +161,7 @@ int sks_apdu_select(sks_transmit_fn fn, void *ctx, uint16_t *sw)
  * further parts with GET RESPONSE while the card says 61xx. Returns 0 with
  * *sw = 9000 or the ISO error, -1 on link failure or an oversized answer.
  */
-static int collect_answer(sks_transmit_fn fn, void *ctx, int extended, uint8_t *resp, size_t len,
+static int collect_answer(sks_transmit_fn fn, void *ctx, int extended, resp_buf *resp, size_t len,
                           uint16_t sw, sks_writer *answer, uint16_t *out_sw)
 {
     size_t le = extended ? EXTENDED_LE_MAX : SHORT_LE_MAX;
@@ -169,7 +180,7 @@ static int collect_answer(sks_transmit_fn fn, void *ctx, int extended, uint8_t *
             rc = -1; /* the card sends more than any answer may hold */
             break;
         }
-        sks_put_raw(answer, resp, len);
+        sks_put_raw(answer, resp->buf, len);
         if (answer->failed) {
             rc = -1;
             break;
@@ -210,8 +221,8 @@ int sks_apdu_call(sks_transmit_fn fn, void *ctx, int extended, const uint8_t *ca
         return 0;
     }
 
-    uint8_t *resp = malloc(SKS_APDU_MAX);
-    if (resp == NULL)
+    resp_buf resp = {malloc(SKS_APDU_MAX), 0};
+    if (resp.buf == NULL)
         return -1;
     sks_writer cmd;
     sks_writer_init(&cmd);
@@ -228,13 +239,13 @@ int sks_apdu_call(sks_transmit_fn fn, void *ctx, int extended, const uint8_t *ca
         sks_writer_reset(&cmd);
         if (sks_apdu_build(&cmd, cla, SKS_INS_CALL, 0, 0, call + off, part, last ? le : 0,
                            extended) != 0 ||
-            transceive(fn, ctx, &cmd, resp, &len, &part_sw) != 0) {
+            transceive(fn, ctx, &cmd, &resp, &len, &part_sw) != 0) {
             rc = -1;
             break;
         }
         off += part;
         if (last) {
-            rc = collect_answer(fn, ctx, extended, resp, len, part_sw, answer, sw);
+            rc = collect_answer(fn, ctx, extended, &resp, len, part_sw, answer, sw);
             break;
         }
         if (part_sw != SKS_SW_OK) {
@@ -248,7 +259,7 @@ int sks_apdu_call(sks_transmit_fn fn, void *ctx, int extended, const uint8_t *ca
     }
     /* Both buffers held parts of the call or answer, which may carry secrets. */
     sks_writer_free(&cmd);
-    OPENSSL_cleanse(resp, SKS_APDU_MAX);
-    free(resp);
+    OPENSSL_cleanse(resp.buf, resp.used);
+    free(resp.buf);
     return rc;
 }

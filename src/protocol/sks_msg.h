@@ -34,7 +34,7 @@ typedef enum {
 } sks_ftype;
 
 #define SKS_FF_WIRE 0x01
-#define SKS_FF_MAC 0x02
+#define SKS_FF_MAC  0x02
 
 typedef struct {
     const char *name; /* argument name as in docs/protocol.md */

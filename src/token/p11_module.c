@@ -18,7 +18,6 @@
 #include "config.h"
 #include "token/p11_entry.h"
 #include "token/tok.h"
-#include "token/tok_crypto.h"
 #include "token/tok_lock.h"
 
 tok_module tok_g;
@@ -71,12 +70,9 @@ CK_RV tok_leave(const char *fn, CK_RV rv)
 /* Free everything the module holds (not in a forked child: see above). */
 static void module_free(void)
 {
-    while (tok_g.nsessions > 0) {
-        tok_session *s = tok_g.sessions[tok_g.nsessions - 1];
-        tok_session_ops_reset(s);
-        tok_session_free(s);
-        tok_g.nsessions--;
-    }
+    /* Closing the sessions also logs their slots out on the card. */
+    while (tok_g.nsessions > 0)
+        tok_session_close(tok_g.sessions[tok_g.nsessions - 1]);
     free(tok_g.sessions);
     tok_object_drop_all();
     tok_issuer_close();

@@ -218,8 +218,10 @@ void tok_card_free(tok_card *card)
         return;
     tok_card_cache_free(card);
     sks_writer_free(&card->policies_buf);
-    if (card->transport != NULL)
+    if (card->transport != NULL) {
+        tok_card_end(card);
         card->transport->ops->close(card->transport);
+    }
     free(card);
 }
 

@@ -10,6 +10,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
@@ -45,10 +46,11 @@ static CK_RV set_bn(tok_attrs *a, CK_ATTRIBUTE_TYPE type, EVP_PKEY *pk, const ch
     if (!EVP_PKEY_get_bn_param(pk, name, &bn))
         return CKR_GENERAL_ERROR;
     int n = BN_num_bytes(bn);
-    uint8_t buf[1024];
-    CK_RV rv = CKR_GENERAL_ERROR;
-    if (n > 0 && (size_t)n <= sizeof(buf) && BN_bn2bin(bn, buf) == n)
+    uint8_t *buf = n > 0 ? OPENSSL_malloc((size_t)n) : NULL;
+    CK_RV rv = buf == NULL ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
+    if (buf != NULL && BN_bn2bin(bn, buf) == n)
         rv = tok_attrs_set(a, type, buf, (CK_ULONG)n);
+    OPENSSL_free(buf);
     BN_free(bn);
     return rv;
 }
@@ -94,7 +96,7 @@ CK_RV tok_pkey_attrs(EVP_PKEY *pk, CK_OBJECT_CLASS cls, tok_attrs *a)
         return CKR_KEY_TYPE_INCONSISTENT;
     int nid = OBJ_sn2nid(group);
     if (nid == NID_undef)
-        nid = OBJ_txt2nid(group);
+        nid = EC_curve_nist2nid(group);
     unsigned char *oid = NULL;
     int oid_len = nid != NID_undef ? i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &oid) : -1;
     if (oid_len <= 0)

@@ -8,8 +8,9 @@
  * runs the call. After each crash the parent reopens the copy (SQLite rolls
  * back the hot journal) and checks that it holds exactly the old state,
  * except that a PIN or PUK retry counter may have gone down by one (never
- * up: a crash never gives a free guess). The loop ends when the call runs to
- * completion without reaching a k-th write.
+ * up: a crash never gives a free guess), and that the change counter moved
+ * only with such committed counter transactions. The loop ends when the
+ * call runs to completion without reaching a k-th write.
  */
 #include <check.h>
 #include <openssl/evp.h>
@@ -107,9 +108,9 @@ static long db_change_counter(const char *dir)
     long counter = 0;
     snprintf(path, sizeof(path), "%s/card.db", dir);
     ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    ck_assert_int_eq(
-        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'change_counter'", -1, &st, NULL),
-        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'change_counter'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
     if (sqlite3_step(st) == SQLITE_ROW) {
         const uint8_t *p = sqlite3_column_blob(st, 0);
         ck_assert_int_eq(sqlite3_column_bytes(st, 0), 4);
@@ -184,8 +185,8 @@ static void crash_check_state(const crash_case *cc, const char *work, const uint
     long changes = db_change_counter(work);
     if (cc->counter_rule)
         ck_assert_msg(changes >= old_changes + (tries != old_tries) && changes <= old_changes + 2,
-                      "%s: crash at write %ld: change counter %ld -> %ld", cc->name, k,
-                      old_changes, changes);
+                      "%s: crash at write %ld: change counter %ld -> %ld", cc->name, k, old_changes,
+                      changes);
     else
         ck_assert_msg(changes == old_changes, "%s: crash at write %ld moved the change counter",
                       cc->name, k);
@@ -259,7 +260,7 @@ static void crash_every_write(tl_card *c, const crash_case *cc, crash_step step,
 
 typedef struct {
     sks_issuer_session *s;
-    uint32_t puk, pin, key, key2;
+    uint32_t puk, pin, key, key2, object;
     EVP_PKEY *imported;
     sks_writer cert_der, cert2_der;
 } flow;
@@ -450,6 +451,52 @@ static int step_delete_key(tl_card *w, void *ctx)
     return tl_call(w, SKS_M_DELETE_KEY, &req, NULL, NULL);
 }
 
+static int step_verify_puk(tl_card *w, void *ctx)
+{
+    sks_req_verify_puk req = {((flow *)ctx)->pin, {(const uint8_t *)"12345678", 8}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_VERIFY_PUK, &req, NULL, NULL);
+}
+
+static int step_verify_puk_wrong(tl_card *w, void *ctx)
+{
+    sks_req_verify_puk req = {((flow *)ctx)->pin, {(const uint8_t *)"00000000", 8}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_VERIFY_PUK, &req, NULL, NULL);
+}
+
+/* Objects of the no-PIN token and a key without PIN: no verifyPIN before the call. */
+static int step_create_object(tl_card *w, void *ctx)
+{
+    sks_req_create_object req = {0, SKS_OBJECT_CERTIFICATE, 0, {(const uint8_t *)"cert", 4}};
+    sks_resp_create_object resp;
+    (void)ctx;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CREATE_OBJECT, &req, &resp, NULL);
+}
+
+static int step_update_object(tl_card *w, void *ctx)
+{
+    sks_req_update_object req = {((flow *)ctx)->object, {(const uint8_t *)"updated", 7}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_UPDATE_OBJECT, &req, NULL, NULL);
+}
+
+static int step_delete_object(tl_card *w, void *ctx)
+{
+    sks_req_object_handle req = {((flow *)ctx)->object};
+    crash_arm(w);
+    return tl_call(w, SKS_M_DELETE_OBJECT, &req, NULL, NULL);
+}
+
+static int step_set_key_attributes(tl_card *w, void *ctx)
+{
+    sks_req_set_key_attributes req = {
+        ((flow *)ctx)->key2, {(const uint8_t *)"renamed", 7}, {(const uint8_t *)"label", 5}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_SET_KEY_ATTRIBUTES, &req, NULL, NULL);
+}
+
 /* ---- the scenario ----------------------------------------------------- */
 
 static const crash_case c_session = {"createProvisioningSession", SKS_OK, 0};
@@ -466,6 +513,12 @@ static const crash_case c_verify_bad = {"verifyPIN (wrong PIN)", SKS_ERR_AUTHENT
 static const crash_case c_change = {"changePIN", SKS_OK, 1};
 static const crash_case c_unlock = {"unlockPIN", SKS_OK, 1};
 static const crash_case c_delete = {"deleteKey", SKS_OK, 1};
+static const crash_case c_verify_puk = {"verifyPUK (right PUK)", SKS_OK, 1};
+static const crash_case c_verify_puk_bad = {"verifyPUK (wrong PUK)", SKS_ERR_AUTHENTICATION, 1};
+static const crash_case c_create_object = {"createObject", SKS_OK, 0};
+static const crash_case c_update_object = {"updateObject", SKS_OK, 0};
+static const crash_case c_delete_object = {"deleteObject", SKS_OK, 0};
+static const crash_case c_set_key_attributes = {"setKeyAttributes", SKS_OK, 0};
 
 /* Run `step` for real on the parent's card (the issuer's state moves on). */
 static void do_step(tl_card *c, crash_step step, flow *f, int expect)
@@ -624,7 +677,41 @@ START_TEST(pin_methods_are_atomic)
     crash_every_write(c, &c_verify_bad, step_verify_wrong, &f);
     crash_every_write(c, &c_change, step_change_pin, &f);
     crash_every_write(c, &c_unlock, step_unlock_pin, &f);
+    crash_every_write(c, &c_verify_puk, step_verify_puk, &f);
+    crash_every_write(c, &c_verify_puk_bad, step_verify_puk_wrong, &f);
     crash_every_write(c, &c_delete, step_delete_key, &f);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+/* The Key User API's other writes: stored objects and setKeyAttributes. */
+START_TEST(object_methods_are_atomic)
+{
+    tl_card *c = tl_card_new();
+    tl_key_spec spec;
+    tl_key key;
+    flow f;
+    memset(&spec, 0, sizeof(spec));
+    memset(&f, 0, sizeof(f));
+    tl_provision_key(c, &spec, &key);
+    f.key2 = key.key[0];
+
+    crash_every_write(c, &c_create_object, step_create_object, &f);
+    sks_req_create_object req = {0, SKS_OBJECT_DATA, 0, {(const uint8_t *)"data", 4}};
+    sks_resp_create_object resp;
+    TL_OK(c, tl_call(c, SKS_M_CREATE_OBJECT, &req, &resp, NULL));
+    f.object = resp.object_handle;
+    crash_every_write(c, &c_update_object, step_update_object, &f);
+    crash_every_write(c, &c_delete_object, step_delete_object, &f);
+    crash_every_write(c, &c_set_key_attributes, step_set_key_attributes, &f);
+
+    /* The parent's card is unchanged by the crashed children. */
+    sks_req_object_handle oh = {f.object};
+    sks_resp_read_object ro;
+    TL_OK(c, tl_call(c, SKS_M_READ_OBJECT, &oh, &ro, NULL));
+    ck_assert_uint_eq(ro.attributes.len, 4);
+    ck_assert_mem_eq(ro.attributes.ptr, "data", 4);
     tl_key_free(&key);
     tl_card_free(c);
 }
@@ -638,6 +725,7 @@ static Suite *crash_suite(void)
     tcase_add_test(tc, provisioning_is_atomic);
     tcase_add_test(tc, abort_is_atomic);
     tcase_add_test(tc, pin_methods_are_atomic);
+    tcase_add_test(tc, object_methods_are_atomic);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -538,8 +538,7 @@ START_TEST(test_set_key_attributes)
     char id33[34];
     memset(id33, 'i', 33);
     id33[33] = '\0';
-    ck_assert_int_eq(set_key_attributes(c, b.key[0], str_view(id33), str_view("")),
-                     SKS_ERR_OPTION);
+    ck_assert_int_eq(set_key_attributes(c, b.key[0], str_view(id33), str_view("")), SKS_ERR_OPTION);
     id33[32] = '\0';
     TL_OK(c, set_key_attributes(c, b.key[0], str_view(id33), str_view("")));
     ck_assert_int_eq(set_key_attributes(c, b.key[0], str_view(""), str_view("")), SKS_ERR_OPTION);

@@ -1451,6 +1451,326 @@ START_TEST(test_session_key_lifecycle)
 }
 END_TEST
 
+/* ---- Policies across sessions (6.9) ------------------------------------ */
+
+#define CONT_URI "https://issuer.example/continuity"
+
+/* A session of the issuer holding `key` (a long-lived issuer key) under `uri`. */
+static sks_issuer_session *issuer_session(tl_card *c, EVP_PKEY *key, const char *uri)
+{
+    sks_issuer_session *is = sks_issuer_session_new(SKS_SKALG_ECDH_P256, uri, key);
+    sks_req_create_session req;
+    sks_resp_create_session resp;
+    ck_assert_ptr_nonnull(is);
+    ck_assert(sks_issuer_request(is, 0, 0, 3600, &req) == 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PROVISIONING_SESSION, &req, &resp, NULL));
+    ck_assert_msg(sks_issuer_accept(is, c->trusted, &resp) == 0, "%s", sks_issuer_error(is));
+    return is;
+}
+
+/* A later session that declares the earlier session's PUK "puk" and PIN policy `pp`. */
+static sks_issuer_session *later_session(tl_card *c, EVP_PKEY *key, const char *uri,
+                                         const sks_issuer_pin_policy *pp)
+{
+    sks_issuer_session *is = issuer_session(c, key, uri);
+    ck_assert_msg(sks_issuer_declare_puk_policy(is, "puk", SKS_PIN_NUMERIC, 5) == 0, "%s",
+                  sks_issuer_error(is));
+    if (pp != NULL)
+        ck_assert_msg(sks_issuer_declare_pin_policy(is, pp) == 0, "%s", sks_issuer_error(is));
+    return is;
+}
+
+/* createKeyPair + setCertificatePath + close of a later session's one key. */
+static int later_key(tl_card *c, sks_issuer_session *is, const sks_issuer_key_spec *ks,
+                     uint32_t pin_handle, uint32_t *handle)
+{
+    sks_writer pub;
+    sks_writer_init(&pub);
+    int st = put_key(c, is, ks, pin_handle, handle, &pub, NULL);
+    if (st == SKS_OK)
+        st = put_cert(c, is, ks->id, *handle, (sks_view){pub.buf, pub.len});
+    if (st == SKS_OK)
+        st = put_close(c, is);
+    sks_writer_free(&pub);
+    return st;
+}
+
+static int verify_pin_of(tl_card *c, uint32_t policy, const char *pin)
+{
+    sks_req_verify_pin req = {policy, str_view(pin)};
+    return tl_call(c, SKS_M_VERIFY_PIN, &req, NULL, NULL);
+}
+
+/* The session is gone after a failed call (it was aborted). */
+static void assert_aborted(tl_card *c, sks_issuer_session *is)
+{
+    ck_assert_int_eq(abort_session(c, sks_issuer_provisioning_handle(is)), SKS_ERR_NO_SESSION);
+}
+
+/*
+ * The local-issuer flow of docs/protocol.md 6.9: session A of an issuer
+ * creates a PUK and PIN policies; later sessions of the same issuer add
+ * keys under them, with the PIN or with the PIN verified by the user, and
+ * attestations the issuer verifies without knowing the PUK.
+ */
+START_TEST(test_cross_session_policies)
+{
+    tl_card *c = tl_card_new();
+    EVP_PKEY *ik = ec_key("P-256");
+    uint32_t puk = 0, pin = 0, unset = 0, a1 = 0, k = 0;
+    sks_issuer_pin_policy pp = pin_policy("pin", "puk", 0);
+    sks_issuer_pin_policy pu = pin_policy("unset", "puk", 0);
+
+    /* Session A: PUK, PIN policy "pin" with key a1, PIN policy "unset" without keys. */
+    sks_issuer_session *a = issuer_session(c, ik, CONT_URI);
+    TL_OK(c, put_puk(c, a, "puk", "12345678", SKS_PIN_NUMERIC, &puk));
+    TL_OK(c, put_pin(c, a, &pp, puk, &pin));
+    TL_OK(c, put_pin(c, a, &pu, puk, &unset));
+    sks_issuer_key_spec ka = key_spec("a1", "pin", "1357");
+    TL_OK(c, later_key(c, a, &ka, pin, &a1));
+    sks_issuer_session_free(a);
+
+    /* B: the PIN given (encrypted); the attestation verifies; close counts B's key only. */
+    sks_issuer_session *b = later_session(c, ik, CONT_URI, &pp);
+    sks_issuer_key_spec kb = key_spec("b1", "pin", "1357");
+    TL_OK(c, later_key(c, b, &kb, pin, &k));
+    sks_req_key_handle kh = {k};
+    sks_resp_get_key_attributes attrs;
+    TL_OK(c, tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
+    ck_assert_uint_eq(attrs.pin_policy_handle, pin);
+    ck_assert_uint_eq(attrs.provisioning_handle, sks_issuer_provisioning_handle(b));
+    ck_assert(attrs.flags & SKS_KEYFLAG_COMPLETE);
+    sks_issuer_session_free(b);
+
+    /* A PIN that differs from the policy's: OPTION, and the session is aborted. */
+    b = later_session(c, ik, CONT_URI, &pp);
+    kb = key_spec("b2", "pin", "2468");
+    ck_assert_int_eq(put_key(c, b, &kb, pin, &k, NULL, NULL), SKS_ERR_OPTION);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+
+    /* An empty PIN while the user has not logged in: NOT_AUTHENTICATED. */
+    b = later_session(c, ik, CONT_URI, &pp);
+    kb = key_spec("b3", "pin", NULL);
+    ck_assert_int_eq(put_key(c, b, &kb, pin, &k, NULL, NULL), SKS_ERR_NOT_AUTHENTICATED);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+
+    /* Logged in: an empty PIN stands for the policy's PIN. */
+    TL_OK(c, verify_pin_of(c, pin, "1357"));
+    b = later_session(c, ik, CONT_URI, &pp);
+    kb = key_spec("b4", "pin", NULL);
+    TL_OK(c, later_key(c, b, &kb, pin, &k));
+    sks_issuer_session_free(b);
+
+    /* A policy of an earlier session whose PIN is not set: NOT_ALLOWED ... */
+    b = later_session(c, ik, CONT_URI, &pu);
+    kb = key_spec("b5", "unset", "2580");
+    ck_assert_int_eq(put_key(c, b, &kb, unset, &k, NULL, NULL), SKS_ERR_NOT_ALLOWED);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+    /* ... until unlockPIN (the PUK) sets it; then the logged-in user adds keys. */
+    sks_req_unlock_pin ul = {unset, str_view("12345678"), str_view("2580")};
+    TL_OK(c, tl_call(c, SKS_M_UNLOCK_PIN, &ul, NULL, NULL));
+    TL_OK(c, verify_pin_of(c, unset, "2580"));
+    b = later_session(c, ik, CONT_URI, &pu);
+    kb = key_spec("b6", "unset", NULL);
+    TL_OK(c, later_key(c, b, &kb, unset, &k));
+    sks_issuer_session_free(b);
+
+    /* createPINPolicy with A's PUK; a DeleteProtected key under it. */
+    b = later_session(c, ik, CONT_URI, NULL);
+    sks_issuer_pin_policy p7 = pin_policy("pin7", "puk", 0);
+    uint32_t pin7 = 0;
+    TL_OK(c, put_pin(c, b, &p7, puk, &pin7));
+    kb = key_spec("b7", "pin7", "9753");
+    kb.delete_protected = 1;
+    TL_OK(c, later_key(c, b, &kb, pin7, &k));
+    sks_pin_policy_info info;
+    memset(&info, 0, sizeof info);
+    uint8_t none = 0;
+    sks_resp_enumerate_pin_policies pols;
+    TL_OK(c, tl_call(c, SKS_M_ENUMERATE_PIN_POLICIES, &none, &pols, NULL));
+    sks_reader r;
+    sks_reader_init(&r, pols.policies.ptr, pols.policies.len);
+    int found = 0;
+    while (r.pos < r.len) {
+        ck_assert_int_eq(sks_fields_read(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq,
+                                         SKS_FF_WIRE, &r, &info, NULL),
+                         SKS_OK);
+        if (info.handle == pin7) {
+            found = 1;
+            ck_assert_uint_eq(info.puk_policy_handle, puk);
+        }
+    }
+    ck_assert(found);
+    sks_issuer_session_free(b);
+
+    EVP_PKEY_free(ik);
+    tl_card_free(c);
+}
+END_TEST
+
+/* Only the same issuer (URI and key) may name another session's policy, and only a closed one. */
+START_TEST(test_cross_session_other_issuers)
+{
+    tl_card *c = tl_card_new();
+    EVP_PKEY *ik = ec_key("P-256"), *other = ec_key("P-256");
+    uint32_t puk = 0, pin = 0, k = 0, open_pin = 0;
+    sks_issuer_pin_policy pp = pin_policy("pin", "puk", 0);
+
+    sks_issuer_session *a = issuer_session(c, ik, CONT_URI);
+    TL_OK(c, put_puk(c, a, "puk", "12345678", SKS_PIN_NUMERIC, &puk));
+    TL_OK(c, put_pin(c, a, &pp, puk, &pin));
+    sks_issuer_key_spec ks = key_spec("a1", "pin", "1357");
+    TL_OK(c, later_key(c, a, &ks, pin, &k));
+    sks_issuer_session_free(a);
+
+    /* Another key under the same URI; the same key under another URI. */
+    sks_issuer_session *b = later_session(c, other, CONT_URI, &pp);
+    ks = key_spec("b1", "pin", "1357");
+    ck_assert_int_eq(put_key(c, b, &ks, pin, &k, NULL, NULL), SKS_ERR_NO_POLICY);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+    b = later_session(c, ik, "https://issuer.example/elsewhere", &pp);
+    ck_assert_int_eq(put_key(c, b, &ks, pin, &k, NULL, NULL), SKS_ERR_NO_POLICY);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+    /* createPINPolicy naming the PUK of another issuer. */
+    b = later_session(c, other, CONT_URI, NULL);
+    sks_issuer_pin_policy p2 = pin_policy("p2", "puk", 0);
+    ck_assert_int_eq(put_pin(c, b, &p2, puk, NULL), SKS_ERR_NO_POLICY);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+
+    /* A policy of the same issuer's session that is still open. */
+    sks_issuer_session *open = issuer_session(c, ik, CONT_URI);
+    sks_issuer_pin_policy po = pin_policy("openpin", NULL, 0);
+    TL_OK(c, put_pin(c, open, &po, 0, &open_pin));
+    b = issuer_session(c, ik, CONT_URI);
+    ck_assert(sks_issuer_declare_pin_policy(b, &po) == 0);
+    ks = key_spec("b2", "openpin", "1357");
+    ck_assert_int_eq(put_key(c, b, &ks, open_pin, &k, NULL, NULL), SKS_ERR_NO_POLICY);
+    assert_aborted(c, b);
+    sks_issuer_session_free(b);
+    /* The open session itself was not touched. */
+    ks = key_spec("o1", "openpin", "1357");
+    TL_OK(c, later_key(c, open, &ks, open_pin, &k));
+    sks_issuer_session_free(open);
+
+    EVP_PKEY_free(ik);
+    EVP_PKEY_free(other);
+    tl_card_free(c);
+}
+END_TEST
+
+/* The issuer's declared policy must be the one the card holds, or the attestation fails. */
+START_TEST(test_cross_session_attestation)
+{
+    tl_card *c = tl_card_new();
+    EVP_PKEY *ik = ec_key("P-256");
+    uint32_t puk = 0, pin = 0, k = 0;
+    sks_issuer_pin_policy pp = pin_policy("pin", "puk", 0);
+
+    sks_issuer_session *a = issuer_session(c, ik, CONT_URI);
+    TL_OK(c, put_puk(c, a, "puk", "12345678", SKS_PIN_NUMERIC, &puk));
+    TL_OK(c, put_pin(c, a, &pp, puk, &pin));
+    sks_issuer_key_spec ks = key_spec("a1", "pin", "1357");
+    TL_OK(c, later_key(c, a, &ks, pin, &k));
+    sks_issuer_session_free(a);
+
+    /* Declared with another PIN RetryLimit: the card's attestation does not verify. */
+    sks_issuer_pin_policy wrong = pp;
+    wrong.retry_limit = 4;
+    sks_issuer_session *b = later_session(c, ik, CONT_URI, &wrong);
+    ks = key_spec("b1", "pin", "1357");
+    sks_issuer_msg m;
+    sks_req_create_key_pair req;
+    sks_resp_create_key_pair resp;
+    sks_issuer_msg_init(&m);
+    ck_assert(sks_issuer_prepare_key_pair(b, &ks, pin, &m, &req) == 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, NULL));
+    ck_assert_int_ne(sks_issuer_verify_key_attestation(b, &m, &resp), 0);
+    ck_assert_ptr_nonnull(strstr(sks_issuer_error(b), "attestation"));
+    sks_issuer_msg_free(&m);
+    sks_issuer_session_free(b);
+
+    /* Declaring the same ID twice, or a PIN policy with an undeclared PUK, fails. */
+    b = issuer_session(c, ik, CONT_URI);
+    ck_assert(sks_issuer_declare_puk_policy(b, "puk", SKS_PIN_NUMERIC, 5) == 0);
+    ck_assert(sks_issuer_declare_puk_policy(b, "puk", SKS_PIN_NUMERIC, 5) != 0);
+    sks_issuer_pin_policy bad = pin_policy("p", "nopuk", 0);
+    ck_assert(sks_issuer_declare_pin_policy(b, &bad) != 0);
+    ck_assert(sks_issuer_declare_pin_policy(b, &pp) == 0);
+    ck_assert(sks_issuer_declare_pin_policy(b, &pp) != 0);
+    sks_issuer_session_free(b);
+
+    EVP_PKEY_free(ik);
+    tl_card_free(c);
+}
+END_TEST
+
+/* ---- A user-defined PIN is not MACed ------------------------------------ */
+
+/*
+ * The issuer does not know the user's PIN: it prepares createKeyPair
+ * without one and the middleware puts the PIN the user chose into
+ * PINValue. The MAC and the key attestation still verify.
+ */
+START_TEST(test_user_defined_pin_unknown_to_issuer)
+{
+    tl_card *c = tl_card_new();
+    sks_issuer_session *is = tl_open_session(c, SKS_SKALG_ECDH_P256, 0, 0, 0);
+    sks_issuer_pin_policy pp = pin_policy("pin", NULL, 0);
+    pp.user_defined = 1;
+    uint32_t pin = 0, h[2];
+    TL_OK(c, put_pin(c, is, &pp, 0, &pin));
+
+    for (int i = 0; i < 2; i++) {
+        sks_issuer_key_spec ks = key_spec(i == 0 ? "k1" : "k2", "pin", NULL);
+        sks_issuer_msg m;
+        sks_req_create_key_pair req;
+        sks_resp_create_key_pair resp;
+        sks_writer ans;
+        sks_writer_init(&ans);
+        sks_issuer_msg_init(&m);
+        ck_assert(sks_issuer_prepare_key_pair(is, &ks, pin, &m, &req) == 0);
+        ck_assert_uint_eq(req.pin_value.len, 0);
+        req.pin_value = str_view("2580"); /* the middleware, from the user */
+        TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, &ans));
+        ck_assert_msg(sks_issuer_verify_key_attestation(is, &m, &resp) == 0, "%s",
+                      sks_issuer_error(is));
+        h[i] = resp.key_handle;
+        TL_OK(c, put_cert(c, is, ks.id, h[i], resp.public_key));
+        sks_issuer_msg_free(&m);
+        sks_writer_free(&ans);
+    }
+    TL_OK(c, put_close(c, is));
+    TL_OK(c, verify_pin_of(c, pin, "2580"));
+    sks_issuer_session_free(is);
+
+    /* A PIN the issuer sets (not UserDefined) stays bound by the MAC. */
+    is = tl_open_session(c, SKS_SKALG_ECDH_P256, 0, 0, 0);
+    sks_issuer_pin_policy fixed = pin_policy("fixed", NULL, 0);
+    TL_OK(c, put_pin(c, is, &fixed, 0, &pin));
+    sks_issuer_key_spec ks = key_spec("k3", "fixed", "1357");
+    sks_issuer_msg m;
+    sks_req_create_key_pair req;
+    sks_issuer_msg_init(&m);
+    ck_assert(sks_issuer_prepare_key_pair(is, &ks, pin, &m, &req) == 0);
+    uint8_t changed[SKS_ISSUER_VALUE_MAX];
+    ck_assert_uint_gt(req.pin_value.len, 0);
+    memcpy(changed, req.pin_value.ptr, req.pin_value.len);
+    changed[req.pin_value.len - 1] ^= 0x01;
+    req.pin_value.ptr = changed;
+    ck_assert_int_eq(tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, NULL, NULL), SKS_ERR_MAC);
+    assert_aborted(c, is);
+    sks_issuer_msg_free(&m);
+    sks_issuer_session_free(is);
+    tl_card_free(c);
+}
+END_TEST
+
 static Suite *provision_suite(void)
 {
     Suite *s = suite_create("provision");
@@ -1468,6 +1788,10 @@ static Suite *provision_suite(void)
     tcase_add_test(ok, test_max_keys);
     tcase_add_test(ok, test_handles_never_reused);
     tcase_add_test(ok, test_session_key_lifecycle);
+    tcase_add_test(ok, test_cross_session_policies);
+    tcase_add_test(ok, test_cross_session_other_issuers);
+    tcase_add_test(ok, test_cross_session_attestation);
+    tcase_add_test(ok, test_user_defined_pin_unknown_to_issuer);
     suite_add_tcase(s, ok);
 
     TCase *bad = tcase_create("failures");

@@ -1234,6 +1234,133 @@ START_TEST(test_device_bad_inputs)
 }
 END_TEST
 
+/* ---- Stored objects, the change counter, the schema upgrade ----------- */
+
+START_TEST(test_object_roundtrip)
+{
+    card_store *st = open_store();
+    card_object_rec o, got;
+    uint32_t n = 99;
+
+    memset(&o, 0, sizeof o);
+    o.handle = 7;
+    o.pin_policy = 3;
+    o.object_class = SKS_OBJECT_PUBLIC_KEY;
+    o.private_ = 1;
+    buf_set(&o.attributes, "opaque attributes");
+    ck_assert_int_eq(card_store_object_get(st, 7, &got), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(card_store_object_put(st, &o), SKS_OK);
+    ck_assert_int_eq(card_store_object_get(st, 7, &got), SKS_OK);
+    ck_assert_uint_eq(got.handle, 7);
+    ck_assert_uint_eq(got.pin_policy, 3);
+    ck_assert_uint_eq(got.object_class, SKS_OBJECT_PUBLIC_KEY);
+    ck_assert_uint_eq(got.private_, 1);
+    assert_buf_eq(&got.attributes, "opaque attributes", 17);
+    card_object_rec_free(&got);
+    ck_assert_int_eq(card_store_object_count(st, &n), SKS_OK);
+    ck_assert_uint_eq(n, 1);
+
+    /* Oversize Attributes are refused by the store itself. */
+    card_buf_free(&o.attributes);
+    o.attributes.ptr = calloc(1, SKS_OBJECT_MAX + 1);
+    ck_assert_ptr_nonnull(o.attributes.ptr);
+    o.attributes.len = SKS_OBJECT_MAX + 1;
+    ck_assert_int_eq(card_store_object_put(st, &o), SKS_ERR_INTERNAL);
+    card_object_rec_free(&o);
+
+    ck_assert_int_eq(card_store_object_delete(st, 7), SKS_OK);
+    ck_assert_int_eq(card_store_object_delete(st, 7), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(card_store_object_count(st, &n), SKS_OK);
+    ck_assert_uint_eq(n, 0);
+    card_store_close(st);
+}
+END_TEST
+
+/* Every commit that changed rows moves the counter once; others leave it. */
+START_TEST(test_change_counter_counts_commits)
+{
+    card_store *st = open_store();
+    uint32_t c0 = 99, c, h;
+
+    ck_assert_int_eq(card_store_change_counter(st, &c0), SKS_OK);
+    ck_assert_uint_eq(c0, 0);
+    /* A transaction that writes: +1, whatever the number of writes. */
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_next_handle(st, &h), SKS_OK);
+    ck_assert_int_eq(card_store_next_handle(st, &h), SKS_OK);
+    ck_assert_int_eq(card_store_commit(st), 0);
+    ck_assert_int_eq(card_store_change_counter(st, &c), SKS_OK);
+    ck_assert_uint_eq(c, 1);
+    /* One that only reads, one that deletes nothing, one rolled back: no change. */
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_key_count(st, &h), SKS_OK);
+    ck_assert_int_eq(card_store_commit(st), 0);
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_object_delete(st, 12345), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(card_store_commit(st), 0);
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_next_handle(st, &h), SKS_OK);
+    card_store_rollback(st);
+    ck_assert_int_eq(card_store_change_counter(st, &c), SKS_OK);
+    ck_assert_uint_eq(c, 1);
+    /* An UPDATE of no row changes nothing; with a real write the commit counts. */
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_pin_set_tries(st, 3, 1), SKS_OK);
+    ck_assert_int_eq(card_store_commit(st), 0);
+    ck_assert_int_eq(card_store_change_counter(st, &c), SKS_OK);
+    ck_assert_uint_eq(c, 1);
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_next_handle(st, &h), SKS_OK);
+    ck_assert_int_eq(card_store_commit(st), 0);
+    /* It is stored: it survives closing the store. */
+    card_store_close(st);
+    st = open_store();
+    ck_assert_int_eq(card_store_change_counter(st, &c), SKS_OK);
+    ck_assert_uint_eq(c, 2);
+    card_store_close(st);
+}
+END_TEST
+
+/* A database of schema version 1 (before stored objects) is upgraded on open. */
+START_TEST(test_schema_upgrade)
+{
+    card_store *st = open_store();
+    card_object_rec o;
+    uint32_t h;
+    sqlite3 *db = NULL;
+
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_next_handle(st, &h), SKS_OK);
+    ck_assert_int_eq(card_store_commit(st), 0);
+    card_store_close(st);
+    /* Make it look like version 1. */
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "DROP TABLE objects; PRAGMA user_version = 1;", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    st = open_store();
+    memset(&o, 0, sizeof o);
+    o.handle = 42;
+    o.object_class = SKS_OBJECT_DATA;
+    buf_set(&o.attributes, "x");
+    ck_assert_int_eq(card_store_object_put(st, &o), SKS_OK);
+    card_object_rec_free(&o);
+    ck_assert_int_eq(card_store_next_handle(st, &h), SKS_OK);
+    ck_assert_uint_eq(h, 2); /* the old records are still there */
+    card_store_close(st);
+
+    /* A version from the future is refused. */
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = NULL;
+    ck_assert_int_eq(card_store_open(&st, db_path, master_key), SKS_ERR_STORAGE);
+    ck_assert_ptr_null(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1253,6 +1380,9 @@ static Suite *store_suite(void)
     tcase_add_test(rec, test_key_roundtrip);
     tcase_add_test(rec, test_secrets_not_in_file);
     tcase_add_test(rec, test_sealed_value_bound_to_row);
+    tcase_add_test(rec, test_object_roundtrip);
+    tcase_add_test(rec, test_change_counter_counts_commits);
+    tcase_add_test(rec, test_schema_upgrade);
     suite_add_tcase(s, rec);
 
     tcase_add_checked_fixture(txn, setup, teardown);

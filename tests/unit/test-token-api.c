@@ -12,7 +12,7 @@
 #include "test-token-util.h"
 
 #define BAD_SESSION ((CK_SESSION_HANDLE)0xDEAD)
-#define BAD_SLOT ((CK_SLOT_ID)0x7777)
+#define BAD_SLOT    ((CK_SLOT_ID)0x7777)
 
 START_TEST(t_slot_list_two_call)
 {
@@ -61,8 +61,8 @@ START_TEST(t_fresh_token_info)
     assert_blank_padded(si.slotDescription, sizeof(si.slotDescription));
     TT_OK(f->C_GetTokenInfo(slot, &ti));
     ck_assert(ti.flags & CKF_RNG);
-    ck_assert(!(ti.flags & (CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED |
-                            CKF_USER_PIN_INITIALIZED | CKF_PROTECTED_AUTHENTICATION_PATH)));
+    ck_assert(!(ti.flags & (CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
+                            CKF_PROTECTED_AUTHENTICATION_PATH)));
     assert_blank_padded(ti.label, sizeof(ti.label));
     assert_blank_padded(ti.model, sizeof(ti.model));
     ck_assert(memcmp(ti.manufacturerID, "SKS ", 4) == 0);
@@ -311,8 +311,12 @@ START_TEST(t_invalid_objects)
     CK_ATTRIBUTE t = {CKA_LABEL, label, sizeof(label)};
     CK_ULONG size;
     CK_OBJECT_HANDLE copy;
-    const CK_OBJECT_HANDLE bad[] = {0, 1, 0x12345, (CK_OBJECT_HANDLE)1 << 62 | 77,
-                                    (CK_OBJECT_HANDLE)-1, (CK_OBJECT_HANDLE)1 << 56 | 0x10};
+    const CK_OBJECT_HANDLE bad[] = {0,
+                                    1,
+                                    0x12345,
+                                    (CK_OBJECT_HANDLE)1 << 62 | 77,
+                                    (CK_OBJECT_HANDLE)-1,
+                                    (CK_OBJECT_HANDLE)1 << 56 | 0x10};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         TT_RV(f->C_GetAttributeValue(s, bad[i], &t, 1), CKR_OBJECT_HANDLE_INVALID);
         TT_RV(f->C_SetAttributeValue(s, bad[i], &t, 1), CKR_OBJECT_HANDLE_INVALID);

@@ -1434,7 +1434,12 @@ START_TEST(keys_on_a_pin_token)
     CK_ATTRIBUTE q = {CKA_PRIVATE, &priv_attr, sizeof(priv_attr)};
     CK(p11->C_GetAttributeValue(sess, priv, &q, 1));
     ck_assert_uint_eq(priv_attr, CK_TRUE);
+    /* An operation started before logout: the card no longer has the PIN verified. */
+    CK(p11->C_SignInit(sess, &m, priv));
     CK(p11->C_Logout(s2));
+    len = sizeof(sig);
+    CK_EQ(p11->C_Sign(sess, (CK_BYTE_PTR)message, sizeof(message), sig, &len),
+          CKR_USER_NOT_LOGGED_IN);
     CK_EQ(p11->C_SignInit(sess, &m, priv), CKR_KEY_HANDLE_INVALID);
     sess = keep;
     CK(p11->C_CloseSession(s2));

@@ -251,8 +251,9 @@ START_TEST(t_bad_config)
     /* Fixed: comments, blanks, all keys. */
     setenv("SKS_PKCS11_CONF", e.conf, 1);
     c = fopen(e.conf, "w");
-    fprintf(c, "# comment\n\n  state_dir = %s   # trailing comment\ntransport = both\n"
-               "log_level = error\n",
+    fprintf(c,
+            "# comment\n\n  state_dir = %s   # trailing comment\ntransport = both\n"
+            "log_level = error\n",
             e.state);
     fclose(c);
     TT_OK(f->C_Initialize(NULL));

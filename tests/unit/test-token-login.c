@@ -14,10 +14,10 @@
 
 #include "test-token-util.h"
 
-#define PIN "1234"
-#define PUK "87654321"
+#define PIN    "1234"
+#define PUK    "87654321"
 #define LEN(s) (sizeof(s) - 1)
-#define U(s) ((CK_UTF8CHAR_PTR)(s))
+#define U(s)   ((CK_UTF8CHAR_PTR)(s))
 
 static void provision(tt_env *e, int user_modifiable, int with_puk)
 {
@@ -59,7 +59,8 @@ START_TEST(t_user_login)
     ck_assert(ti.flags & CKF_TOKEN_INITIALIZED);
     ck_assert(ti.flags & CKF_LOGIN_REQUIRED);
     ck_assert(ti.flags & CKF_USER_PIN_INITIALIZED);
-    ck_assert(!(ti.flags & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED)));
+    ck_assert(
+        !(ti.flags & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED)));
     ck_assert_uint_eq(ti.ulMinPinLen, 4);
     ck_assert_uint_eq(ti.ulMaxPinLen, 16);
     CK_SESSION_HANDLE s = tt_open(f, slot);

@@ -18,7 +18,7 @@
 
 #include "test-token-util.h"
 
-#define PIN "1234"
+#define PIN  "1234"
 #define U(s) ((CK_UTF8CHAR_PTR)(s))
 
 static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -169,9 +169,8 @@ START_TEST(t_card_key_attributes)
     /* The public key: EC_POINT is a DER OCTET STRING (04 41) around the point. */
     uint8_t point[65 + 2];
     size_t point_len = 0;
-    ck_assert(EVP_PKEY_get_octet_string_param(key.public_key[0],
-                                              OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point + 2,
-                                              sizeof(point) - 2, &point_len));
+    ck_assert(EVP_PKEY_get_octet_string_param(key.public_key[0], OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+                                              point + 2, sizeof(point) - 2, &point_len));
     ck_assert_uint_eq(point_len, 65);
     point[0] = 0x04;
     point[1] = 0x41;
@@ -247,11 +246,9 @@ START_TEST(t_get_attribute_semantics)
     uint8_t small[2], label[16];
     CK_ULONG cls = 0;
     CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_EC_POINT, small, sizeof(small)},        /* too small */
-        {CKA_MODULUS, label, sizeof(label)},         /* not an EC attribute */
-        {CKA_LABEL, label, sizeof(label)},
-        {CKA_ID, NULL, 0},                           /* length only */
+        {CKA_CLASS, &cls, sizeof(cls)},      {CKA_EC_POINT, small, sizeof(small)}, /* too small */
+        {CKA_MODULUS, label, sizeof(label)},                    /* not an EC attribute */
+        {CKA_LABEL, label, sizeof(label)},   {CKA_ID, NULL, 0}, /* length only */
     };
     CK_RV rv = f->C_GetAttributeValue(s, pub, t, 5);
     ck_assert(rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID);
@@ -466,9 +463,9 @@ START_TEST(t_create_certificate_and_public_key)
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_CERTIFICATE_TYPE type = CKC_X_509;
     CK_ATTRIBUTE ct[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},      {CKA_CERTIFICATE_TYPE, &type, sizeof(type)},
-        {CKA_TOKEN, (void *)&yes, 1},        {CKA_SUBJECT, subject, (CK_ULONG)subject_len},
-        {CKA_VALUE, der.buf, der.len},       {CKA_ID, "rsa", 3},
+        {CKA_CLASS, &cls, sizeof(cls)},   {CKA_CERTIFICATE_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, (void *)&yes, 1},     {CKA_SUBJECT, subject, (CK_ULONG)subject_len},
+        {CKA_VALUE, der.buf, der.len},    {CKA_ID, "rsa", 3},
         {CKA_LABEL, "imported cert", 13},
     };
     CK_OBJECT_HANDLE cert;
@@ -489,16 +486,20 @@ START_TEST(t_create_certificate_and_public_key)
     CK_OBJECT_CLASS pcls = CKO_PUBLIC_KEY;
     CK_KEY_TYPE kt = CKK_RSA;
     CK_ATTRIBUTE pt[] = {
-        {CKA_CLASS, &pcls, sizeof(pcls)},     {CKA_KEY_TYPE, &kt, sizeof(kt)},
-        {CKA_TOKEN, (void *)&yes, 1},         {CKA_MODULUS, mod, (CK_ULONG)mod_len},
-        {CKA_PUBLIC_EXPONENT, exp, (CK_ULONG)exp_len}, {CKA_ID, "rsa", 3},
+        {CKA_CLASS, &pcls, sizeof(pcls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, (void *)&yes, 1},
+        {CKA_MODULUS, mod, (CK_ULONG)mod_len},
+        {CKA_PUBLIC_EXPONENT, exp, (CK_ULONG)exp_len},
+        {CKA_ID, "rsa", 3},
     };
     CK_OBJECT_HANDLE pub;
     TT_OK(f->C_CreateObject(s, pt, 6, &pub));
     ck_assert_uint_eq(get_ulong(f, s, pub, CKA_MODULUS_BITS), 2048);
     assert_bytes(f, s, pub, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
     CK_ULONG bits = 1024;
-    CK_ATTRIBUTE with_bits[] = {pt[0], pt[1], pt[3], pt[4], {CKA_MODULUS_BITS, &bits, sizeof(bits)}};
+    CK_ATTRIBUTE with_bits[] = {
+        pt[0], pt[1], pt[3], pt[4], {CKA_MODULUS_BITS, &bits, sizeof(bits)}};
     TT_RV(f->C_CreateObject(s, with_bits, 5, &pub), CKR_ATTRIBUTE_READ_ONLY);
     TT_OK(f->C_Finalize(NULL));
 
@@ -539,12 +540,16 @@ START_TEST(t_attribute_rules)
     TT_RV(f->C_CreateObject(s, &no_class, 1, &h), CKR_TEMPLATE_INCOMPLETE);
     CK_ATTRIBUTE foreign[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_MODULUS, "x", 1}};
     TT_RV(f->C_CreateObject(s, foreign, 2, &h), CKR_ATTRIBUTE_TYPE_INVALID);
-    CK_ATTRIBUTE bad_bool[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_PRIVATE, &four, sizeof(four)}};
+    CK_ATTRIBUTE bad_bool[] = {{CKA_CLASS, &data, sizeof(data)},
+                               {CKA_PRIVATE, &four, sizeof(four)}};
     TT_RV(f->C_CreateObject(s, bad_bool, 2, &h), CKR_ATTRIBUTE_VALUE_INVALID);
-    CK_ATTRIBUTE twice[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_LABEL, "a", 1}, {CKA_LABEL, "b", 1}};
+    CK_ATTRIBUTE twice[] = {
+        {CKA_CLASS, &data, sizeof(data)}, {CKA_LABEL, "a", 1}, {CKA_LABEL, "b", 1}};
     TT_RV(f->C_CreateObject(s, twice, 3, &h), CKR_TEMPLATE_INCONSISTENT);
-    CK_ATTRIBUTE trusted[] = {{CKA_CLASS, &secret, sizeof(secret)}, {CKA_KEY_TYPE, &aes, sizeof(aes)},
-                              {CKA_VALUE, key16, 16}, {CKA_TRUSTED, (void *)&yes, 1}};
+    CK_ATTRIBUTE trusted[] = {{CKA_CLASS, &secret, sizeof(secret)},
+                              {CKA_KEY_TYPE, &aes, sizeof(aes)},
+                              {CKA_VALUE, key16, 16},
+                              {CKA_TRUSTED, (void *)&yes, 1}};
     TT_RV(f->C_CreateObject(s, trusted, 4, &h), CKR_ATTRIBUTE_READ_ONLY);
     CK_ATTRIBUTE local[] = {trusted[0], trusted[1], trusted[2], {CKA_LOCAL, (void *)&yes, 1}};
     TT_RV(f->C_CreateObject(s, local, 4, &h), CKR_ATTRIBUTE_READ_ONLY);

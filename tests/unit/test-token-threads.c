@@ -15,7 +15,7 @@
 #include "test-token-util.h"
 
 #define THREADS 8
-#define ROUNDS 40
+#define ROUNDS  40
 
 typedef struct {
     CK_FUNCTION_LIST *f;
