@@ -52,8 +52,19 @@ src_token_sks_pkcs11_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
 	-export-symbols-regex '^C_GetFunctionList$$'
 src_token_sks_pkcs11_la_LIBADD = $(CRYPTO_LIBS) $(SQLITE_LIBS) -lpthread
 
+# sks.module names the module by its installed absolute path, so p11-kit
+# finds it whatever the prefix; it is written at install time so that
+# `make install prefix=...` is honoured too. libtool's .la file has no use
+# in a PKCS#11 module directory.
 p11kitmoduledir = $(P11_MODULE_CONFIGS)
-dist_p11kitmodule_DATA = src/token/sks.module
+EXTRA_DIST += src/token/sks.module.in
+install-data-hook:
+	rm -f $(DESTDIR)$(pkcs11dir)/sks-pkcs11.la
+	$(MKDIR_P) $(DESTDIR)$(p11kitmoduledir)
+	sed -e 's|@pkcs11dir@|$(pkcs11dir)|g' $(srcdir)/src/token/sks.module.in \
+		> $(DESTDIR)$(p11kitmoduledir)/sks.module
+uninstall-local:
+	rm -f $(DESTDIR)$(p11kitmoduledir)/sks.module $(DESTDIR)$(pkcs11dir)/sks-pkcs11.so
 dist_man_MANS += man/sks-pkcs11.7 man/sks-pkcs11.conf.5
 
 # make distcheck installs under its own prefix, p11-kit registration included.

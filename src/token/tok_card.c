@@ -177,8 +177,9 @@ CK_RV tok_card_call_rv(tok_card *card, uint8_t method, const void *req, void *re
 void tok_cards_open(void)
 {
     const tok_config *cfg = &tok_g.config;
+    /* Only an error when it leaves the module without any card. */
     if (cfg->use_pcsc)
-        tok_log(TOK_LOG_WARN, "transport pcsc: not built yet");
+        tok_log(cfg->use_embedded ? TOK_LOG_WARN : TOK_LOG_ERROR, "transport pcsc: not built yet");
     if (!cfg->use_embedded)
         return;
     char dir[4096];

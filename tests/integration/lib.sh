@@ -243,6 +243,19 @@ it_keygen() { # KEYTYPE ID LABEL [extra pkcs11-tool options]
         --keypairgen --key-type "$type" --id "$id" --label "$label" "$@"
 }
 
+# The set-up of the tool tests: a token with an RSA-2048 pair (id 01, label
+# rsa2048) and a P-256 pair (id 02, label ec256), public keys in
+# $IT_TMP/rsa.pem and $IT_TMP/ec256.pem. Stops the test when it fails.
+it_token_with_keys() {
+    it_mark
+    it_make_token "$IT_TOKEN"
+    it_keygen rsa:2048 01 rsa2048
+    it_keygen EC:prime256v1 02 ec256
+    it_pubkey 01 "$IT_TMP/rsa.pem"
+    it_pubkey 02 "$IT_TMP/ec256.pem"
+    it_gate "a token with an RSA and an EC key pair made with pkcs11-tool"
+}
+
 # The public key of a token key pair as PEM, read with pkcs11-tool (DER
 # SubjectPublicKeyInfo) and converted with openssl.
 it_pubkey() { # ID OUT.pem
@@ -284,6 +297,9 @@ engine_id = pkcs11
 dynamic_path = $enginesdir/pkcs11.so
 MODULE_PATH = $SKS_IT_MODULE
 init = 0
+[req]
+distinguished_name = req_dn
+[req_dn]
 EOF
 }
 
@@ -338,6 +354,19 @@ it_start_server() { # CADIR
         : "try $try: port $IT_PORT busy"
     done
     return 1
+}
+
+# The s_server log ($IT_OUT, see it_wait_server) shows the client certificate
+# with subject CN verified: "depth=0 CN = ..." followed by "verify return:1".
+check_client_verified() { # DESC CN
+    local next
+    next=$(awk -v want="depth=0 CN = $2" '$0 == want { f = 1; next } f { print; exit }' "$IT_OUT")
+    if [ "$next" = "verify return:1" ]; then
+        pass "$1"
+    else
+        fail "$1" "no 'depth=0 CN = $2' / 'verify return:1' in the server log"
+        it_show_output
+    fi
 }
 
 # Wait for the one-connection server to end and leave its log in $IT_OUT.

@@ -640,6 +640,62 @@ START_TEST(t_destroy_card_key)
 }
 END_TEST
 
+/* Keys from C_GenerateKeyPair share the local issuer's CA: one CA certificate per token. */
+START_TEST(t_shared_ca_certificate)
+{
+    tt_env e;
+    tt_env_init(&e, NULL);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof(label));
+    memcpy(label, "ca-test", 7);
+    TT_OK(f->C_InitToken(tt_free_slot(f), U("so-pin-1"), 8, label));
+    CK_SESSION_HANDLE s = tt_open(f, tt_slot_by_label(f, "ca-test"));
+    TT_OK(f->C_Login(s, CKU_SO, U("so-pin-1"), 8));
+    TT_OK(f->C_InitPIN(s, U(PIN), 4));
+    TT_OK(f->C_Logout(s));
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
+    static const uint8_t p256[] = {0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07};
+    CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    for (int i = 0; i < 2; i++) {
+        char id[2] = {(char)('a' + i), 0};
+        CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
+                              {CKA_TOKEN, (void *)&yes, 1}};
+        CK_ATTRIBUTE priv[] = {{CKA_ID, id, 1},
+                               {CKA_TOKEN, (void *)&yes, 1},
+                               {CKA_SIGN, (void *)&yes, 1},
+                               {CKA_LABEL, "gen", 3}};
+        CK_OBJECT_HANDLE hpub, hpriv;
+        TT_OK(f->C_GenerateKeyPair(s, &m, pub, 2, priv, 4, &hpub, &hpriv));
+    }
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ULONG authority = 2;
+    CK_ATTRIBUTE ca[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                         {CKA_CERTIFICATE_CATEGORY, &authority, sizeof(authority)}};
+    CK_OBJECT_HANDLE h[8];
+    ck_assert_uint_eq(count_class(f, s, CKO_CERTIFICATE), 3);
+    ck_assert_uint_eq(tt_find(f, s, ca, 2, h, 8), 1);
+    /* Its CKA_ID is the SHA-1 of its subjectPublicKey bits, not a key's ID. */
+    CK_ULONG len;
+    uint8_t *der = get_bytes(f, s, h[0], CKA_VALUE, &len);
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(x);
+    const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+    uint8_t sha1[20];
+    ck_assert(EVP_Digest(ASN1_STRING_get0_data(bits), (size_t)ASN1_STRING_length(bits), sha1, NULL,
+                         EVP_sha1(), NULL));
+    assert_bytes(f, s, h[0], CKA_ID, sha1, sizeof(sha1));
+    X509_free(x);
+    free(der);
+    /* Each generated key: its own end-entity certificate under its ID. */
+    CK_ATTRIBUTE by_id[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, "b", 1}};
+    ck_assert_uint_eq(tt_find(f, s, by_id, 2, h, 8), 1);
+    TT_OK(f->C_Finalize(NULL));
+    tt_env_free(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("token-objects");
@@ -656,6 +712,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_attribute_rules);
     tcase_add_test(tc, t_set_card_key_attributes);
     tcase_add_test(tc, t_destroy_card_key);
+    tcase_add_test(tc, t_shared_ca_certificate);
     suite_add_tcase(s, tc);
     return s;
 }
