@@ -123,6 +123,8 @@ size_t sks_card_apdu(sks_card *card, const uint8_t *cmd, size_t n, uint8_t *resp
     uint8_t cla = a.cla & (uint8_t)~SKS_CLA_CHAIN_BIT;
 
     if (a.ins == SKS_INS_GET_RESPONSE && (a.cla == SKS_CLA_ISO || a.cla == SKS_CLA_PROPRIETARY)) {
+        if (a.p1 != 0 || a.p2 != 0)
+            return card_apdu_sw(resp, 0, SKS_SW_WRONG_P1P2);
         if (card->pending.len == 0 || a.lc != 0)
             return card_apdu_sw(resp, 0, SKS_SW_CONDITIONS);
         return card_apdu_next_part(card, card_apdu_le(&a), resp, cap);

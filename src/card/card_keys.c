@@ -185,7 +185,10 @@ int card_m_set_key_attributes(card_call *call, const void *reqp, void *respp)
     int status = card_key_get_complete(call, req->key_handle, &rec);
     if (status == SKS_OK)
         status = card_key_require_pin(call, &rec);
-    if (status == SKS_OK &&
+    /* Keeping the key's own ID is always allowed (IDs are unique per session only). */
+    int same_id = status == SKS_OK && req->id.len == rec.id_len &&
+                  memcmp(req->id.ptr, rec.id, rec.id_len) == 0;
+    if (status == SKS_OK && !same_id &&
         card_store_key_id_used(call->card->store, req->id, req->key_handle, &used) != SKS_OK)
         status = card_fail(call, SKS_ERR_STORAGE, "cannot look up key IDs");
     if (status == SKS_OK && used)

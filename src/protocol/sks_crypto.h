@@ -87,7 +87,7 @@ typedef struct {
 /*
  * Appends the key-pair attestation data: "PUK Policy=" ..., "PIN Policy=" ...,
  * "Key=" ID PublicKey flags KeyUsage FriendlyName AlgorithmData, then
- * L(EncryptedPrivateKey) and L(MAC of the createKeyPair call).
+ * B(EncryptedPrivateKey) (blob: 4-byte length) and L(MAC of the createKeyPair call).
  */
 int sks_key_attestation_data(sks_writer *w, const sks_policy_attestation *pol,
                              const sks_req_create_key_pair *req, sks_view public_key,
