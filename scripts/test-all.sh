@@ -1,8 +1,10 @@
 #!/bin/sh
 # test-all.sh - the README's second command and CI's only step: install what
 # is needed, then build and run every test: the unit suites (-Werror), the
-# same suites under AddressSanitizer + UndefinedBehaviorSanitizer, the
-# libFuzzer target for 60 seconds, and make distcheck.
+# integration tests (the installed module under pkcs11-tool, OpenSSL, GnuTLS,
+# NSS and p11-kit), the unit suites under AddressSanitizer +
+# UndefinedBehaviorSanitizer, the libFuzzer target for 60 seconds, and
+# make distcheck.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
@@ -22,6 +24,9 @@ section "build and unit tests (-Werror)"
 "$top/scripts/build.sh" "$top/_build/check" --enable-werror
 run_check "$top/_build/check" || fail=1
 
+section "integration tests: the installed module under pkcs11-tool, OpenSSL, GnuTLS, NSS, p11-kit"
+"$top/tests/integration/run-all.sh" "$top/_build/check" || fail=1
+
 section "unit tests under ASan + UBSan"
 "$top/scripts/build.sh" "$top/_build/sanitize" --enable-werror --enable-sanitizers
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -35,7 +40,7 @@ make -C "$top/_build/fuzz" -s tests/fuzz/fuzz-apdu
 section "make distcheck"
 make -C "$top/_build/check" -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$top/_build/distcheck.log" 2>&1 ||
     { tail -n 60 "$top/_build/distcheck.log"; fail=1; }
-[ $fail -eq 0 ] && grep -A3 'archives ready' "$top/_build/distcheck.log" || true
+if [ $fail -eq 0 ]; then grep -A3 'archives ready' "$top/_build/distcheck.log" || true; fi
 
 section "summary"
 for d in check sanitize; do
@@ -44,5 +49,11 @@ for d in check sanitize; do
         echo "$d $(basename "$t" .trs): $(sed -n 's/^:test-result: //p' "$t")"
     done
 done
+integ_summary="$top/_build/check/integration/summary"
+if [ -f "$integ_summary" ]; then
+    echo "integration: $(cat "$integ_summary")"
+else
+    echo "integration: did not run to the end"
+fi
 [ $fail -eq 0 ] && echo "ALL TESTS PASSED" || echo "SOME TESTS FAILED"
 exit $fail

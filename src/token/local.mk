@@ -16,6 +16,9 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_log.c \
 	src/token/tok_util.c \
 	src/token/tok_card.c \
+	src/token/tok_cardtab.c \
+	src/token/tok_readers.c \
+	src/token/tok_wait.c \
 	src/token/tok_status.c \
 	src/token/tok_cache.c \
 	src/token/tok_index.c \
@@ -47,10 +50,11 @@ src_token_sks_pkcs11_la_SOURCES += \
 	$(src_issuer_libsksissuer_la_SOURCES) \
 	$(src_card_libskscard_la_SOURCES) \
 	$(src_protocol_libsksproto_la_SOURCES)
-src_token_sks_pkcs11_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) $(P11KIT_CFLAGS)
+src_token_sks_pkcs11_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) $(P11KIT_CFLAGS) \
+	$(PCSC_CFLAGS)
 src_token_sks_pkcs11_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
 	-export-symbols-regex '^C_GetFunctionList$$'
-src_token_sks_pkcs11_la_LIBADD = $(CRYPTO_LIBS) $(SQLITE_LIBS) -lpthread
+src_token_sks_pkcs11_la_LIBADD = $(CRYPTO_LIBS) $(SQLITE_LIBS) $(PCSC_LIBS) -lpthread
 
 # sks.module names the module by its installed absolute path, so p11-kit
 # finds it whatever the prefix; it is written at install time so that

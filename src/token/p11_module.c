@@ -105,6 +105,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         goto out;
     }
     tok_log_open(&tok_g.config);
+    tok_wait_start();
     tok_g.pid = getpid();
     tok_g.next_session = 1;
     tok_g.next_object = 1;
@@ -125,6 +126,8 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
         pthread_mutex_unlock(&life_lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
+    /* Wake blocked C_WaitForSlotEvent calls (they hold no lock) and let them leave. */
+    tok_wait_stop();
     if (tok_lock_acquire(&module_lock) != CKR_OK) {
         pthread_mutex_unlock(&life_lock);
         return CKR_GENERAL_ERROR;

@@ -34,7 +34,10 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
     tok_slot *slot;
     TOK_ENTER();
-    TOK_TRY(tok_slot_get(slotID, &slot));
+    rv = tok_slot_get(slotID, &slot);
+    if (rv == CKR_TOKEN_NOT_PRESENT) /* its sessions went with the token */
+        rv = CKR_OK;
+    TOK_TRY(rv);
     for (size_t i = tok_g.nsessions; i > 0; i--) {
         if (i <= tok_g.nsessions && tok_g.sessions[i - 1]->slot == slotID)
             tok_session_close(tok_g.sessions[i - 1]);

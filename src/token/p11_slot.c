@@ -3,6 +3,11 @@
  * C_GetSlotInfo, C_GetTokenInfo, C_GetMechanismList, C_GetMechanismInfo and
  * C_WaitForSlotEvent. Token information is read from the card cache, which
  * is refreshed first, so PIN counters and key counts are current.
+ *
+ * C_WaitForSlotEvent hands out the slot events the reader scans queue
+ * (tok_readers.c). A blocking wait scans, and when there is nothing to hand
+ * out, releases the module lock and waits for pcscd to report a change
+ * (tok_wait.c), then scans again; C_Finalize ends the wait.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +84,11 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     tok_slot *slot;
     TOK_ENTER();
     TOK_CHECK(pInfo != NULL, CKR_ARGUMENTS_BAD);
-    TOK_TRY(tok_slot_get(slotID, &slot));
+    rv = tok_slot_get(slotID, &slot);
+    /* A slot whose card went away still has information: no token present. */
+    if (rv == CKR_TOKEN_NOT_PRESENT && (slot = tok_slot_find(slotID)) != NULL)
+        rv = CKR_OK;
+    TOK_TRY(rv);
     memset(pInfo, 0, sizeof(*pInfo));
     char label[TOK_LABEL_LEN + 1];
     char desc[sizeof(slot->card->reader) + TOK_LABEL_LEN + 8];
@@ -87,7 +96,9 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     snprintf(desc, sizeof(desc), "%s: %s", slot->card->reader, label);
     tok_pad(pInfo->slotDescription, sizeof(pInfo->slotDescription), desc);
     tok_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "SKS");
-    pInfo->flags = slot->card->present ? CKF_TOKEN_PRESENT : 0;
+    pInfo->flags = slot->present ? CKF_TOKEN_PRESENT : 0;
+    if (slot->card->removable)
+        pInfo->flags |= CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
     pInfo->hardwareVersion.major = 1;
     pInfo->firmwareVersion.major = SKS_API_LEVEL;
     TOK_LEAVE();
@@ -200,14 +211,32 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 }
 
 /*
- * The embedded card never comes or goes, so there is never an event; a
- * blocking wait is not supported until the PC/SC transport (which has
- * events) exists.
+ * Slot events are tokens that appear with a card inserted into a PC/SC
+ * reader, or go away with it. The embedded card never comes or goes: with
+ * no PC/SC transport configured there is nothing to wait for, and a
+ * blocking wait is CKR_FUNCTION_NOT_SUPPORTED.
  */
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
     TOK_ENTER();
     TOK_CHECK(pSlot != NULL && pReserved == NULL, CKR_ARGUMENTS_BAD);
-    rv = (flags & CKF_DONT_BLOCK) ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
+    for (;;) {
+        tok_readers_scan();
+        if (tok_event_pop(pSlot))
+            break;
+        if (flags & CKF_DONT_BLOCK)
+            TOK_FAIL(CKR_NO_EVENT);
+        TOK_CHECK(tok_g.pcsc != NULL, CKR_FUNCTION_NOT_SUPPORTED);
+        /* Wait without the module lock; NULL (pcscd not reachable): look again in a while. */
+        sks_pcsc_wait *w = sks_pcsc_wait_new(tok_g.pcsc);
+        tok_leave(__func__, CKR_OK);
+        rv = tok_wait_block(w);
+        sks_pcsc_wait_free(w);
+        if (rv != CKR_OK)
+            return rv;
+        rv = tok_enter(__func__);
+        if (rv != CKR_OK)
+            return rv;
+    }
     TOK_LEAVE();
 }

@@ -36,7 +36,8 @@
 #include "provision/local_issuer.h"
 #include "transport/transport.h"
 
-#define TOK_MAX_CARDS 16
+/* Card indices ever used in one initialisation (object handles hold index + 1 in 6 bits). */
+#define TOK_MAX_CARDS 32
 #define TOK_LABEL_LEN 32
 
 /* ---- attribute lists (tok_attrs.c) ------------------------------------ */
@@ -189,12 +190,19 @@ typedef struct {
 } tok_card_entry;
 
 typedef struct tok_card {
-    int index; /* position in the module's card table */
-    sks_transport *transport;
+    int index; /* position in the module's card table; fixed by the reader name */
+    sks_transport *transport; /* NULL while no card is connected (PC/SC: none in the reader) */
     int extended; /* extended APDUs */
     char serial[65];
     char reader[128];
     int present;
+    int removable; /* a card in a PC/SC reader: it can come and go */
+    /*
+     * Moves whenever the card is connected or goes away: a session opened on
+     * an older generation belongs to a card that was removed (tok_session_get).
+     */
+    unsigned long generation;
+    int announce; /* the next slot sync reports the card's tokens as slot events */
     int in_txn;      /* transport begin() done for the current PKCS#11 call */
     int selected;    /* SKS application selected since the last reset */
     int checked;     /* change counter compared during the current PKCS#11 call */
@@ -237,6 +245,55 @@ CK_RV tok_status_to_rv(uint8_t status, uint8_t method);
 /* Bracket a PKCS#11 call's card I/O (transport begin/end, re-SELECT after a reset). */
 CK_RV tok_card_begin(tok_card *card);
 void tok_card_end(tok_card *card);
+/* The CKR for a failed transport (enum sks_transport_status) (tok_status.c). */
+CK_RV tok_transport_rv(int status);
+
+/* ---- cards coming and going (tok_readers.c, tok_cardtab.c) --------------- */
+/*
+ * Card indices are tied to names ("embedded", "pcsc:<reader name>") for the
+ * module's lifetime, so slot IDs and object handles of a reader's card stay
+ * the same while readers come and go.
+ */
+typedef struct {
+    char *name[TOK_MAX_CARDS];
+    size_t n;
+} tok_cardtab;
+/* The index of `name`, added when new and `add` is set; -1 when unknown or full. */
+int tok_cardtab_index(tok_cardtab *t, const char *name, int add);
+void tok_cardtab_free(tok_cardtab *t);
+/*
+ * The card with table name `key`, created (not connected) when new. NULL
+ * when the table is full or out of memory.
+ */
+tok_card *tok_card_for(const char *key, const char *reader, int removable);
+/* Connect a card to a transport (selected: the SKS application already is). */
+void tok_card_attach(tok_card *card, sks_transport *t, int extended, int selected);
+/*
+ * The card went away: close its transport, forget its logins, hide its slots
+ * (reported as slot events) and start a new generation. Cache pointers stay
+ * valid until the next reload.
+ */
+void tok_card_gone(tok_card *card);
+/*
+ * Look at the PC/SC readers (no-op without PC/SC): connect SKS cards that
+ * appeared, drop cards that went away. Never blocks on pcscd.
+ */
+void tok_readers_scan(void);
+/* Free the scan's and the event queue's memory (C_Finalize). */
+void tok_readers_free(void);
+/* Slot events for C_WaitForSlotEvent: queued once per slot, handed out in order. */
+void tok_event_push(CK_SLOT_ID slot);
+int tok_event_pop(CK_SLOT_ID *slot);
+/*
+ * Blocking waits (tok_wait.c). tok_wait_block() runs `w` (or, when NULL, sleeps
+ * a second) without the module lock: CKR_OK when something may have changed,
+ * CKR_CRYPTOKI_NOT_INITIALIZED when C_Finalize ended the wait. C_Finalize
+ * calls tok_wait_stop() (returns once no wait is running), C_Initialize
+ * tok_wait_start().
+ */
+CK_RV tok_wait_block(sks_pcsc_wait *w);
+void tok_wait_start(void);
+void tok_wait_stop(void);
 /* (Re)load the cache when missing or when the card's change counter moved. */
 CK_RV tok_card_refresh(tok_card *card);
 /* Load the cache when missing (no change-counter check). */
@@ -415,6 +472,7 @@ typedef struct {
 typedef struct tok_session {
     CK_SESSION_HANDLE handle;
     CK_SLOT_ID slot;
+    unsigned long generation; /* the card's generation when the session was opened */
     CK_FLAGS flags; /* CKF_SERIAL_SESSION, CKF_RW_SESSION */
     tok_operation sign, verify, encrypt, decrypt, digest;
     tok_find find;
@@ -446,6 +504,14 @@ typedef struct {
     tok_session_object *session_objects;
     CK_OBJECT_HANDLE next_object;
     sks_local_issuer *issuer; /* opened on first use (tok_issuer.c) */
+    tok_cardtab cardtab;      /* card index <-> name, for the whole initialisation */
+    sks_pcsc *pcsc;           /* the PC/SC service; NULL when the transport is not used */
+    int pcsc_down;            /* pcscd unreachable at the last scan (logged once) */
+    int scanned;              /* the first reader scan is done: later changes are events */
+    CK_SLOT_ID *events;       /* slot events not yet handed out */
+    size_t nevents, events_cap;
+    struct tok_probe *probed; /* readers whose card is not an SKS card, by event count */
+    size_t nprobed;
 } tok_module;
 
 extern tok_module tok_g;
@@ -459,7 +525,11 @@ void tok_object_drop_all(void);
 void tok_issuer_close(void);
 
 /* Lookups used by every entry point (return the CKR to pass on). */
-CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out); /* present slots; may refresh the cards */
+/*
+ * A present slot (may scan and refresh the cards first): CKR_SLOT_ID_INVALID
+ * for an unknown ID, CKR_TOKEN_NOT_PRESENT for a known slot whose token is gone.
+ */
+CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out);
 tok_slot *tok_slot_find(CK_SLOT_ID id);            /* any known slot, no card I/O; or NULL */
 /* The session and its slot (slot may be NULL). Never touches the card. */
 CK_RV tok_session_get(CK_SESSION_HANDLE h, tok_session **out, tok_slot **slot);

@@ -3,6 +3,15 @@
  * the SKS application, the per-call transaction, and tok_card_call(), the
  * one path by which the token layer runs SKS methods (encode with the
  * shared message table, frame with sks_apdu_call, decode strictly).
+ *
+ * A card shared through PC/SC may have been used by another application
+ * since our last transaction. A reset is reported by the transport (begin()
+ * or transmit() answer SKS_TRANSPORT_RESET): the card forgot its verified
+ * PINs, so the module forgets its logins and SELECTs again. Another
+ * application's own SELECT only deselects the SKS application, which keeps
+ * the verified PINs: the card answers 6985 and the module SELECTs and
+ * retries the call. Nothing is spent on checks while nobody else uses the
+ * card: a signature after login is one APDU.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,23 +32,15 @@ static int transmit_cb(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp, s
     return 0;
 }
 
-/* The CKR for a transport failure; a removed card forgets its logins. */
+/* The CKR for a transport failure; a card that is gone takes its slots and logins. */
 static CK_RV link_failure(tok_card *card, int status)
 {
-    switch (status) {
-    case SKS_TRANSPORT_NO_CARD:
-        card->present = 0;
-        card->selected = 0;
-        tok_slots_forget_logins(card);
-        return CKR_TOKEN_NOT_PRESENT;
-    case SKS_TRANSPORT_REMOVED:
-        card->present = 0;
-        card->selected = 0;
-        tok_slots_forget_logins(card);
-        return CKR_DEVICE_REMOVED;
-    default:
-        return CKR_DEVICE_ERROR;
+    if (status == SKS_TRANSPORT_NO_CARD || status == SKS_TRANSPORT_REMOVED) {
+        tok_log(TOK_LOG_INFO, "%s: card %s", card->reader,
+                status == SKS_TRANSPORT_NO_CARD ? "not present" : "removed");
+        tok_card_gone(card);
     }
+    return tok_transport_rv(status);
 }
 
 static CK_RV select_application(tok_card *card)
@@ -60,6 +61,8 @@ CK_RV tok_card_begin(tok_card *card)
 {
     if (card->in_txn)
         return CKR_OK;
+    if (card->transport == NULL)
+        return CKR_TOKEN_NOT_PRESENT;
     int rc = card->transport->ops->begin(card->transport);
     if (rc < 0)
         return link_failure(card, rc);
@@ -83,7 +86,7 @@ CK_RV tok_card_begin(tok_card *card)
 
 void tok_card_end(tok_card *card)
 {
-    if (!card->in_txn)
+    if (!card->in_txn || card->transport == NULL)
         return;
     card->transport->ops->end(card->transport);
     card->in_txn = 0;
@@ -131,11 +134,20 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
     for (int attempt = 0; attempt < 2; attempt++) {
         card->link_status = SKS_TRANSPORT_ERROR;
         rc = sks_apdu_call(transmit_cb, card, card->extended, call.buf, call.len, answer, &sw);
-        if (rc != 0 || sw != SKS_SW_CONDITIONS || attempt == 1)
+        int reset = rc != 0 && card->link_status == SKS_TRANSPORT_RESET;
+        int deselected = rc == 0 && sw == SKS_SW_CONDITIONS;
+        if ((!reset && !deselected) || attempt == 1)
             break;
-        /* Not selected (the card lost its state without telling us): select and retry. */
+        if (reset) {
+            /* Reset before the call reached the card: the PINs verified earlier are gone. */
+            tok_log(TOK_LOG_INFO, "%s: card was reset", card->reader);
+            tok_slots_forget_logins(card);
+        }
+        /*
+         * Not selected: another application selected its own applet (the
+         * card keeps verified PINs; if it lost them it says so). Select, retry.
+         */
         card->selected = 0;
-        tok_slots_forget_logins(card);
         rv = select_application(card);
         if (rv != CKR_OK)
             break;
@@ -153,6 +165,12 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
     if (sks_msg_decode_response(d, answer->buf, answer->len, resp, status, &msg) != 0) {
         tok_log(TOK_LOG_ERROR, "%s: malformed answer from the card", d->name);
         return CKR_DEVICE_ERROR;
+    }
+    if (*status == SKS_ERR_NOT_AUTHENTICATED) {
+        /* The card forgot a PIN we think is verified (reset, or another
+         * application logged the policy out): the next reload brings the
+         * slots' login state in line with the card's (tok_slots_sync). */
+        tok_card_invalidate(card);
     }
     if (*status != SKS_OK) {
         char text[160];
@@ -174,14 +192,9 @@ CK_RV tok_card_call_rv(tok_card *card, uint8_t method, const void *req, void *re
     return tok_status_to_rv(status, method);
 }
 
-void tok_cards_open(void)
+/* The embedded card under <state_dir>/card, created on first use. */
+static void open_embedded(const tok_config *cfg)
 {
-    const tok_config *cfg = &tok_g.config;
-    /* Only an error when it leaves the module without any card. */
-    if (cfg->use_pcsc)
-        tok_log(cfg->use_embedded ? TOK_LOG_WARN : TOK_LOG_ERROR, "transport pcsc: not built yet");
-    if (!cfg->use_embedded)
-        return;
     char dir[4096];
     int n = snprintf(dir, sizeof(dir), "%s/card", cfg->state_dir);
     if (n < 0 || (size_t)n >= sizeof(dir)) {
@@ -194,23 +207,26 @@ void tok_cards_open(void)
         tok_log(TOK_LOG_ERROR, "embedded card %s: %s", dir, err);
         return;
     }
-    tok_card *card = calloc(1, sizeof(*card));
+    tok_card *card = tok_card_for("embedded", t->reader, 0);
     if (card == NULL) {
         t->ops->close(t);
         tok_log(TOK_LOG_ERROR, "out of memory");
         return;
     }
-    if (tok_log_apdu_enabled()) {
-        t->trace = tok_log_apdu;
-        t->trace_ctx = card;
+    tok_card_attach(card, t, t->ops->extended(t), 0);
+}
+
+void tok_cards_open(void)
+{
+    const tok_config *cfg = &tok_g.config;
+    if (cfg->use_embedded)
+        open_embedded(cfg);
+    /* PC/SC readers are looked at by the first scan (C_GetSlotList and friends). */
+    if (cfg->use_pcsc) {
+        tok_g.pcsc = sks_pcsc_new();
+        if (tok_g.pcsc == NULL)
+            tok_log(TOK_LOG_ERROR, "out of memory");
     }
-    card->transport = t;
-    card->extended = t->ops->extended(t);
-    card->present = 1;
-    snprintf(card->reader, sizeof(card->reader), "%s", t->reader);
-    sks_writer_init(&card->policies_buf);
-    card->index = (int)tok_g.ncards;
-    tok_g.cards[tok_g.ncards++] = card;
 }
 
 void tok_card_free(tok_card *card)
@@ -233,4 +249,9 @@ void tok_cards_close(void)
         tok_g.cards[i] = NULL;
     }
     tok_g.ncards = 0;
+    /* After the cards: their transports use its context. */
+    sks_pcsc_free(tok_g.pcsc);
+    tok_g.pcsc = NULL;
+    tok_cardtab_free(&tok_g.cardtab);
+    tok_readers_free();
 }

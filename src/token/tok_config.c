@@ -155,7 +155,13 @@ CK_RV tok_config_load(tok_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->log_level = TOK_LOG_ERROR;
+    /*
+     * transport = both: with no configuration the embedded card works as it
+     * always did, and cards in PC/SC readers appear as soon as pcscd runs
+     * (without pcscd, PC/SC adds no slot and one info line to the log).
+     */
     cfg->use_embedded = 1;
+    cfg->use_pcsc = 1;
     const char *path = secure_getenv("SKS_PKCS11_CONF");
     if (path != NULL && path[0] != '\0') {
         CK_RV rv = parse_file(cfg, path);

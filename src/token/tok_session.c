@@ -30,10 +30,13 @@ CK_RV tok_session_get(CK_SESSION_HANDLE h, tok_session **out, tok_slot **slot)
         return CKR_SESSION_HANDLE_INVALID;
     tok_session *s = tok_g.sessions[i];
     tok_slot *sl = tok_slot_find(s->slot);
-    if (sl == NULL || !sl->present) {
-        /* The token went away: its sessions are closed. */
+    if (sl == NULL || !sl->present || s->generation != sl->card->generation) {
+        /*
+         * The token went away (its card was removed, even if it is back by
+         * now): its sessions were closed with it.
+         */
         tok_session_close(s);
-        return CKR_SESSION_CLOSED;
+        return CKR_SESSION_HANDLE_INVALID;
     }
     *out = s;
     if (slot != NULL)
@@ -77,6 +80,7 @@ CK_RV tok_session_open(tok_slot *slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
     sks_writer_init(&s->digest.buffered);
     s->handle = tok_g.next_session++;
     s->slot = slot->id;
+    s->generation = slot->card->generation;
     s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
     tok_g.sessions[tok_g.nsessions++] = s; /* handles ascend: the table stays sorted */
     *out = s->handle;

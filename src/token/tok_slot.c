@@ -3,7 +3,8 @@
  * token), one for keys and objects without PIN (listed when there are any)
  * and one "free" slot with an uninitialised token for C_InitToken. Slot IDs
  * are stable (TOK_SLOT_ID) and a tok_slot, once created, lives until
- * C_Finalize: a policy that disappears only makes its slot not present.
+ * C_Finalize: a policy that disappears, or a card that goes away, only makes
+ * its slot not present.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,19 @@ CK_SLOT_ID tok_slot_id_for_policy(const tok_card *card, uint32_t pin_policy)
     return TOK_SLOT_ID(card->index, pin_policy == 0 ? TOK_SLOT_LOW_NOPIN : pin_policy);
 }
 
+/*
+ * Mark a slot present or not. The tokens of a card that was just connected
+ * (card->announce, set for cards found after the first scan) are slot events.
+ */
+static void set_present(tok_card *card, tok_slot *s, int present)
+{
+    if (s == NULL)
+        return;
+    if (present && card->announce)
+        tok_event_push(s->id);
+    s->present = present;
+}
+
 void tok_slots_sync(tok_card *card)
 {
     for (size_t i = 0; i < tok_g.nslots; i++) {
@@ -59,8 +73,13 @@ void tok_slots_sync(tok_card *card)
             continue;
         }
         tok_slot *s = get_or_add(card, TOK_SLOT_ID(card->index, h), TOK_SLOT_POLICY, h);
-        if (s != NULL)
-            s->present = card->present;
+        set_present(card, s, card->present);
+        /* The card forgot the PIN (reset, or another application logged the policy out). */
+        if (s != NULL && s->login == CKU_USER && !card->policies[i].verified) {
+            tok_log(TOK_LOG_INFO, "%s: PIN of token %u no longer verified on the card: logged out",
+                    card->reader, h);
+            s->login = TOK_NOBODY;
+        }
     }
     int nopin = 0;
     for (size_t i = 0; !nopin && i < card->nkeys; i++)
@@ -70,12 +89,11 @@ void tok_slots_sync(tok_card *card)
     if (nopin) {
         tok_slot *s =
             get_or_add(card, TOK_SLOT_ID(card->index, TOK_SLOT_LOW_NOPIN), TOK_SLOT_NOPIN, 0);
-        if (s != NULL)
-            s->present = card->present;
+        set_present(card, s, card->present);
     }
     tok_slot *f = get_or_add(card, TOK_SLOT_ID(card->index, TOK_SLOT_LOW_FREE), TOK_SLOT_FREE, 0);
-    if (f != NULL)
-        f->present = card->present;
+    set_present(card, f, card->present);
+    card->announce = 0;
     /* A token that went away takes its login with it. */
     for (size_t i = 0; i < tok_g.nslots; i++) {
         if (tok_g.slots[i]->card == card && !tok_g.slots[i]->present)
@@ -85,10 +103,18 @@ void tok_slots_sync(tok_card *card)
 
 CK_RV tok_slots_update(void)
 {
+    tok_readers_scan();
     for (size_t i = 0; i < tok_g.ncards; i++) {
         tok_card *card = tok_g.cards[i];
+        if (card->transport == NULL)
+            continue; /* no card in the reader: its slots are already hidden */
         CK_RV rv = tok_card_refresh(card);
-        if (rv != CKR_OK) {
+        /*
+         * One card at a time: two processes refreshing the same cards in
+         * different orders must not each hold one card's transaction.
+         */
+        tok_card_end(card);
+        if (rv != CKR_OK && card->transport != NULL) {
             tok_log(TOK_LOG_WARN, "%s: not usable (0x%lx)", card->reader, (unsigned long)rv);
             for (size_t j = 0; j < tok_g.nslots; j++) {
                 if (tok_g.slots[j]->card == card && rv != CKR_HOST_MEMORY) {
@@ -126,8 +152,11 @@ CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out)
         tok_slots_update();
         s = tok_slot_find(id);
     }
-    if (s == NULL || !s->present)
+    if (s == NULL)
         return CKR_SLOT_ID_INVALID;
+    /* A slot we showed before whose token (card) is not there now. */
+    if (!s->present)
+        return CKR_TOKEN_NOT_PRESENT;
     *out = s;
     return CKR_OK;
 }

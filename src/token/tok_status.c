@@ -86,3 +86,17 @@ CK_RV tok_status_to_rv(uint8_t status, uint8_t method)
         return CKR_DEVICE_ERROR;
     }
 }
+
+CK_RV tok_transport_rv(int status)
+{
+    switch (status) {
+    case SKS_TRANSPORT_OK:
+        return CKR_OK;
+    case SKS_TRANSPORT_NO_CARD: /* nothing usable in the reader */
+        return CKR_TOKEN_NOT_PRESENT;
+    case SKS_TRANSPORT_REMOVED: /* the card, its reader or pcscd went away */
+        return CKR_DEVICE_REMOVED;
+    default: /* includes a reset that could not be recovered from */
+        return CKR_DEVICE_ERROR;
+    }
+}

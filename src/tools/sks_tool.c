@@ -11,7 +11,6 @@
 
 #include <getopt.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "card/sks_card.h"
 #include "protocol/sks_msg.h"
 #include "protocol/sks_proto.h"
+#include "tools/tool_paths.h"
 
 #define EXIT_OK    0
 #define EXIT_FAIL  1
@@ -98,39 +98,6 @@ static int usage_error(const char *msg, const char *arg)
         fprintf(stderr, "%s: %s\n", prog, msg);
     fprintf(stderr, "Try '%s --help' for more information.\n", prog);
     return EXIT_USAGE;
-}
-
-/*
- * The embedded card of sks-pkcs11: "$XDG_DATA_HOME/sks/card", else
- * "$HOME/.local/share/sks/card" (malloc'ed), or NULL.
- */
-static char *default_state_dir(void)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    const char *base, *suffix;
-    char *dir;
-    size_t n;
-
-    /* The XDG spec ignores relative values. */
-    if (xdg != NULL && xdg[0] == '/') {
-        base = xdg;
-        suffix = "/sks/card";
-    } else {
-        if (home == NULL || home[0] == '\0') {
-            struct passwd *pw = getpwuid(getuid());
-            home = pw != NULL ? pw->pw_dir : NULL;
-        }
-        if (home == NULL || home[0] == '\0')
-            return NULL;
-        base = home;
-        suffix = "/.local/share/sks/card";
-    }
-    n = strlen(base) + strlen(suffix) + 1;
-    dir = malloc(n);
-    if (dir != NULL)
-        snprintf(dir, n, "%s%s", base, suffix);
-    return dir;
 }
 
 /* ---- Printing card data safely ---------------------------------------- */
@@ -647,7 +614,7 @@ int main(int argc, char **argv)
     if ((opts.ca_key_file == NULL) != (opts.ca_cert_file == NULL))
         return usage_error("--ca-key and --ca-cert must be given together", NULL);
     if (state_dir == NULL || state_dir[0] == '\0') {
-        default_dir = default_state_dir();
+        default_dir = tool_default_state_dir();
         if (default_dir == NULL) {
             fprintf(stderr, "%s: no state directory: set HOME or use --state-dir\n", prog);
             return EXIT_FAIL;

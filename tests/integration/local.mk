@@ -6,6 +6,11 @@ check_PROGRAMS += tests/integration/p11-threads
 tests_integration_p11_threads_SOURCES = tests/integration/p11-threads.c
 tests_integration_p11_threads_CFLAGS = $(AM_CFLAGS) -pthread $(P11KIT_CFLAGS)
 tests_integration_p11_threads_LDADD = -ldl -lpthread
+# The PC/SC test's driver: card removal, slot events, concurrent signing.
+check_PROGRAMS += tests/integration/p11-pcsc
+tests_integration_p11_pcsc_SOURCES = tests/integration/p11-pcsc.c
+tests_integration_p11_pcsc_CFLAGS = $(AM_CFLAGS) -pthread $(P11KIT_CFLAGS)
+tests_integration_p11_pcsc_LDADD = -ldl -lpthread
 
 EXTRA_DIST += \
 	tests/integration/run-all.sh \
@@ -15,4 +20,8 @@ EXTRA_DIST += \
 	tests/integration/t-openssl.sh \
 	tests/integration/t-gnutls.sh \
 	tests/integration/t-nss.sh \
-	tests/integration/t-stress.sh
+	tests/integration/t-stress.sh \
+	tests/integration/t-pcsc.sh \
+	tests/integration/t-sks-card.sh \
+	tests/integration/pcscd-env.sh \
+	tests/integration/apdu-rate.c

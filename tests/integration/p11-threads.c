@@ -25,7 +25,7 @@
 #include <p11-kit/pkcs11.h>
 
 #define MAX_THREADS 64
-#define MAX_SIG 1024
+#define MAX_SIG     1024
 
 typedef struct {
     CK_FUNCTION_LIST *p11;
@@ -38,33 +38,41 @@ typedef struct {
     unsigned long failed;
 } worker;
 
+/* Names of the return values the driver may meet, for its messages. */
+static const struct {
+    CK_RV rv;
+    const char *name;
+} rv_names[] = {
+    {CKR_OK, "CKR_OK"},
+    {CKR_HOST_MEMORY, "CKR_HOST_MEMORY"},
+    {CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR"},
+    {CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED"},
+    {CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD"},
+    {CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR"},
+    {CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY"},
+    {CKR_KEY_HANDLE_INVALID, "CKR_KEY_HANDLE_INVALID"},
+    {CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID"},
+    {CKR_OBJECT_HANDLE_INVALID, "CKR_OBJECT_HANDLE_INVALID"},
+    {CKR_OPERATION_ACTIVE, "CKR_OPERATION_ACTIVE"},
+    {CKR_OPERATION_NOT_INITIALIZED, "CKR_OPERATION_NOT_INITIALIZED"},
+    {CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT"},
+    {CKR_PIN_LOCKED, "CKR_PIN_LOCKED"},
+    {CKR_SESSION_HANDLE_INVALID, "CKR_SESSION_HANDLE_INVALID"},
+    {CKR_SIGNATURE_INVALID, "CKR_SIGNATURE_INVALID"},
+    {CKR_SIGNATURE_LEN_RANGE, "CKR_SIGNATURE_LEN_RANGE"},
+    {CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT"},
+    {CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN"},
+    {CKR_USER_ALREADY_LOGGED_IN, "CKR_USER_ALREADY_LOGGED_IN"},
+    {CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL"},
+    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED"},
+};
+
 static const char *rv_name(CK_RV rv)
 {
-    switch (rv) {
-    case CKR_OK: return "CKR_OK";
-    case CKR_HOST_MEMORY: return "CKR_HOST_MEMORY";
-    case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
-    case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
-    case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
-    case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
-    case CKR_DEVICE_MEMORY: return "CKR_DEVICE_MEMORY";
-    case CKR_KEY_HANDLE_INVALID: return "CKR_KEY_HANDLE_INVALID";
-    case CKR_MECHANISM_INVALID: return "CKR_MECHANISM_INVALID";
-    case CKR_OBJECT_HANDLE_INVALID: return "CKR_OBJECT_HANDLE_INVALID";
-    case CKR_OPERATION_ACTIVE: return "CKR_OPERATION_ACTIVE";
-    case CKR_OPERATION_NOT_INITIALIZED: return "CKR_OPERATION_NOT_INITIALIZED";
-    case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
-    case CKR_PIN_LOCKED: return "CKR_PIN_LOCKED";
-    case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
-    case CKR_SIGNATURE_INVALID: return "CKR_SIGNATURE_INVALID";
-    case CKR_SIGNATURE_LEN_RANGE: return "CKR_SIGNATURE_LEN_RANGE";
-    case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
-    case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
-    case CKR_USER_ALREADY_LOGGED_IN: return "CKR_USER_ALREADY_LOGGED_IN";
-    case CKR_BUFFER_TOO_SMALL: return "CKR_BUFFER_TOO_SMALL";
-    case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
-    default: return "CKR_?";
-    }
+    for (size_t i = 0; i < sizeof(rv_names) / sizeof(rv_names[0]); i++)
+        if (rv_names[i].rv == rv)
+            return rv_names[i].name;
+    return "CKR_?";
 }
 
 static void report(const worker *w, const char *what, CK_RV rv)
@@ -85,8 +93,7 @@ static void token_label(const CK_TOKEN_INFO *info, char out[33])
 
 /* Find exactly one object of a class with a label (and an ID when given). */
 static CK_RV find_one(CK_FUNCTION_LIST *p11, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                      const char *label, const CK_BYTE *id, CK_ULONG id_len,
-                      CK_OBJECT_HANDLE *out)
+                      const char *label, const CK_BYTE *id, CK_ULONG id_len, CK_OBJECT_HANDLE *out)
 {
     CK_ATTRIBUTE tmpl[3] = {
         {CKA_CLASS, &cls, sizeof(cls)},
@@ -235,8 +242,9 @@ int main(int argc, char **argv)
     unsigned long n_threads, rounds;
     if (argc < 7 || argc > 8 || parse_count(argv[5], MAX_THREADS, &n_threads) != 0 ||
         parse_count(argv[6], 1000000, &rounds) != 0) {
-        fprintf(stderr, "usage: p11-threads MODULE TOKEN_LABEL PIN KEY_LABEL THREADS(1..%d) "
-                        "ROUNDS [OUT_DIR]\n",
+        fprintf(stderr,
+                "usage: p11-threads MODULE TOKEN_LABEL PIN KEY_LABEL THREADS(1..%d) "
+                "ROUNDS [OUT_DIR]\n",
                 MAX_THREADS);
         return 2;
     }

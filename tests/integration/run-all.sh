@@ -19,9 +19,9 @@ prefix="$work/prefix"
 
 total_passed=0
 total_failed=0
-summary() {
+summary() { # the closing line, also kept in $work/summary for scripts/test-all.sh
     echo
-    echo "$total_passed passed, $total_failed failed"
+    echo "$total_passed passed, $total_failed failed" | tee "$work/summary"
     [ "$total_failed" -eq 0 ]
 }
 
@@ -36,10 +36,15 @@ if ! make -C "$build" -s install prefix="$prefix" \
     summary
     exit 1
 fi
-echo "==> building the stress driver"
+echo "==> building the test drivers"
 if ! make -C "$build" -s tests/integration/p11-threads >"$work/logs/p11-threads-build.log" 2>&1; then
     tail -n 30 "$work/logs/p11-threads-build.log"
     echo "FAIL run-all: building tests/integration/p11-threads (t-stress will fail)"
+    total_failed=$((total_failed + 1))
+fi
+if ! make -C "$build" -s tests/integration/p11-pcsc >"$work/logs/p11-pcsc-build.log" 2>&1; then
+    tail -n 30 "$work/logs/p11-pcsc-build.log"
+    echo "FAIL run-all: building tests/integration/p11-pcsc (t-pcsc will fail)"
     total_failed=$((total_failed + 1))
 fi
 
@@ -47,6 +52,7 @@ export SKS_IT_PREFIX="$prefix"
 export SKS_IT_MODULE="$prefix/lib/pkcs11/sks-pkcs11.so"
 export SKS_IT_P11KIT_DIR="$prefix/share/p11-kit/modules"
 export SKS_IT_THREADS="$build/tests/integration/p11-threads"
+export SKS_IT_PCSC_DRIVER="$build/tests/integration/p11-pcsc"
 export SKS_IT_SKS_TOOL="$prefix/bin/sks-tool"
 
 if [ $# -gt 0 ]; then

@@ -17,7 +17,8 @@ UNIT_TESTS = \
 	tests/unit/test-provision \
 	tests/unit/test-keyuse \
 	tests/unit/test-objects \
-	tests/unit/test-crash
+	tests/unit/test-crash \
+	tests/unit/test-vpcd
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -51,3 +52,7 @@ tests_unit_test_objects_LDADD = $(UNIT_LDADD)
 tests_unit_test_crash_SOURCES = tests/unit/test-crash.c
 tests_unit_test_crash_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crash_LDADD = $(UNIT_LDADD)
+# sks-card's vpcd protocol logic, against a server in the test playing vpcd.
+tests_unit_test_vpcd_SOURCES = tests/unit/test-vpcd.c src/tools/vpcd_link.c src/tools/vpcd_link.h
+tests_unit_test_vpcd_CFLAGS = $(UNIT_CFLAGS) -pthread
+tests_unit_test_vpcd_LDADD = $(UNIT_LDADD) -lpthread

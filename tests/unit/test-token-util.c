@@ -43,8 +43,9 @@ void tt_env_init(tt_env *e, const char *extra)
     snprintf(e->state, sizeof(e->state), "%s/state", e->dir);
     FILE *f = fopen(e->conf, "w");
     ck_assert_ptr_nonnull(f);
-    fprintf(f, "# test configuration\nstate_dir = %s\nlog_level = warn\n%s\n", e->state,
-            extra != NULL ? extra : "");
+    /* Only the embedded card: a pcscd running on the test machine must not matter. */
+    fprintf(f, "# test configuration\ntransport = embedded\nstate_dir = %s\nlog_level = warn\n%s\n",
+            e->state, extra != NULL ? extra : "");
     fclose(f);
     setenv("SKS_PKCS11_CONF", e->conf, 1);
 }
