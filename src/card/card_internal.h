@@ -142,6 +142,17 @@ int card_puk_check(card_call *call, uint32_t puk_policy, sks_view puk);
 int card_key_get_complete(card_call *call, uint32_t key_handle, card_key_rec *rec);
 int card_key_require_pin(card_call *call, const card_key_rec *rec);
 
+/*
+ * enumerateKeys and enumerateObjects (card_keys.c): the page of handles
+ * after req->after_handle that `list` returns, as the response; `what`
+ * ("keys", "objects") names them in the error message.
+ */
+typedef int (*card_handle_list_fn)(card_store *st, uint32_t after, uint32_t *out, size_t max,
+                                   size_t *n, int *more);
+int card_enumerate_handles(card_call *call, const sks_req_enumerate_keys *req,
+                           sks_resp_enumerate_keys *resp, card_handle_list_fn list,
+                           const char *what);
+
 /* Views of a wire-form certificate path (count 0 when empty) into `wire` (card_info.c). */
 int card_certpath_view(const card_buf *wire, sks_certpath *out);
 

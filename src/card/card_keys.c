@@ -3,6 +3,7 @@
  * getKeyAttributes, deleteKey, exportKey and setKeyAttributes, and the two
  * rules every key method shares: only complete keys (session closed) exist
  * for this API, and a PIN-protected key needs its policy's PIN verified.
+ * The paging of enumerateKeys here also serves enumerateObjects.
  */
 #include <string.h>
 
@@ -29,17 +30,16 @@ int card_key_require_pin(card_call *call, const card_key_rec *rec)
     return SKS_OK;
 }
 
-int card_m_enumerate_keys(card_call *call, const void *reqp, void *respp)
+int card_enumerate_handles(card_call *call, const sks_req_enumerate_keys *req,
+                           sks_resp_enumerate_keys *resp, card_handle_list_fn list,
+                           const char *what)
 {
-    const sks_req_enumerate_keys *req = reqp;
-    sks_resp_enumerate_keys *resp = respp;
     uint32_t handles[SKS_ENUM_PAGE_MAX];
     size_t n = 0;
     int more = 0;
 
-    if (card_store_key_list(call->card->store, req->after_handle, handles, SKS_ENUM_PAGE_MAX, &n,
-                            &more) != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot list the keys");
+    if (list(call->card->store, req->after_handle, handles, SKS_ENUM_PAGE_MAX, &n, &more) != SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot list the %s", what);
     for (size_t i = 0; i < n; i++)
         sks_put_int(&call->out[0], handles[i]);
     if (call->out[0].failed)
@@ -48,6 +48,11 @@ int card_m_enumerate_keys(card_call *call, const void *reqp, void *respp)
     resp->handles.len = call->out[0].len;
     resp->more = more != 0;
     return SKS_OK;
+}
+
+int card_m_enumerate_keys(card_call *call, const void *reqp, void *respp)
+{
+    return card_enumerate_handles(call, reqp, respp, card_store_key_list, "keys");
 }
 
 /* Copy bytes into a call writer and point `v` at the copy. */

@@ -34,6 +34,15 @@ static int load_object(card_call *call, uint32_t handle, card_object_rec *rec)
     return SKS_OK;
 }
 
+/* An existing object that this call may change or delete (its PIN rule met). */
+static int load_writable_object(card_call *call, uint32_t handle, card_object_rec *rec)
+{
+    int status = load_object(call, handle, rec);
+    if (status == SKS_OK)
+        status = require_pin(call, rec->pin_policy);
+    return status;
+}
+
 int card_m_create_object(card_call *call, const void *reqp, void *respp)
 {
     const sks_req_create_object *req = reqp;
@@ -82,9 +91,7 @@ int card_m_delete_object(card_call *call, const void *reqp, void *respp)
     card_object_rec rec;
     (void)respp;
 
-    int status = load_object(call, req->object_handle, &rec);
-    if (status == SKS_OK)
-        status = require_pin(call, rec.pin_policy);
+    int status = load_writable_object(call, req->object_handle, &rec);
     if (status == SKS_OK &&
         card_store_object_delete(call->card->store, req->object_handle) != SKS_OK)
         status = card_fail(call, SKS_ERR_STORAGE, "cannot delete object %u", req->object_handle);
@@ -94,23 +101,7 @@ int card_m_delete_object(card_call *call, const void *reqp, void *respp)
 
 int card_m_enumerate_objects(card_call *call, const void *reqp, void *respp)
 {
-    const sks_req_enumerate_keys *req = reqp;
-    sks_resp_enumerate_keys *resp = respp;
-    uint32_t handles[SKS_ENUM_PAGE_MAX];
-    size_t n = 0;
-    int more = 0;
-
-    if (card_store_object_list(call->card->store, req->after_handle, handles, SKS_ENUM_PAGE_MAX, &n,
-                               &more) != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot list the objects");
-    for (size_t i = 0; i < n; i++)
-        sks_put_int(&call->out[0], handles[i]);
-    if (call->out[0].failed)
-        return card_fail(call, SKS_ERR_INTERNAL, "out of memory");
-    resp->handles.ptr = call->out[0].buf;
-    resp->handles.len = call->out[0].len;
-    resp->more = more != 0;
-    return SKS_OK;
+    return card_enumerate_handles(call, reqp, respp, card_store_object_list, "objects");
 }
 
 int card_m_read_object(card_call *call, const void *reqp, void *respp)
@@ -144,9 +135,7 @@ int card_m_update_object(card_call *call, const void *reqp, void *respp)
     card_object_rec rec;
     (void)respp;
 
-    int status = load_object(call, req->object_handle, &rec);
-    if (status == SKS_OK)
-        status = require_pin(call, rec.pin_policy);
+    int status = load_writable_object(call, req->object_handle, &rec);
     if (status == SKS_OK &&
         card_buf_set(&rec.attributes, req->attributes.ptr, req->attributes.len) != 0)
         status = card_fail(call, SKS_ERR_INTERNAL, "out of memory");

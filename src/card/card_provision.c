@@ -215,6 +215,26 @@ static int policy_usable_by(card_call *call, const card_session_rec *s, uint32_t
 }
 
 /*
+ * The end of load_puk and load_pin: `read_rc`, the status of reading policy
+ * `handle` (kind "PUK" or "PIN"), then the rule of 6.9 for session `s`
+ * (skipped when `s` is NULL) on the policy's `owner` session. SKS_OK, else
+ * the failure, NO_POLICY or STORAGE, recorded.
+ */
+static int check_policy_use(card_call *call, const card_session_rec *s, int read_rc, uint32_t owner,
+                            const char *kind, uint32_t handle)
+{
+    int rc = read_rc;
+    if (rc == SKS_OK && s != NULL) {
+        int usable = policy_usable_by(call, s, owner);
+        rc = usable > 0 ? SKS_OK : usable == 0 ? SKS_ERR_NO_POLICY : -usable;
+    }
+    if (rc != SKS_OK)
+        return card_fail(call, rc == SKS_ERR_NO_POLICY ? rc : SKS_ERR_STORAGE,
+                         "%s policy %u is not a policy this session may use", kind, handle);
+    return SKS_OK;
+}
+
+/*
  * The PUK policy `handle` for session `s` (its own or, by 6.9, of the same
  * issuer's earlier session), else NO_POLICY. With `s` NULL any PUK policy
  * is taken (the PUK of a PIN policy already checked when it was created).
@@ -225,16 +245,10 @@ static int load_puk(card_call *call, const card_session_rec *s, uint32_t handle,
     if (handle == SKS_HANDLE_DEVICE)
         return card_fail(call, SKS_ERR_OPTION, "a device PUK is not supported");
     int rc = card_store_puk_get(call->card->store, handle, puk);
-    if (rc == SKS_OK && s != NULL) {
-        int usable = policy_usable_by(call, s, puk->session);
-        rc = usable > 0 ? SKS_OK : usable == 0 ? SKS_ERR_NO_POLICY : -usable;
-    }
-    if (rc != SKS_OK) {
+    rc = check_policy_use(call, s, rc, puk->session, "PUK", handle);
+    if (rc != SKS_OK)
         card_puk_rec_free(puk);
-        return card_fail(call, rc == SKS_ERR_NO_POLICY ? rc : SKS_ERR_STORAGE,
-                         "PUK policy %u is not a policy this session may use", handle);
-    }
-    return SKS_OK;
+    return rc;
 }
 
 /* The PIN policy `handle` for session `s` (as load_puk), else NO_POLICY. */
@@ -244,16 +258,10 @@ static int load_pin(card_call *call, const card_session_rec *s, uint32_t handle,
     if (handle == SKS_HANDLE_DEVICE)
         return card_fail(call, SKS_ERR_OPTION, "a device PIN is not supported");
     int rc = card_store_pin_get(call->card->store, handle, pin);
-    if (rc == SKS_OK) {
-        int usable = policy_usable_by(call, s, pin->session);
-        rc = usable > 0 ? SKS_OK : usable == 0 ? SKS_ERR_NO_POLICY : -usable;
-    }
-    if (rc != SKS_OK) {
+    rc = check_policy_use(call, s, rc, pin->session, "PIN", handle);
+    if (rc != SKS_OK)
         card_pin_rec_free(pin);
-        return card_fail(call, rc == SKS_ERR_NO_POLICY ? rc : SKS_ERR_STORAGE,
-                         "PIN policy %u is not a policy this session may use", handle);
-    }
-    return SKS_OK;
+    return rc;
 }
 
 /* The key `handle` of session `session`, else NO_KEY. */

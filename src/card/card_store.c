@@ -12,6 +12,7 @@
  */
 #include "card_store.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +105,8 @@ enum stmt_id {
 };
 
 /* Column lists of the record statements: the get and put of a kind name the
- * same columns in the same order, and the row readers/writers follow it. */
+ * same columns in the same order, and the row readers/writers (the record
+ * layouts below, the session functions) follow it. */
 #define SESSION_COLS                                                                               \
     "handle, state, session_key_alg, sk, client_session_id, server_session_id, issuer_uri,"        \
     " issuer_public_key, updatable, operations_left, expires, mac_counter"
@@ -491,6 +493,247 @@ static int query_row(sqlite3_stmt *s, uint32_t key, int absent)
     return rc == SQLITE_DONE ? absent : SKS_ERR_STORAGE;
 }
 
+/* ---- Record layouts (policies, keys, objects) ------------------------- */
+
+/*
+ * The columns of a record kind, in the order of its *_COLS list: one table
+ * drives both the get and the put of the kind, so reading and writing a row
+ * cannot disagree. (A session row is read and written by hand: whether its
+ * SK column holds a value depends on the state column.)
+ */
+enum col_kind {
+    COL_U8,     /* uint8_t, any value */
+    COL_FLAG,   /* uint8_t boolean, stored as 0 or 1 */
+    COL_U32,    /* uint32_t */
+    COL_ID,     /* uint8_t[SKS_ID_MAX] with its uint8_t length at len_offset */
+    COL_BUF,    /* card_buf stored as it is */
+    COL_SEALED, /* card_buf stored sealed, `column` naming it in the associated data */
+};
+
+typedef struct {
+    enum col_kind kind;
+    size_t offset;      /* of the field in the record */
+    size_t len_offset;  /* COL_ID: of the length field */
+    const char *column; /* COL_SEALED: the column name */
+} col_def;
+
+/*
+ * offsetof() that also draws a compiler diagnostic (distinct pointer types)
+ * unless the field has the C type the column kind reads and writes. The entry
+ * macros below stay one line each (clang-format would make brace blocks).
+ */
+typedef uint8_t id_bytes[SKS_ID_MAX];
+#define TYPED_OFFSET(type, field, ctype)                                                           \
+    (offsetof(type, field) + 0 * sizeof(&((type *)0)->field == (ctype *)0))
+/* clang-format off */
+#define U8_COLUMN(type, field)   {COL_U8, TYPED_OFFSET(type, field, uint8_t), 0, NULL}
+#define FLAG_COLUMN(type, field) {COL_FLAG, TYPED_OFFSET(type, field, uint8_t), 0, NULL}
+#define U32_COLUMN(type, field)  {COL_U32, TYPED_OFFSET(type, field, uint32_t), 0, NULL}
+#define BUF_COLUMN(type, field)  {COL_BUF, TYPED_OFFSET(type, field, card_buf), 0, NULL}
+#define SEALED_COLUMN(type, field, name) {COL_SEALED, TYPED_OFFSET(type, field, card_buf), 0, name}
+#define ID_COLUMN(type) \
+    {COL_ID, TYPED_OFFSET(type, id, id_bytes), TYPED_OFFSET(type, id_len, uint8_t), NULL}
+#define LAYOUT(table, get, put, absent, cols) \
+    {table, get, put, absent, cols, sizeof cols / sizeof cols[0]}
+/* clang-format on */
+
+typedef struct {
+    const char *table; /* the table name in the associated data of sealed columns */
+    enum stmt_id get;  /* SELECT ... WHERE handle = ?1 */
+    enum stmt_id put;  /* INSERT OR REPLACE of all columns */
+    int absent;        /* status of a get that finds no row */
+    const col_def *cols;
+    size_t ncols;
+} record_layout;
+
+static const col_def puk_cols[] = {
+    U32_COLUMN(card_puk_rec, handle),
+    U32_COLUMN(card_puk_rec, session),
+    ID_COLUMN(card_puk_rec),
+    SEALED_COLUMN(card_puk_rec, value, "value"),
+    U8_COLUMN(card_puk_rec, format),
+    U8_COLUMN(card_puk_rec, retry_limit),
+    U8_COLUMN(card_puk_rec, tries_left),
+};
+static const record_layout puk_layout =
+    LAYOUT("puk_policies", S_PUK_GET, S_PUK_PUT, SKS_ERR_NO_POLICY, puk_cols);
+
+static const col_def pin_cols[] = {
+    U32_COLUMN(card_pin_rec, handle),
+    U32_COLUMN(card_pin_rec, session),
+    ID_COLUMN(card_pin_rec),
+    U32_COLUMN(card_pin_rec, puk_handle),
+    FLAG_COLUMN(card_pin_rec, user_defined),
+    FLAG_COLUMN(card_pin_rec, user_modifiable),
+    U8_COLUMN(card_pin_rec, format),
+    U8_COLUMN(card_pin_rec, retry_limit),
+    U8_COLUMN(card_pin_rec, grouping),
+    U8_COLUMN(card_pin_rec, pattern_restrictions),
+    U8_COLUMN(card_pin_rec, min_length),
+    U8_COLUMN(card_pin_rec, max_length),
+    FLAG_COLUMN(card_pin_rec, caching_support),
+    U8_COLUMN(card_pin_rec, input_method),
+    SEALED_COLUMN(card_pin_rec, value, "value"),
+    U8_COLUMN(card_pin_rec, tries_left),
+};
+static const record_layout pin_layout =
+    LAYOUT("pin_policies", S_PIN_GET, S_PIN_PUT, SKS_ERR_NO_POLICY, pin_cols);
+
+static const col_def key_cols[] = {
+    U32_COLUMN(card_key_rec, handle),
+    U32_COLUMN(card_key_rec, session),
+    ID_COLUMN(card_key_rec),
+    U32_COLUMN(card_key_rec, pin_policy),
+    U8_COLUMN(card_key_rec, flags),
+    U8_COLUMN(card_key_rec, usage),
+    U8_COLUMN(card_key_rec, algorithm),
+    BUF_COLUMN(card_key_rec, friendly_name),
+    BUF_COLUMN(card_key_rec, public_key),
+    SEALED_COLUMN(card_key_rec, private_key, "private_key"),
+    BUF_COLUMN(card_key_rec, cert_path),
+};
+static const record_layout key_layout =
+    LAYOUT("keys", S_KEY_GET, S_KEY_PUT, SKS_ERR_NO_KEY, key_cols);
+
+static const col_def object_cols[] = {
+    U32_COLUMN(card_object_rec, handle),
+    U32_COLUMN(card_object_rec, pin_policy),
+    U8_COLUMN(card_object_rec, object_class),
+    FLAG_COLUMN(card_object_rec, private_),
+    SEALED_COLUMN(card_object_rec, attributes, "attributes"),
+};
+static const record_layout object_layout =
+    LAYOUT("objects", S_OBJECT_GET, S_OBJECT_PUT, SKS_ERR_NO_KEY, object_cols);
+
+/* Read the next column into its field of `rec` (the row of `handle`). */
+static void get_column(row_reader *r, const record_layout *l, const col_def *c, uint32_t handle,
+                       void *rec)
+{
+    void *field = (char *)rec + c->offset;
+
+    switch (c->kind) {
+    case COL_U8:
+        *(uint8_t *)field = (uint8_t)get_uint(r, UINT8_MAX);
+        break;
+    case COL_FLAG:
+        *(uint8_t *)field = (uint8_t)get_uint(r, 1);
+        break;
+    case COL_U32:
+        *(uint32_t *)field = (uint32_t)get_uint(r, UINT32_MAX);
+        break;
+    case COL_ID:
+        *((uint8_t *)rec + c->len_offset) = get_id(r, field);
+        break;
+    case COL_BUF:
+        get_buf(r, field);
+        break;
+    case COL_SEALED:
+        get_sealed(r, l->table, c->column, handle, field);
+        break;
+    }
+}
+
+/* Bind a field of `rec` (the record of `handle`) as the next parameter. */
+static void put_column(row_writer *w, const record_layout *l, const col_def *c, uint32_t handle,
+                       const void *rec)
+{
+    const void *field = (const char *)rec + c->offset;
+    const card_buf *buf = field;
+
+    switch (c->kind) {
+    case COL_U8:
+        put_uint(w, *(const uint8_t *)field);
+        break;
+    case COL_FLAG:
+        put_uint(w, *(const uint8_t *)field ? 1 : 0);
+        break;
+    case COL_U32:
+        put_uint(w, *(const uint32_t *)field);
+        break;
+    case COL_ID:
+        put_blob(w, field, *((const uint8_t *)rec + c->len_offset));
+        break;
+    case COL_BUF:
+        put_blob(w, buf->ptr, buf->len);
+        break;
+    case COL_SEALED:
+        put_sealed(w, l->table, c->column, handle, buf->ptr, buf->len);
+        break;
+    }
+}
+
+/* Free the buffers of a record and wipe it. */
+static void record_free(const record_layout *l, void *rec, size_t size)
+{
+    for (size_t i = 0; i < l->ncols; i++) {
+        if (l->cols[i].kind == COL_BUF || l->cols[i].kind == COL_SEALED)
+            card_buf_free((card_buf *)((char *)rec + l->cols[i].offset));
+    }
+    OPENSSL_cleanse(rec, size);
+}
+
+/*
+ * Read the row of `handle` into `out` (`size` bytes, zeroed first; freed
+ * again when the row is not what the store wrote).
+ */
+static int record_get(card_store *st, const record_layout *l, uint32_t handle, void *out,
+                      size_t size)
+{
+    sqlite3_stmt *s = st->stmt[l->get];
+    row_reader r;
+    int rc;
+
+    memset(out, 0, size);
+    rc = query_row(s, handle, l->absent);
+    if (rc != SKS_OK)
+        return rc;
+    row_reader_init(&r, st, s);
+    for (size_t i = 0; i < l->ncols; i++)
+        get_column(&r, l, &l->cols[i], handle, out);
+    stmt_done(s);
+    if (r.status != SKS_OK)
+        record_free(l, out, size);
+    return r.status;
+}
+
+/* Insert or replace the row of `rec`; an over-long ID is refused unwritten. */
+static int record_put(card_store *st, const record_layout *l, uint32_t handle, const void *rec)
+{
+    row_writer w;
+
+    for (size_t i = 0; i < l->ncols; i++) {
+        if (l->cols[i].kind == COL_ID &&
+            *((const uint8_t *)rec + l->cols[i].len_offset) > SKS_ID_MAX)
+            return SKS_ERR_INTERNAL;
+    }
+    row_writer_init(&w, st, l->put);
+    for (size_t i = 0; i < l->ncols; i++)
+        put_column(&w, l, &l->cols[i], handle, rec);
+    return row_write(&w);
+}
+
+/* ---- Deleting rows -------------------------------------------------- */
+
+/* Delete the rows of `id` (a DELETE ... WHERE x = ?1) for `value`. */
+static int delete_where(card_store *st, enum stmt_id id, uint32_t value)
+{
+    row_writer w;
+
+    row_writer_init(&w, st, id);
+    put_uint(&w, value);
+    return row_write(&w);
+}
+
+/* Delete the row of `handle` (a DELETE ... WHERE handle = ?1); `absent` if there was none. */
+static int delete_one(card_store *st, enum stmt_id id, uint32_t handle, int absent)
+{
+    int rc = delete_where(st, id, handle);
+
+    if (rc == SKS_OK && sqlite3_changes(st->db) == 0)
+        return absent;
+    return rc;
+}
+
 /* ---- Open, close, transactions ---------------------------------------- */
 
 static void store_free(card_store *st)
@@ -833,116 +1076,34 @@ int card_store_session_put(card_store *st, const card_session_rec *rec)
 
 void card_puk_rec_free(card_puk_rec *rec)
 {
-    card_buf_free(&rec->value);
-    OPENSSL_cleanse(rec, sizeof *rec);
+    record_free(&puk_layout, rec, sizeof *rec);
 }
 
 int card_store_puk_get(card_store *st, uint32_t handle, card_puk_rec *out)
 {
-    sqlite3_stmt *s = st->stmt[S_PUK_GET];
-    row_reader r;
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    rc = query_row(s, handle, SKS_ERR_NO_POLICY);
-    if (rc != SKS_OK)
-        return rc;
-    row_reader_init(&r, st, s);
-    out->handle = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->session = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->id_len = get_id(&r, out->id);
-    get_sealed(&r, "puk_policies", "value", handle, &out->value);
-    out->format = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->retry_limit = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->tries_left = (uint8_t)get_uint(&r, UINT8_MAX);
-    stmt_done(s);
-    if (r.status != SKS_OK)
-        card_puk_rec_free(out);
-    return r.status;
+    return record_get(st, &puk_layout, handle, out, sizeof *out);
 }
 
 int card_store_puk_put(card_store *st, const card_puk_rec *rec)
 {
-    row_writer w;
-
-    if (rec->id_len > SKS_ID_MAX)
-        return SKS_ERR_INTERNAL;
-    row_writer_init(&w, st, S_PUK_PUT);
-    put_uint(&w, rec->handle);
-    put_uint(&w, rec->session);
-    put_blob(&w, rec->id, rec->id_len);
-    put_sealed(&w, "puk_policies", "value", rec->handle, rec->value.ptr, rec->value.len);
-    put_uint(&w, rec->format);
-    put_uint(&w, rec->retry_limit);
-    put_uint(&w, rec->tries_left);
-    return row_write(&w);
+    return record_put(st, &puk_layout, rec->handle, rec);
 }
 
 /* ---- PIN policies ----------------------------------------------------- */
 
 void card_pin_rec_free(card_pin_rec *rec)
 {
-    card_buf_free(&rec->value);
-    OPENSSL_cleanse(rec, sizeof *rec);
+    record_free(&pin_layout, rec, sizeof *rec);
 }
 
 int card_store_pin_get(card_store *st, uint32_t handle, card_pin_rec *out)
 {
-    sqlite3_stmt *s = st->stmt[S_PIN_GET];
-    row_reader r;
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    rc = query_row(s, handle, SKS_ERR_NO_POLICY);
-    if (rc != SKS_OK)
-        return rc;
-    row_reader_init(&r, st, s);
-    out->handle = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->session = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->id_len = get_id(&r, out->id);
-    out->puk_handle = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->user_defined = (uint8_t)get_uint(&r, 1);
-    out->user_modifiable = (uint8_t)get_uint(&r, 1);
-    out->format = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->retry_limit = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->grouping = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->pattern_restrictions = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->min_length = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->max_length = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->caching_support = (uint8_t)get_uint(&r, 1);
-    out->input_method = (uint8_t)get_uint(&r, UINT8_MAX);
-    get_sealed(&r, "pin_policies", "value", handle, &out->value);
-    out->tries_left = (uint8_t)get_uint(&r, UINT8_MAX);
-    stmt_done(s);
-    if (r.status != SKS_OK)
-        card_pin_rec_free(out);
-    return r.status;
+    return record_get(st, &pin_layout, handle, out, sizeof *out);
 }
 
 int card_store_pin_put(card_store *st, const card_pin_rec *rec)
 {
-    row_writer w;
-
-    if (rec->id_len > SKS_ID_MAX)
-        return SKS_ERR_INTERNAL;
-    row_writer_init(&w, st, S_PIN_PUT);
-    put_uint(&w, rec->handle);
-    put_uint(&w, rec->session);
-    put_blob(&w, rec->id, rec->id_len);
-    put_uint(&w, rec->puk_handle);
-    put_uint(&w, rec->user_defined ? 1 : 0);
-    put_uint(&w, rec->user_modifiable ? 1 : 0);
-    put_uint(&w, rec->format);
-    put_uint(&w, rec->retry_limit);
-    put_uint(&w, rec->grouping);
-    put_uint(&w, rec->pattern_restrictions);
-    put_uint(&w, rec->min_length);
-    put_uint(&w, rec->max_length);
-    put_uint(&w, rec->caching_support ? 1 : 0);
-    put_uint(&w, rec->input_method);
-    put_sealed(&w, "pin_policies", "value", rec->handle, rec->value.ptr, rec->value.len);
-    put_uint(&w, rec->tries_left);
-    return row_write(&w);
+    return record_put(st, &pin_layout, rec->handle, rec);
 }
 
 /*
@@ -972,73 +1133,22 @@ int card_store_puk_set_tries(card_store *st, uint32_t handle, uint8_t tries)
 
 void card_key_rec_free(card_key_rec *rec)
 {
-    card_buf_free(&rec->friendly_name);
-    card_buf_free(&rec->public_key);
-    card_buf_free(&rec->private_key);
-    card_buf_free(&rec->cert_path);
-    OPENSSL_cleanse(rec, sizeof *rec);
+    record_free(&key_layout, rec, sizeof *rec);
 }
 
 int card_store_key_get(card_store *st, uint32_t handle, card_key_rec *out)
 {
-    sqlite3_stmt *s = st->stmt[S_KEY_GET];
-    row_reader r;
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    rc = query_row(s, handle, SKS_ERR_NO_KEY);
-    if (rc != SKS_OK)
-        return rc;
-    row_reader_init(&r, st, s);
-    out->handle = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->session = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->id_len = get_id(&r, out->id);
-    out->pin_policy = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->flags = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->usage = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->algorithm = (uint8_t)get_uint(&r, UINT8_MAX);
-    get_buf(&r, &out->friendly_name);
-    get_buf(&r, &out->public_key);
-    get_sealed(&r, "keys", "private_key", handle, &out->private_key);
-    get_buf(&r, &out->cert_path);
-    stmt_done(s);
-    if (r.status != SKS_OK)
-        card_key_rec_free(out);
-    return r.status;
+    return record_get(st, &key_layout, handle, out, sizeof *out);
 }
 
 int card_store_key_put(card_store *st, const card_key_rec *rec)
 {
-    row_writer w;
-
-    if (rec->id_len > SKS_ID_MAX)
-        return SKS_ERR_INTERNAL;
-    row_writer_init(&w, st, S_KEY_PUT);
-    put_uint(&w, rec->handle);
-    put_uint(&w, rec->session);
-    put_blob(&w, rec->id, rec->id_len);
-    put_uint(&w, rec->pin_policy);
-    put_uint(&w, rec->flags);
-    put_uint(&w, rec->usage);
-    put_uint(&w, rec->algorithm);
-    put_blob(&w, rec->friendly_name.ptr, rec->friendly_name.len);
-    put_blob(&w, rec->public_key.ptr, rec->public_key.len);
-    put_sealed(&w, "keys", "private_key", rec->handle, rec->private_key.ptr, rec->private_key.len);
-    put_blob(&w, rec->cert_path.ptr, rec->cert_path.len);
-    return row_write(&w);
+    return record_put(st, &key_layout, rec->handle, rec);
 }
 
 int card_store_key_delete(card_store *st, uint32_t handle)
 {
-    row_writer w;
-    int rc;
-
-    row_writer_init(&w, st, S_KEY_DELETE);
-    put_uint(&w, handle);
-    rc = row_write(&w);
-    if (rc == SKS_OK && sqlite3_changes(st->db) == 0)
-        return SKS_ERR_NO_KEY;
-    return rc;
+    return delete_one(st, S_KEY_DELETE, handle, SKS_ERR_NO_KEY);
 }
 
 int card_store_key_id_used(card_store *st, sks_view id, uint32_t except, int *used)
@@ -1065,16 +1175,6 @@ int card_store_key_id_used(card_store *st, sks_view id, uint32_t except, int *us
     return SKS_OK;
 }
 
-/* Delete the rows of `id` (a DELETE ... WHERE x = ?1) for `value`. */
-static int delete_where(card_store *st, enum stmt_id id, uint32_t value)
-{
-    row_writer w;
-
-    row_writer_init(&w, st, id);
-    put_uint(&w, value);
-    return row_write(&w);
-}
-
 int card_store_session_purge(card_store *st, uint32_t session)
 {
     static const enum stmt_id steps[] = {S_PURGE_KEYS, S_PURGE_PINS, S_PURGE_PUKS, S_PURGE_SESSION};
@@ -1089,60 +1189,30 @@ int card_store_session_purge(card_store *st, uint32_t session)
 
 void card_object_rec_free(card_object_rec *rec)
 {
-    card_buf_free(&rec->attributes);
-    OPENSSL_cleanse(rec, sizeof *rec);
+    record_free(&object_layout, rec, sizeof *rec);
 }
 
 int card_store_object_get(card_store *st, uint32_t handle, card_object_rec *out)
 {
-    sqlite3_stmt *s = st->stmt[S_OBJECT_GET];
-    row_reader r;
-    int rc;
+    int rc = record_get(st, &object_layout, handle, out, sizeof *out);
 
-    memset(out, 0, sizeof *out);
-    rc = query_row(s, handle, SKS_ERR_NO_KEY);
-    if (rc != SKS_OK)
-        return rc;
-    row_reader_init(&r, st, s);
-    out->handle = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->pin_policy = (uint32_t)get_uint(&r, UINT32_MAX);
-    out->object_class = (uint8_t)get_uint(&r, UINT8_MAX);
-    out->private_ = (uint8_t)get_uint(&r, 1);
-    get_sealed(&r, "objects", "attributes", handle, &out->attributes);
-    stmt_done(s);
-    if (r.status == SKS_OK && out->attributes.len > SKS_OBJECT_MAX)
-        r.status = SKS_ERR_INTERNAL;
-    if (r.status != SKS_OK)
+    if (rc == SKS_OK && out->attributes.len > SKS_OBJECT_MAX) {
         card_object_rec_free(out);
-    return r.status;
+        rc = SKS_ERR_INTERNAL;
+    }
+    return rc;
 }
 
 int card_store_object_put(card_store *st, const card_object_rec *rec)
 {
-    row_writer w;
-
     if (rec->attributes.len > SKS_OBJECT_MAX)
         return SKS_ERR_INTERNAL;
-    row_writer_init(&w, st, S_OBJECT_PUT);
-    put_uint(&w, rec->handle);
-    put_uint(&w, rec->pin_policy);
-    put_uint(&w, rec->object_class);
-    put_uint(&w, rec->private_ ? 1 : 0);
-    put_sealed(&w, "objects", "attributes", rec->handle, rec->attributes.ptr, rec->attributes.len);
-    return row_write(&w);
+    return record_put(st, &object_layout, rec->handle, rec);
 }
 
 int card_store_object_delete(card_store *st, uint32_t handle)
 {
-    row_writer w;
-    int rc;
-
-    row_writer_init(&w, st, S_OBJECT_DELETE);
-    put_uint(&w, handle);
-    rc = row_write(&w);
-    if (rc == SKS_OK && sqlite3_changes(st->db) == 0)
-        return SKS_ERR_NO_KEY;
-    return rc;
+    return delete_one(st, S_OBJECT_DELETE, handle, SKS_ERR_NO_KEY);
 }
 
 /* ---- Lists ------------------------------------------------------------ */

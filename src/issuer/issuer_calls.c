@@ -87,6 +87,54 @@ static int set_public_key(sks_issuer_session *s, issuer_key_rec *k, const uint8_
     return 0;
 }
 
+/* A new PUK policy record (value empty), or NULL (error set). */
+static issuer_puk_rec *new_puk(sks_issuer_session *s, const char *id, uint8_t format,
+                               uint8_t retry_limit)
+{
+    issuer_puk_rec *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        issuer_fail(s, "out of memory");
+        return NULL;
+    }
+    if (set_id(s, id, p->id, &p->id_len) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->format = format;
+    p->retry_limit = retry_limit;
+    return p;
+}
+
+/* A new PIN policy record of `pp` with PUK policy index `puk`, or NULL (error set). */
+static issuer_pin_rec *new_pin(sks_issuer_session *s, const sks_issuer_pin_policy *pp, int puk)
+{
+    issuer_pin_rec *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        issuer_fail(s, "out of memory");
+        return NULL;
+    }
+    if (set_id(s, pp->id, p->id, &p->id_len) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->puk = puk;
+    p->p = *pp;
+    p->p.id = NULL;
+    p->p.puk_id = NULL;
+    return p;
+}
+
+/* The record of key `key_id` of this session, or NULL (error set). */
+static issuer_key_rec *key_named(sks_issuer_session *s, const char *key_id)
+{
+    int ki = find_key(s, key_id);
+    if (ki < 0) {
+        issuer_fail(s, "no key \"%s\" in this session", key_id != NULL ? key_id : "");
+        return NULL;
+    }
+    return s->keys[ki];
+}
+
 /*
  * MAC a request of `method_id` under the next counter value; with
  * `attested`, reserve the following value for the card's attestation.
@@ -140,18 +188,12 @@ int sks_issuer_prepare_puk_policy(sks_issuer_session *s, const char *id, sks_vie
         return -1;
     if (puk.len > SKS_PIN_MAX)
         return issuer_fail(s, "a PUK is at most %d bytes", SKS_PIN_MAX);
-    issuer_puk_rec *p = calloc(1, sizeof *p);
+    issuer_puk_rec *p = new_puk(s, id, format, retry_limit);
     if (p == NULL)
-        return issuer_fail(s, "out of memory");
-    if (set_id(s, id, p->id, &p->id_len) != 0) {
-        free(p);
         return -1;
-    }
     if (puk.len > 0)
         memcpy(p->value, puk.ptr, puk.len);
     p->value_len = puk.len;
-    p->format = format;
-    p->retry_limit = retry_limit;
     if (push(s, (void ***)&s->puks, &s->npuks, p) != 0)
         return -1;
     if (issuer_encrypt(s, p->value, p->value_len, m) != 0)
@@ -178,17 +220,9 @@ int sks_issuer_prepare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_po
     int puk = -1;
     if (pp->puk_id != NULL && (puk = find_puk(s, pp->puk_id)) < 0)
         return issuer_fail(s, "no PUK policy \"%s\" in this session", pp->puk_id);
-    issuer_pin_rec *p = calloc(1, sizeof *p);
+    issuer_pin_rec *p = new_pin(s, pp, puk);
     if (p == NULL)
-        return issuer_fail(s, "out of memory");
-    if (set_id(s, pp->id, p->id, &p->id_len) != 0) {
-        free(p);
         return -1;
-    }
-    p->puk = puk;
-    p->p = *pp;
-    p->p.id = NULL;
-    p->p.puk_id = NULL;
     if (push(s, (void ***)&s->pins, &s->npins, p) != 0)
         return -1;
 
@@ -221,15 +255,9 @@ int sks_issuer_declare_puk_policy(sks_issuer_session *s, const char *id, uint8_t
 {
     if (find_puk(s, id) >= 0)
         return issuer_fail(s, "PUK policy \"%s\" is already known", id);
-    issuer_puk_rec *p = calloc(1, sizeof *p);
+    issuer_puk_rec *p = new_puk(s, id, format, retry_limit);
     if (p == NULL)
-        return issuer_fail(s, "out of memory");
-    if (set_id(s, id, p->id, &p->id_len) != 0) {
-        free(p);
         return -1;
-    }
-    p->format = format;
-    p->retry_limit = retry_limit;
     p->earlier = 1;
     return push(s, (void ***)&s->puks, &s->npuks, p);
 }
@@ -241,17 +269,9 @@ int sks_issuer_declare_pin_policy(sks_issuer_session *s, const sks_issuer_pin_po
         return issuer_fail(s, "PIN policy \"%s\" is already known", pp->id);
     if (pp->puk_id != NULL && ((puk = find_puk(s, pp->puk_id)) < 0 || !s->puks[puk]->earlier))
         return issuer_fail(s, "no declared PUK policy \"%s\"", pp->puk_id);
-    issuer_pin_rec *p = calloc(1, sizeof *p);
+    issuer_pin_rec *p = new_pin(s, pp, puk);
     if (p == NULL)
-        return issuer_fail(s, "out of memory");
-    if (set_id(s, pp->id, p->id, &p->id_len) != 0) {
-        free(p);
         return -1;
-    }
-    p->puk = puk;
-    p->p = *pp;
-    p->p.id = NULL;
-    p->p.puk_id = NULL;
     p->earlier = 1;
     return push(s, (void ***)&s->pins, &s->npins, p);
 }
@@ -460,12 +480,11 @@ int sks_issuer_prepare_certificate_path(sks_issuer_session *s, const char *key_i
 {
     if (begin(s, m) != 0)
         return -1;
-    int ki = find_key(s, key_id);
-    if (ki < 0)
-        return issuer_fail(s, "no key \"%s\" in this session", key_id != NULL ? key_id : "");
+    const issuer_key_rec *k = key_named(s, key_id);
+    if (k == NULL)
+        return -1;
     if (ncerts < 1 || ncerts > SKS_CERT_PATH_MAX)
         return issuer_fail(s, "a certificate path holds 1..%d certificates", SKS_CERT_PATH_MAX);
-    const issuer_key_rec *k = s->keys[ki];
     memset(req, 0, sizeof *req);
     req->provisioning_handle = s->provisioning_handle;
     req->key_handle = key_handle;
@@ -515,10 +534,9 @@ int sks_issuer_prepare_put_private_key(sks_issuer_session *s, uint8_t method_id,
         return -1;
     if (method_id != SKS_M_RESTORE_PRIVATE_KEY && method_id != SKS_M_IMPORT_PRIVATE_KEY)
         return issuer_fail(s, "method %u does not put a private key", method_id);
-    int ki = find_key(s, key_id);
-    if (ki < 0)
-        return issuer_fail(s, "no key \"%s\" in this session", key_id != NULL ? key_id : "");
-    issuer_key_rec *k = s->keys[ki];
+    issuer_key_rec *k = key_named(s, key_id);
+    if (k == NULL)
+        return -1;
     if (issuer_encrypt(s, pkcs8.ptr, pkcs8.len, m) != 0)
         return -1;
     memset(req, 0, sizeof *req);

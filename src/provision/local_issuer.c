@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/decoder.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "issuer/sks_issuer.h"
@@ -90,16 +90,14 @@ static int run_call(li_run *r, uint8_t method, const void *req, void *resp, sks_
  * certificate, or any of it): the session attestation is still verified
  * with the device key, which binds the session to that card.
  */
-static X509_STORE *presented_path_store(const sks_certpath *path)
+static X509_STORE *presented_path_store(OSSL_LIB_CTX *libctx, const sks_certpath *path)
 {
     X509_STORE *store = X509_STORE_new();
     if (store == NULL)
         return NULL;
     X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
     for (size_t i = 0; i < path->count; i++) {
-        const unsigned char *p = path->cert[i].ptr;
-        X509 *c =
-            path->cert[i].len <= 0x7FFFFFFF ? d2i_X509(NULL, &p, (long)path->cert[i].len) : NULL;
+        X509 *c = li_parse_cert(libctx, path->cert[i].ptr, path->cert[i].len);
         int ok = c != NULL && X509_STORE_add_cert(store, c) == 1;
         X509_free(c);
         if (!ok) {
@@ -127,9 +125,10 @@ static int session_open(li_run *r)
     sks_writer_init(&answer);
     if (run_call(r, SKS_M_CREATE_PROVISIONING_SESSION, &req, &resp, &answer) == 0) {
         r->open = 1;
-        X509_STORE *store = r->li->trusted != NULL
-                                ? r->li->trusted
-                                : presented_path_store(&resp.device_certificate_path);
+        X509_STORE *store =
+            r->li->trusted != NULL
+                ? r->li->trusted
+                : presented_path_store(r->li->libctx, &resp.device_certificate_path);
         if (store == NULL)
             run_fail(r, SKS_ERR_CRYPTO, "local issuer: the device certificate path is unreadable");
         else if (sks_issuer_accept(r->s, store, &resp) != 0)
@@ -317,7 +316,7 @@ static int key_names_of(li_run *r, const sks_local_key_spec *spec, key_names *k)
         memcpy(k->id, spec->id.ptr, spec->id.len);
     } else {
         uint8_t rnd[8];
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        if (li_random(r->li->libctx, rnd, sizeof(rnd)) != 0)
             return run_fail(r, SKS_ERR_INTERNAL, "random number generator failed");
         size_t n = (size_t)snprintf(k->id, sizeof(k->id), "sks-new-");
         for (size_t i = 0; i < sizeof(rnd); i++)
@@ -335,17 +334,25 @@ static int key_names_of(li_run *r, const sks_local_key_spec *spec, key_names *k)
     return 0;
 }
 
-/* A SubjectPublicKeyInfo (nothing after it), or NULL. */
-static EVP_PKEY *parse_spki(sks_view spki)
+/*
+ * A SubjectPublicKeyInfo (nothing after it) in the issuer's library
+ * context, or NULL. OSSL_DECODER, not d2i_PUBKEY: that one prefers a legacy
+ * key of an application's default engine over the providers.
+ */
+static EVP_PKEY *parse_spki(OSSL_LIB_CTX *libctx, sks_view spki)
 {
+    EVP_PKEY *key = NULL;
     const unsigned char *p = spki.ptr;
-    if (spki.len == 0 || spki.len > 0x7FFFFFFF)
+    size_t left = spki.len;
+    if (spki.len == 0)
         return NULL;
-    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)spki.len);
-    if (key != NULL && p != spki.ptr + spki.len) {
+    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&key, "DER", "SubjectPublicKeyInfo",
+                                                           NULL, EVP_PKEY_PUBLIC_KEY, libctx, NULL);
+    if (dctx == NULL || OSSL_DECODER_from_data(dctx, &p, &left) != 1 || left != 0) {
         EVP_PKEY_free(key);
         key = NULL;
     }
+    OSSL_DECODER_CTX_free(dctx);
     return key;
 }
 
@@ -450,7 +457,7 @@ static int create_key(li_run *r, const sks_local_key_spec *spec, const key_names
         ;
     else if (sks_issuer_verify_key_attestation(r->s, &m, &resp) != 0)
         issuer_failed(r, "key attestation");
-    else if (!import && (*public_key = parse_spki(resp.public_key)) == NULL)
+    else if (!import && (*public_key = parse_spki(r->li->libctx, resp.public_key)) == NULL)
         run_fail(r, SKS_ERR_CRYPTO, "local issuer: the card's public key is unreadable");
     else {
         *handle = resp.key_handle;

@@ -49,6 +49,15 @@ typedef struct {
  */
 sks_local_issuer *sks_local_issuer_open(const char *dir, const char *manufacturer_ca, char *err,
                                         size_t errlen);
+/*
+ * The same with the OpenSSL library context the local issuer makes and
+ * parses its keys and certificates in (NULL: the default one). The PKCS#11
+ * module passes its private context, so that an application's default
+ * engine or providers never see the local issuer's work. The context must
+ * outlive the issuer.
+ */
+sks_local_issuer *sks_local_issuer_open_ex(const char *dir, const char *manufacturer_ca,
+                                           OSSL_LIB_CTX *libctx, char *err, size_t errlen);
 void sks_local_issuer_close(sks_local_issuer *li);
 
 /*

@@ -2,14 +2,15 @@
  * local_issuer_cert.c - the certificates of the local issuer: its
  * self-signed CA "SKS Local Issuer" and the end-entity certificates that
  * complete each key's certificate path on the card (setCertificatePath
- * needs one; applications find keys through them).
+ * needs one; applications find keys through them). Certificates are made
+ * and signed in the issuer's library context.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "protocol/sks_proto.h"
@@ -27,10 +28,10 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 }
 
 /* A random positive 16-byte serial number (RFC 5280 allows up to 20 octets). */
-static int set_random_serial(X509 *cert)
+static int set_random_serial(OSSL_LIB_CTX *libctx, X509 *cert)
 {
     uint8_t raw[16];
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
+    if (li_random(libctx, raw, sizeof(raw)) != 0)
         return 0;
     raw[0] = (uint8_t)((raw[0] & 0x7F) | 0x01); /* positive, never shorter */
     BIGNUM *bn = BN_bin2bn(raw, sizeof(raw), NULL);
@@ -40,12 +41,13 @@ static int set_random_serial(X509 *cert)
 }
 
 /* Version 3, random serial, valid from an hour ago for LI_VALIDITY_DAYS, subject CN. */
-static X509 *new_cert(const char *common_name, EVP_PKEY *subject)
+static X509 *new_cert(OSSL_LIB_CTX *libctx, const char *common_name, EVP_PKEY *subject)
 {
-    X509 *cert = X509_new();
+    X509 *cert = X509_new_ex(libctx, NULL);
     X509_NAME *name = X509_NAME_new();
     int ok = cert != NULL && name != NULL && X509_set_version(cert, 2) == 1 &&
-             set_random_serial(cert) && X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+             set_random_serial(libctx, cert) &&
+             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
              X509_gmtime_adj(X509_getm_notAfter(cert), LI_VALIDITY_DAYS * 86400L) != NULL &&
              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                         (const unsigned char *)common_name, -1, -1, 0) == 1 &&
@@ -58,10 +60,10 @@ static X509 *new_cert(const char *common_name, EVP_PKEY *subject)
     return cert;
 }
 
-int li_ca_new(EVP_PKEY **ca_key, X509 **ca_cert)
+int li_ca_new(OSSL_LIB_CTX *libctx, EVP_PKEY **ca_key, X509 **ca_cert)
 {
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *cert = key != NULL ? new_cert(LI_CA_NAME, key) : NULL;
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(libctx, NULL, "EC", "P-256");
+    X509 *cert = key != NULL ? new_cert(libctx, LI_CA_NAME, key) : NULL;
     int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
              add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
              add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
@@ -92,7 +94,7 @@ X509 *li_issue_cert(const sks_local_issuer *li, EVP_PKEY *subject, const char *c
 {
     char ku[96];
     key_usage_text(subject, usage, ku, sizeof(ku));
-    X509 *cert = new_cert(common_name, subject);
+    X509 *cert = new_cert(li->libctx, common_name, subject);
     int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(li->ca_cert)) == 1 &&
              add_ext(cert, li->ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
              (strcmp(ku, "critical") == 0 || add_ext(cert, li->ca_cert, NID_key_usage, ku)) &&
@@ -105,4 +107,22 @@ X509 *li_issue_cert(const sks_local_issuer *li, EVP_PKEY *subject, const char *c
         return NULL;
     }
     return cert;
+}
+
+X509 *li_parse_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len)
+{
+    if (der == NULL || len == 0 || len > LONG_MAX)
+        return NULL;
+    X509 *x = X509_new_ex(libctx, NULL);
+    if (x == NULL)
+        return NULL;
+    const unsigned char *p = der;
+    /* On failure d2i frees the reused object and sets it to NULL. */
+    if (d2i_X509(&x, &p, (long)len) == NULL)
+        return NULL;
+    if (p != der + len) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
 }

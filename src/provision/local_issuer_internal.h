@@ -15,6 +15,7 @@
 #define LI_VALIDITY_DAYS 3650L /* CA and end-entity certificates: 10 years */
 
 struct sks_local_issuer {
+    OSSL_LIB_CTX *libctx;  /* where its keys and certificates live (NULL: the default) */
     EVP_PKEY *session_key; /* RSA-2048: the card encrypts session secrets to it */
     EVP_PKEY *ca_key;      /* signs the certificates */
     X509 *ca_cert;         /* self-signed "SKS Local Issuer" */
@@ -23,7 +24,13 @@ struct sks_local_issuer {
 };
 
 /* A new CA: an EC P-256 key and a self-signed certificate "SKS Local Issuer". 0 or -1. */
-int li_ca_new(EVP_PKEY **ca_key, X509 **ca_cert);
+int li_ca_new(OSSL_LIB_CTX *libctx, EVP_PKEY **ca_key, X509 **ca_cert);
+
+/* Random bytes from the public DRBG of the issuer's library context. 0 or -1. */
+int li_random(OSSL_LIB_CTX *libctx, void *buf, size_t len);
+
+/* A certificate (DER, exactly `len` bytes) in a library context, or NULL. */
+X509 *li_parse_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len);
 
 /*
  * An end-entity certificate for `subject` (only its public key is used):

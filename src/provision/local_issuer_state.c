@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509_vfy.h>
 
 #include "protocol/sks_crypto.h"
 #include "provision/local_issuer_internal.h"
@@ -62,15 +63,27 @@ static int make_dirs(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
+int li_random(OSSL_LIB_CTX *libctx, void *buf, size_t len)
+{
+    /* The DRBG itself, not RAND_bytes(): an application's default engine may replace that. */
+    EVP_RAND_CTX *drbg = RAND_get0_public(libctx);
+    return len == 0 || (drbg != NULL && EVP_RAND_generate(drbg, buf, len, 0, 0, NULL, 0) == 1) ? 0
+                                                                                               : -1;
+}
+
 /* Read the three PEM objects of the state file. 0, or -1 when absent or damaged. */
 static int load_state(sks_local_issuer *li, const char *file)
 {
     BIO *bio = BIO_new_file(file, "r");
     if (bio == NULL)
         return -1;
-    li->session_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    li->ca_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    li->ca_cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    li->session_key = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, li->libctx, NULL);
+    li->ca_key = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, li->libctx, NULL);
+    li->ca_cert = X509_new_ex(li->libctx, NULL);
+    if (li->ca_cert != NULL && PEM_read_bio_X509(bio, &li->ca_cert, NULL, NULL) == NULL) {
+        X509_free(li->ca_cert);
+        li->ca_cert = NULL;
+    }
     BIO_free(bio);
     ERR_clear_error();
     if (li->session_key == NULL || li->ca_key == NULL || li->ca_cert == NULL ||
@@ -122,12 +135,12 @@ static int create_state(sks_local_issuer *li, const char *dir, const char *file)
 {
     char tmp[4200];
     uint8_t rnd[8];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    if (li_random(li->libctx, rnd, sizeof(rnd)) != 0)
         return -1;
     snprintf(tmp, sizeof(tmp), "%s.%ld.%02x%02x%02x%02x", file, (long)getpid(), rnd[0], rnd[1],
              rnd[2], rnd[3]);
-    li->session_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    if (li->session_key == NULL || li_ca_new(&li->ca_key, &li->ca_cert) != 0 ||
+    li->session_key = EVP_PKEY_Q_keygen(li->libctx, NULL, "RSA", (size_t)2048);
+    if (li->session_key == NULL || li_ca_new(li->libctx, &li->ca_key, &li->ca_cert) != 0 ||
         write_state(li, tmp) != 0) {
         unlink(tmp);
         return -1;
@@ -152,6 +165,12 @@ static int create_state(sks_local_issuer *li, const char *dir, const char *file)
 sks_local_issuer *sks_local_issuer_open(const char *dir, const char *manufacturer_ca, char *err,
                                         size_t errlen)
 {
+    return sks_local_issuer_open_ex(dir, manufacturer_ca, NULL, err, errlen);
+}
+
+sks_local_issuer *sks_local_issuer_open_ex(const char *dir, const char *manufacturer_ca,
+                                           OSSL_LIB_CTX *libctx, char *err, size_t errlen)
+{
     char file[4096];
     if (dir == NULL || strlen(dir) + sizeof(STATE_FILE) + 2 > sizeof(file)) {
         set_err(err, errlen, "%s", "bad local issuer directory");
@@ -162,6 +181,7 @@ sks_local_issuer *sks_local_issuer_open(const char *dir, const char *manufacture
         set_err(err, errlen, "%s", "out of memory");
         return NULL;
     }
+    li->libctx = libctx;
     sks_writer_init(&li->ca_der);
     snprintf(file, sizeof(file), "%s/%s", dir, STATE_FILE);
 
@@ -189,7 +209,8 @@ sks_local_issuer *sks_local_issuer_open(const char *dir, const char *manufacture
     }
     if (manufacturer_ca != NULL) {
         li->trusted = X509_STORE_new();
-        if (li->trusted == NULL || X509_STORE_load_file(li->trusted, manufacturer_ca) != 1) {
+        if (li->trusted == NULL ||
+            X509_STORE_load_file_ex(li->trusted, manufacturer_ca, li->libctx, NULL) != 1) {
             ERR_clear_error();
             set_err(err, errlen, "cannot load the manufacturer CA file %s", manufacturer_ca);
             goto fail;

@@ -31,6 +31,7 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_pkey.c \
 	src/token/tok_stored.c \
 	src/token/tok_issuer.c \
+	src/token/tok_ossl.h src/token/tok_ossl.c \
 	src/token/p11_crypto.c \
 	src/token/p11_keys.c \
 	src/token/tok_mech.c \

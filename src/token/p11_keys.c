@@ -4,13 +4,26 @@
  * C_UnwrapKey, C_DeriveKey, C_SeedRandom, C_GenerateRandom. Each validates
  * its pointers and hands over to tok_secret.c, tok_keypair.c or tok_derive.c.
  *
+ * The free slot's token is uninitialised and holds no objects: a token
+ * object cannot be made there (CKR_TOKEN_WRITE_PROTECTED), session objects
+ * can. Key pairs always have a token private key, so C_GenerateKeyPair is
+ * refused there whatever the templates say.
+ *
  * Random numbers come from OpenSSL's DRBG in the module (the embedded card's
  * generator is the same); seeding from the application is not accepted.
  */
-#include <openssl/rand.h>
-
 #include "token/p11_entry.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
+
+/* CKR_TOKEN_WRITE_PROTECTED for a token object (CKA_TOKEN true) on the free slot. */
+static CK_RV free_slot_check(const tok_slot *slot, const CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    CK_BBOOL token = CK_FALSE;
+    if (slot->kind == TOK_SLOT_FREE && tok_tmpl_get_bool(tmpl, n, CKA_TOKEN, &token) && token)
+        return CKR_TOKEN_WRITE_PROTECTED;
+    return CKR_OK;
+}
 
 CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
@@ -20,6 +33,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_ENTER_SESSION(hSession, &s, &slot);
     TOK_CHECK(pMechanism != NULL && phKey != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulCount));
+    TOK_TRY(free_slot_check(slot, pTemplate, ulCount));
     TOK_TRY(tok_generate_secret(s, pMechanism, pTemplate, ulCount, phKey));
     TOK_LEAVE();
 }
@@ -35,6 +49,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_CHECK(pMechanism != NULL && phPublicKey != NULL && phPrivateKey != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pPublicKeyTemplate, ulPublicKeyAttributeCount));
     TOK_TRY(tok_tmpl_valid(pPrivateKeyTemplate, ulPrivateKeyAttributeCount));
+    TOK_CHECK(slot->kind != TOK_SLOT_FREE, CKR_TOKEN_WRITE_PROTECTED);
     TOK_TRY(tok_generate_key_pair(s, slot, pMechanism, pPublicKeyTemplate,
                                   ulPublicKeyAttributeCount, pPrivateKeyTemplate,
                                   ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey));
@@ -64,6 +79,7 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_CHECK(pMechanism != NULL && phKey != NULL, CKR_ARGUMENTS_BAD);
     TOK_CHECK(pWrappedKey != NULL || ulWrappedKeyLen == 0, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulAttributeCount));
+    TOK_TRY(free_slot_check(slot, pTemplate, ulAttributeCount));
     TOK_TRY(tok_unwrap_key(s, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate,
                            ulAttributeCount, phKey));
     TOK_LEAVE();
@@ -78,6 +94,7 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_ENTER_SESSION(hSession, &s, &slot);
     TOK_CHECK(pMechanism != NULL && phKey != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulAttributeCount));
+    TOK_TRY(free_slot_check(slot, pTemplate, ulAttributeCount));
     TOK_TRY(tok_derive_key(s, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
     TOK_LEAVE();
 }
@@ -100,7 +117,7 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_U
     TOK_CHECK(pRandomData != NULL || ulRandomLen == 0, CKR_ARGUMENTS_BAD);
     for (CK_ULONG done = 0; done < ulRandomLen;) {
         CK_ULONG chunk = ulRandomLen - done > (1u << 20) ? (1u << 20) : ulRandomLen - done;
-        TOK_CHECK(RAND_bytes(pRandomData + done, (int)chunk) == 1, CKR_FUNCTION_FAILED);
+        TOK_CHECK(tok_ossl_random(pRandomData + done, chunk) == 0, CKR_FUNCTION_FAILED);
         done += chunk;
     }
     TOK_LEAVE();

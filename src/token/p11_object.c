@@ -7,6 +7,13 @@
  * tok_stored.c; session objects stay in module memory. Private keys are
  * always card keys: C_CreateObject imports them through the local issuer
  * (tok_import_private_key). Secret keys exist only as session objects.
+ *
+ * A card key is one object on the card: destroying its private key deletes
+ * it with its public key and certificates. Applications that destroy the
+ * private key and then the public key (pkcs11-tool --test-ec, key pair
+ * clean-up code) must not fail on the second call, so the module remembers
+ * the card keys it deleted and lets each of their other objects be destroyed
+ * once more (CKR_OK: it went with its key).
  */
 #include <string.h>
 
@@ -51,6 +58,9 @@ static CK_RV store_object(tok_session *s, tok_slot *slot, CK_OBJECT_CLASS cls, t
             return CKR_USER_NOT_LOGGED_IN;
         return tok_object_add_session(s, a, out);
     }
+    /* The free slot's uninitialised token holds nothing, secret keys included. */
+    if (slot->kind == TOK_SLOT_FREE)
+        return CKR_TOKEN_WRITE_PROTECTED;
     if (sks_class(cls) == 0)
         return CKR_ATTRIBUTE_VALUE_INVALID; /* secret keys are session objects only */
     CK_RV rv = token_write_allowed(s, slot);
@@ -217,6 +227,68 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
     TOK_RETURN();
 }
 
+/*
+ * Card keys this module deleted, for C_DestroyObject of their public key and
+ * certificates afterwards. Card key handles are never reused, so an entry
+ * (card serial, key handle) can only ever mean that key; the slot keeps a
+ * handle valid only in sessions of the token it belonged to. A small ring:
+ * the oldest entries make room (their objects then answer
+ * CKR_OBJECT_HANDLE_INVALID, as any other unknown handle). The module lock
+ * protects it; it lasts as long as the module is loaded.
+ */
+#define DELETED_KEYS 64
+
+typedef struct {
+    char serial[sizeof(((tok_card *)0)->serial)];
+    CK_SLOT_ID slot;
+    uint32_t key_handle;
+    uint8_t cert_count;
+    uint16_t destroyed; /* bit per kind: already destroyed after the key */
+    int used;
+} deleted_key;
+
+static deleted_key deleted_keys[DELETED_KEYS];
+static size_t deleted_next;
+
+static void remember_deleted(const tok_card *card, const tok_card_key *key)
+{
+    deleted_key *d = &deleted_keys[deleted_next];
+    deleted_next = (deleted_next + 1) % DELETED_KEYS;
+    memset(d, 0, sizeof(*d));
+    memcpy(d->serial, card->serial, sizeof(d->serial));
+    d->slot = tok_slot_id_for_policy(card, key->pin_policy);
+    d->key_handle = key->handle;
+    d->cert_count = key->cert_count;
+    d->used = 1;
+}
+
+/*
+ * Is `h` the public key or a certificate of a card key this module deleted
+ * from the session's token, not yet destroyed since? Marks it destroyed.
+ */
+static int went_with_deleted_key(const tok_slot *slot, CK_OBJECT_HANDLE h)
+{
+    int idx;
+    uint32_t key_handle;
+    unsigned kind;
+    if (tok_handle_decode(h, &idx, &key_handle, &kind) != 0 || slot->card == NULL ||
+        idx != slot->card->index || kind == TOK_KIND_PRIVATE_KEY || kind >= TOK_KEY_KINDS)
+        return 0;
+    for (size_t i = 0; i < DELETED_KEYS; i++) {
+        deleted_key *d = &deleted_keys[i];
+        if (!d->used || d->key_handle != key_handle || d->slot != slot->id ||
+            strcmp(d->serial, slot->card->serial) != 0)
+            continue;
+        uint16_t bit = (uint16_t)(1u << kind);
+        if ((kind >= TOK_KIND_CERT_FIRST && kind - TOK_KIND_CERT_FIRST >= d->cert_count) ||
+            (d->destroyed & bit))
+            return 0;
+        d->destroyed |= bit;
+        return 1;
+    }
+    return 0;
+}
+
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     tok_session *s;
@@ -225,7 +297,19 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
     sks_writer answer;
     sks_writer_init(&answer);
     TOK_ENTER_SESSION(hSession, &s, &slot);
-    TOK_TRY(tok_object_get(s, hObject, &o));
+    rv = tok_object_get(s, hObject, &o);
+    if (rv == CKR_OBJECT_HANDLE_INVALID && went_with_deleted_key(slot, hObject)) {
+        rv = CKR_OK; /* it went with its key */
+        goto out;
+    }
+    TOK_TRY(rv);
+    if (o.where == TOK_OBJ_CARD_KEY && o.kind != TOK_KIND_PRIVATE_KEY) {
+        tok_log(TOK_LOG_WARN,
+                "object %lx: the public key and certificates of a card key go only with its "
+                "private key: destroy the private key",
+                (unsigned long)hObject);
+        TOK_FAIL(CKR_ACTION_PROHIBITED);
+    }
     TOK_CHECK(tok_attrs_bool(o.attrs, CKA_DESTROYABLE, CK_TRUE), CKR_ACTION_PROHIBITED);
     if (o.where == TOK_OBJ_SESSION) {
         tok_object_destroy_session_object(o.sobj);
@@ -236,10 +320,11 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
         sks_req_object_handle req = {o.stored->handle};
         rv = tok_card_call_rv(o.card, SKS_M_DELETE_OBJECT, &req, NULL, &answer);
     } else {
-        /* Only the private key is destroyable: it takes its public key and certificates. */
-        TOK_CHECK(o.kind == TOK_KIND_PRIVATE_KEY, CKR_ACTION_PROHIBITED);
+        /* The private key: it takes its public key and certificates. */
         sks_req_delete_key req = {o.key->handle, {NULL, 0}};
         rv = tok_card_call_rv(o.card, SKS_M_DELETE_KEY, &req, NULL, &answer);
+        if (rv == CKR_OK)
+            remember_deleted(o.card, o.key);
     }
     tok_card_invalidate(o.card);
     TOK_EXIT
@@ -271,8 +356,10 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 }
 
 /*
- * A card key's CKA_ID and CKA_LABEL change on the card (setKeyAttributes);
- * its other attributes follow from the card's KeyUsage and flags, so a
+ * A card key's CKA_ID and CKA_LABEL change on the card (setKeyAttributes),
+ * from its private or its public key alike: both are views of the one card
+ * key. Its other attributes follow from the card's KeyUsage, flags and
+ * certificate (CKA_SUBJECT is the end-entity certificate's subject), so a
  * template may only repeat their current values.
  */
 static CK_RV set_card_key(tok_object *o, const CK_ATTRIBUTE *t, CK_ULONG n, sks_writer *answer)
@@ -280,19 +367,24 @@ static CK_RV set_card_key(tok_object *o, const CK_ATTRIBUTE *t, CK_ULONG n, sks_
     tok_card_key *k = o->key;
     sks_view id = {k->id, k->id_len};
     sks_view label = {(const uint8_t *)k->label, strlen(k->label)};
+    int change = 0;
     for (CK_ULONG i = 0; i < n; i++) {
         if (t[i].type == CKA_ID) {
             if (t[i].ulValueLen < 1 || t[i].ulValueLen > SKS_ID_MAX)
                 return CKR_ATTRIBUTE_VALUE_INVALID;
             id = (sks_view){t[i].pValue, t[i].ulValueLen};
+            change = 1;
         } else if (t[i].type == CKA_LABEL) {
             if (t[i].ulValueLen > SKS_FRIENDLY_NAME_MAX)
                 return CKR_ATTRIBUTE_VALUE_INVALID;
             label = (sks_view){t[i].pValue, t[i].ulValueLen};
+            change = 1;
         } else if (!tok_attrs_match(o->attrs, &t[i], 1)) {
             return CKR_ATTRIBUTE_READ_ONLY;
         }
     }
+    if (!change)
+        return CKR_OK; /* only current values: nothing to tell the card */
     sks_req_set_key_attributes req = {k->handle, id, label};
     CK_RV rv = tok_card_call_rv(o->card, SKS_M_SET_KEY_ATTRIBUTES, &req, NULL, answer);
     tok_card_invalidate(o->card);

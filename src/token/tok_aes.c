@@ -10,7 +10,7 @@
  * GCM encryption streams; GCM decryption collects the input and releases
  * the plaintext only in Final, after the tag has been checked.
  */
-#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -19,6 +19,7 @@
 
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
 
 #define BLOCK        16
 #define GCM_IV_MAX   256
@@ -34,39 +35,26 @@ typedef struct {
     CK_ULONG ulTagBits;
 } gcm_params_short;
 
-/* ---- ciphers, fetched once ------------------------------------------------ */
+/* ---- ciphers, fetched once from the module's library context ---------------- */
 
 static const CK_MECHANISM_TYPE cipher_mechs[] = {CKM_AES_ECB, CKM_AES_CBC, CKM_AES_GCM,
                                                  CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD};
 static const char *const cipher_modes[] = {"ECB", "CBC", "GCM", "WRAP", "WRAP-PAD"};
 #define NMODES (sizeof(cipher_mechs) / sizeof(cipher_mechs[0]))
-static EVP_CIPHER *ciphers[NMODES][3];
-static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
-
-/* Fetch every AES cipher the token uses (kept for the life of the process). */
-static void fetch_ciphers(void)
-{
-    static const int bits[3] = {128, 192, 256};
-    char name[32];
-    for (size_t m = 0; m < NMODES; m++) {
-        for (size_t k = 0; k < 3; k++) {
-            snprintf(name, sizeof(name), "AES-%d-%s", bits[k], cipher_modes[m]);
-            ciphers[m][k] = EVP_CIPHER_fetch(NULL, name, NULL);
-        }
-    }
-}
 
 const EVP_CIPHER *tok_aes_cipher(CK_MECHANISM_TYPE mech, size_t key_len)
 {
-    size_t k = key_len == 16 ? 0 : key_len == 24 ? 1 : key_len == 32 ? 2 : 3;
+    if (key_len != 16 && key_len != 24 && key_len != 32)
+        return NULL;
     if (mech == CKM_AES_CBC_PAD)
         mech = CKM_AES_CBC;
-    if (k > 2)
-        return NULL;
-    pthread_once(&ciphers_once, fetch_ciphers);
-    for (size_t m = 0; m < NMODES; m++)
-        if (cipher_mechs[m] == mech)
-            return ciphers[m][k];
+    for (size_t m = 0; m < NMODES; m++) {
+        if (cipher_mechs[m] == mech) {
+            char name[32];
+            snprintf(name, sizeof(name), "AES-%zu-%s", key_len * 8, cipher_modes[m]);
+            return tok_ossl_cipher(name);
+        }
+    }
     return NULL;
 }
 

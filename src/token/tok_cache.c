@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/x509.h>
-
 #include "protocol/sks_crypto.h"
 #include "token/tok.h"
+#include "token/tok_ossl.h"
 
 static void key_free(tok_card_key *k)
 {
@@ -155,8 +154,7 @@ static CK_RV key_from_attributes(tok_card_key *k, uint32_t handle,
     k->flags = a->flags;
     k->pin_policy = a->pin_policy_handle;
     k->provisioning_handle = a->provisioning_handle;
-    const unsigned char *p = k->spki;
-    k->public_key = d2i_PUBKEY(NULL, &p, (long)k->spki_len);
+    k->public_key = tok_ossl_spki(k->spki, k->spki_len);
     if (k->public_key == NULL)
         tok_log(TOK_LOG_WARN, "key %u: unreadable public key", handle);
     for (unsigned i = 0; i < a->certificate_path.count && i < SKS_CERT_PATH_MAX; i++) {

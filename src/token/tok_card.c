@@ -166,10 +166,15 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
         tok_log(TOK_LOG_ERROR, "%s: malformed answer from the card", d->name);
         return CKR_DEVICE_ERROR;
     }
-    if (*status == SKS_ERR_NOT_AUTHENTICATED) {
-        /* The card forgot a PIN we think is verified (reset, or another
-         * application logged the policy out): the next reload brings the
-         * slots' login state in line with the card's (tok_slots_sync). */
+    if (*status == SKS_ERR_NOT_AUTHENTICATED &&
+        (method == SKS_M_SIGN_HASHED_DATA || method == SKS_M_ASYMMETRIC_DECRYPT ||
+         method == SKS_M_KEY_AGREEMENT)) {
+        /*
+         * A key the user was logged in for (the module offers private keys
+         * only then) and the card forgot the PIN: a reset, or another
+         * application logged the policy out. The next reload brings the
+         * slots' login state in line with the card's (tok_slots_sync).
+         */
         tok_card_invalidate(card);
     }
     if (*status != SKS_OK) {

@@ -20,6 +20,7 @@
 
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
 
 #define RSA_MAX_BYTES 512
 
@@ -57,7 +58,7 @@ CK_RV tok_rsa_public_encrypt(EVP_PKEY *pub, const tok_rsa_crypt_map *map, const 
         return CKR_DATA_LEN_RANGE;
     if (*out_len < k)
         return CKR_BUFFER_TOO_SMALL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(tok_ossl_ctx(), pub, NULL);
     int ok = ctx != NULL && EVP_PKEY_encrypt_init(ctx) == 1 && set_padding(ctx, map) &&
              EVP_PKEY_encrypt(ctx, out, out_len, in, len) == 1;
     EVP_PKEY_CTX_free(ctx);

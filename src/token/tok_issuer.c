@@ -1,13 +1,15 @@
 /*
  * tok_issuer.c - the module's local issuer (src/provision): opened on first
  * use from <state_dir>/issuer, trusting the manufacturer CA configured, or
- * by default the embedded card's own development CA. The link it uses to
+ * by default the embedded card's own development CA, and working in the
+ * module's own OpenSSL library context (tok_ossl.h). The link it uses to
  * reach a card is tok_card_call(), inside the current PKCS#11 call.
  */
 #include <stdio.h>
 #include <unistd.h>
 
 #include "token/tok.h"
+#include "token/tok_ossl.h"
 
 /* sks_card_link's call: one SKS call on the card given as ctx. */
 static int link_call(void *ctx, uint8_t method, const void *req, void *resp, sks_writer *answer,
@@ -35,7 +37,10 @@ CK_RV tok_issuer_get(tok_card *card, sks_local_issuer **li, sks_card_link *link)
                 trusted = ca;
         }
         char err[256] = "";
-        tok_g.issuer = sks_local_issuer_open(dir, trusted, err, sizeof(err));
+        OSSL_LIB_CTX *libctx = tok_ossl_ctx();
+        if (libctx == NULL)
+            return CKR_HOST_MEMORY;
+        tok_g.issuer = sks_local_issuer_open_ex(dir, trusted, libctx, err, sizeof(err));
         if (tok_g.issuer == NULL) {
             tok_log(TOK_LOG_ERROR, "local issuer %s: %s", dir, err);
             return CKR_FUNCTION_FAILED;

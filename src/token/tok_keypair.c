@@ -16,7 +16,8 @@
  * Private keys are always token objects with CKA_SENSITIVE true (the card
  * holds them): CKA_TOKEN or CKA_SENSITIVE false is CKR_ATTRIBUTE_VALUE_INVALID.
  * Keys of a PIN token need the user logged in; keys made on the no-PIN token
- * or the free token have no PIN and show on the no-PIN token.
+ * have no PIN. The free slot's token is uninitialised: no key can be made
+ * there (CKR_TOKEN_WRITE_PROTECTED).
  */
 #include <string.h>
 
@@ -25,10 +26,10 @@
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
 
 #define DEFAULT_ID_LEN 16
 
@@ -163,7 +164,7 @@ static CK_RV common_params(const CK_ATTRIBUTE *pub, CK_ULONG npub, const CK_ATTR
         memcpy(kp->id, id->pValue, id->ulValueLen);
         kp->id_len = id->ulValueLen;
     } else {
-        if (RAND_bytes(kp->id, DEFAULT_ID_LEN) != 1)
+        if (tok_ossl_random(kp->id, DEFAULT_ID_LEN) != 0)
             return CKR_FUNCTION_FAILED;
         kp->id_len = DEFAULT_ID_LEN;
     }
@@ -180,9 +181,15 @@ static CK_RV common_params(const CK_ATTRIBUTE *pub, CK_ULONG npub, const CK_ATTR
     return usage_of(priv, npriv, rsa, &kp->usage);
 }
 
-/* Which PIN policy a new key of this slot gets; the user must be logged in on a PIN token. */
+/*
+ * Which PIN policy a new key of this slot gets; the user must be logged in on
+ * a PIN token. The free slot has no token to hold the key: a key made there
+ * would land on the no-PIN token, out of reach of the caller's session.
+ */
 static CK_RV slot_policy(const tok_session *s, const tok_slot *slot, uint32_t *pin_policy)
 {
+    if (slot->kind == TOK_SLOT_FREE)
+        return CKR_TOKEN_WRITE_PROTECTED;
     if (!tok_session_rw(s))
         return CKR_SESSION_READ_ONLY;
     if (slot->kind == TOK_SLOT_POLICY) {
@@ -301,7 +308,7 @@ static int push_bn(OSSL_PARAM_BLD *bld, const char *name, const CK_ATTRIBUTE *a,
 static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
 {
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(tok_ossl_ctx(), type, NULL);
     EVP_PKEY *key = NULL;
     if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
         EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_KEYPAIR, params) != 1)
@@ -357,8 +364,8 @@ static CK_RV ec_from_template(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out)
     if (rv != CKR_OK)
         return rv;
     const char *group = alg == SKS_KEYALG_EC_P256 ? "prime256v1" : "secp384r1";
-    EC_GROUP *g = EC_GROUP_new_by_curve_name(alg == SKS_KEYALG_EC_P256 ? NID_X9_62_prime256v1
-                                                                       : NID_secp384r1);
+    EC_GROUP *g = EC_GROUP_new_by_curve_name_ex(
+        tok_ossl_ctx(), NULL, alg == SKS_KEYALG_EC_P256 ? NID_X9_62_prime256v1 : NID_secp384r1);
     EC_POINT *pt = g != NULL ? EC_POINT_new(g) : NULL;
     BIGNUM *d = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();

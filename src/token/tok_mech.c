@@ -9,11 +9,11 @@
  * digests, AES and AES key wrapping run in the module. Key sizes are in bits for RSA, EC and
  * generic secrets and in bytes for AES, as the standard defines them.
  */
-#include <pthread.h>
 #include <string.h>
 
 #include "protocol/sks_proto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
 
 #define EC_FLAGS    (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
 #define RSA_MIN     2048
@@ -161,27 +161,17 @@ uint8_t tok_mech_key_of(CK_KEY_TYPE key_type)
 
 static const char *const hash_names[] = {NULL, "SHA1", "SHA224", "SHA256", "SHA384", "SHA512"};
 static const size_t hash_lens[] = {0, 20, 28, 32, 48, 64};
-static EVP_MD *hash_mds[6];
-static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
 
 /*
- * Fetch the digests once: an EVP_MD from EVP_sha256() is fetched again by
- * every EVP_DigestInit, which the signing path should not pay for. The
- * fetched digests live as long as the process (the library may be unloaded
- * and reloaded; they are never freed, which costs a few hundred bytes).
+ * Digests are fetched once from the module's library context (tok_ossl.h):
+ * an EVP_MD from EVP_sha256() would be fetched again by every EVP_DigestInit,
+ * and from the application's default context.
  */
-static void fetch_hashes(void)
-{
-    for (size_t i = 1; i < sizeof(hash_mds) / sizeof(hash_mds[0]); i++)
-        hash_mds[i] = EVP_MD_fetch(NULL, hash_names[i], NULL);
-}
-
 const EVP_MD *tok_hash_md(uint8_t sks_hash)
 {
     if (sks_hash == SKS_HASH_NONE || sks_hash > SKS_HASH_SHA512)
         return NULL;
-    pthread_once(&hash_once, fetch_hashes);
-    return hash_mds[sks_hash];
+    return tok_ossl_md(hash_names[sks_hash]);
 }
 
 size_t tok_hash_len(uint8_t sks_hash)

@@ -3,6 +3,8 @@
  * objects and PKCS#11 attributes: RSA modulus/exponent, EC parameters and
  * points (CKA_EC_POINT is a DER OCTET STRING around the uncompressed point),
  * CKA_PUBLIC_KEY_INFO, and the attributes an X.509 certificate implies.
+ * Every key and certificate is made in the module's own library context
+ * (tok_ossl.h), never through an application's default engine or providers.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "token/tok.h"
+#include "token/tok_ossl.h"
 
 /* The named curves the card supports, with their DER OIDs (CKA_EC_PARAMS). */
 static const struct {
@@ -138,7 +141,7 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
 {
     EVP_PKEY *pk = NULL;
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(tok_ossl_ctx(), type, NULL);
     if (params != NULL && ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0)
         EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params);
     EVP_PKEY_CTX_free(ctx);
@@ -149,14 +152,8 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
 EVP_PKEY *tok_pkey_from_attrs(const tok_attrs *a)
 {
     const tok_attr *spki = tok_attrs_find(a, CKA_PUBLIC_KEY_INFO);
-    if (spki != NULL && spki->len > 0) {
-        const unsigned char *p = spki->value;
-        EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)spki->len);
-        if (pk != NULL && p == spki->value + spki->len)
-            return pk;
-        EVP_PKEY_free(pk);
-        return NULL;
-    }
+    if (spki != NULL && spki->len > 0)
+        return tok_ossl_spki(spki->value, spki->len);
     CK_ULONG kt;
     if (!tok_attrs_get_ulong(a, CKA_KEY_TYPE, &kt))
         return NULL;
@@ -217,20 +214,9 @@ static CK_RV set_der(tok_attrs *a, CK_ATTRIBUTE_TYPE type, unsigned char *der, i
     return rv;
 }
 
-static X509 *parse_cert(const uint8_t *der, size_t len)
-{
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (x != NULL && p != der + len) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
-}
-
 CK_RV tok_cert_attrs(const uint8_t *der, size_t len, tok_attrs *a, int only_missing)
 {
-    X509 *x = parse_cert(der, len);
+    X509 *x = tok_ossl_cert(der, len);
     if (x == NULL)
         return CKR_ATTRIBUTE_VALUE_INVALID;
     CK_RV rv;
@@ -255,7 +241,8 @@ CK_RV tok_cert_attrs(const uint8_t *der, size_t len, tok_attrs *a, int only_miss
     if (rv == CKR_OK && !(only_missing && tok_attrs_find(a, CKA_CHECK_VALUE) != NULL)) {
         uint8_t sha1[SHA_DIGEST_LENGTH];
         unsigned int md_len = 0;
-        rv = EVP_Digest(der, len, sha1, &md_len, EVP_sha1(), NULL)
+        const EVP_MD *md = tok_ossl_md("SHA1");
+        rv = md != NULL && EVP_Digest(der, len, sha1, &md_len, md, NULL)
                  ? tok_attrs_set(a, CKA_CHECK_VALUE, sha1, 3)
                  : CKR_GENERAL_ERROR;
     }
@@ -270,7 +257,7 @@ CK_RV tok_cert_attrs(const uint8_t *der, size_t len, tok_attrs *a, int only_miss
 void tok_cert_common_name(const uint8_t *der, size_t len, char *buf, size_t cap)
 {
     buf[0] = '\0';
-    X509 *x = parse_cert(der, len);
+    X509 *x = tok_ossl_cert(der, len);
     if (x == NULL)
         return;
     int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, (int)cap);
@@ -281,9 +268,10 @@ void tok_cert_common_name(const uint8_t *der, size_t len, char *buf, size_t cap)
 
 int tok_cert_key_id(const uint8_t *der, size_t len, uint8_t id[20])
 {
-    X509 *x = parse_cert(der, len);
+    X509 *x = tok_ossl_cert(der, len);
+    const EVP_MD *md = tok_ossl_md("SHA1");
     unsigned int n = 0;
-    int ok = x != NULL && X509_pubkey_digest(x, EVP_sha1(), id, &n) && n == 20;
+    int ok = x != NULL && md != NULL && X509_pubkey_digest(x, md, id, &n) && n == 20;
     X509_free(x);
     return ok ? 0 : -1;
 }

@@ -166,17 +166,21 @@ static int probe_transmit(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp
 
 /*
  * Is the card behind t an SKS card? SELECT of the SKS application inside a
- * transaction; *extended then says whether the link carries extended APDUs.
+ * transaction: 1 yes (*extended then says whether the link carries extended
+ * APDUs), 0 no, -1 the card could not be asked (try again at the next scan).
  */
 static int is_sks_card(sks_transport *t, int *extended)
 {
     uint16_t sw = 0;
     if (t->ops->begin(t) < 0)
-        return 0;
-    int sks = sks_apdu_select(probe_transmit, t, &sw) == 0 && sw == SKS_SW_OK;
+        return -1;
+    int rc = sks_apdu_select(probe_transmit, t, &sw);
+    int sks = rc == 0 && sw == SKS_SW_OK;
     if (sks)
         *extended = t->ops->extended(t);
     t->ops->end(t);
+    if (rc != 0)
+        return -1;
     if (!sks)
         tok_log(TOK_LOG_INFO, "%s: no SKS application on this card (SW %04X): not offered",
                 t->reader, sw);
@@ -200,9 +204,11 @@ static void connect_reader(const sks_pcsc_reader *r)
         t->trace_ctx = NULL;
     }
     int extended = 0;
-    if (!is_sks_card(t, &extended)) {
+    int sks = is_sks_card(t, &extended);
+    if (sks != 1) {
         t->ops->close(t);
-        remember_probe(r->name, r->events);
+        if (sks == 0)
+            remember_probe(r->name, r->events);
         return;
     }
     char key[sizeof(r->name) + 8];

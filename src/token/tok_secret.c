@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
 
 #define SECRET_MAX 512 /* bytes of a generic secret */
 
@@ -119,7 +119,7 @@ CK_RV tok_generate_secret(tok_session *s, const CK_MECHANISM *m, const CK_ATTRIB
         return CKR_TEMPLATE_INCOMPLETE;
     if (!value_len_ok(kt, len))
         return CKR_ATTRIBUTE_VALUE_INVALID;
-    if (RAND_priv_bytes(value, (int)len) != 1)
+    if (tok_ossl_random_secret(value, len) != 0)
         return CKR_FUNCTION_FAILED;
     const tok_secret_origin origin = {TOK_OP_GENERATE, m->mechanism, CK_FALSE, CK_FALSE};
     rv = tok_secret_new(s, tmpl, n, kt, value, len, &origin, out);

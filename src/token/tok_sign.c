@@ -19,6 +19,7 @@
 
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_ossl.h"
 
 #define MAX_HASH      64   /* SHA-512 */
 #define ECDSA_RAW_MAX 1024 /* CKM_ECDSA input: a hash value (longer ones are truncated) */
@@ -225,7 +226,7 @@ CK_RV tok_sign_final(tok_session *s, uint8_t *sig, CK_ULONG *siglen)
 static CK_RV verify_ctx(tok_op_state *st)
 {
     const tok_sign_map *map = &st->sign;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, st->pub, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(tok_ossl_ctx(), st->pub, NULL);
     int ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1;
     if (ok && map->alg != SKS_SIGN_ECDSA) {
         const EVP_MD *md = tok_hash_md(map->hash);

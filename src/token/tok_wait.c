@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "token/tok.h"
 
@@ -19,6 +21,7 @@ static pthread_cond_t wait_cond = PTHREAD_COND_INITIALIZER; /* a waiter left, or
 static sks_pcsc_wait *waiting[MAX_WAITERS];
 static size_t nwaiters; /* threads inside tok_wait_block (with or without a PC/SC wait) */
 static int stopping;
+static pid_t owner; /* the process these belong to (a forked child starts over) */
 
 /* Wait on wait_cond for at most ms milliseconds (wait_lock held). */
 static void timed_wait(long ms)
@@ -39,6 +42,19 @@ static void timed_wait(long ms)
 
 void tok_wait_start(void)
 {
+    if (owner != getpid()) {
+        /*
+         * First use, or a forked child: the parent's waiters do not exist
+         * here (and one may have held the lock when it forked). Start over.
+         */
+        static const pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
+        static const pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
+        memcpy(&wait_lock, &fresh_lock, sizeof(wait_lock));
+        memcpy(&wait_cond, &fresh_cond, sizeof(wait_cond));
+        memset(waiting, 0, sizeof(waiting));
+        nwaiters = 0;
+        owner = getpid();
+    }
     pthread_mutex_lock(&wait_lock);
     stopping = 0;
     pthread_mutex_unlock(&wait_lock);

@@ -29,12 +29,9 @@
 #include <unistd.h>
 
 #include "card/sks_card.h"
+#include "tools/tool_common.h"
 #include "tools/tool_paths.h"
 #include "tools/vpcd_link.h"
-
-#define EXIT_OK    0
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
 
 static const char *prog = "sks-card";
 
@@ -81,9 +78,7 @@ static void usage(FILE *out)
             "Serve an SKS card kept in a state directory to pcscd through the vpcd\n"
             "reader driver (vsmartcard).\n"
             "\n"
-            "  -d, --state-dir DIR      the card's state directory (default:\n"
-            "                           $XDG_DATA_HOME/sks/card, else\n"
-            "                           ~/.local/share/sks/card)\n"
+            "%s"
             "      --init               create a card in DIR first if it holds none\n"
             "      --host HOST          vpcd's address (default %s)\n"
             "      --port PORT          vpcd's port (default %s: reader \"Virtual PCD 00 00\";\n"
@@ -98,17 +93,12 @@ static void usage(FILE *out)
             "\n"
             "SIGTERM, SIGINT and SIGHUP stop it cleanly. Exit status: 0 stopped,\n"
             "1 failure, 2 usage error.\n",
-            prog, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT);
+            prog, TOOL_STATE_DIR_HELP, VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT);
 }
 
 static int usage_error(const char *msg, const char *arg)
 {
-    if (arg != NULL)
-        fprintf(stderr, "%s: %s: %s\n", prog, msg, arg);
-    else
-        fprintf(stderr, "%s: %s\n", prog, msg);
-    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
-    return EXIT_USAGE;
+    return tool_usage_error(prog, msg, arg);
 }
 
 static int parse_log_level(const char *s, int *level)
@@ -180,8 +170,7 @@ static int parse_options(int argc, char **argv, options *o)
             usage(stdout);
             return EXIT_OK;
         case 'V':
-            printf("%s (%s) %s\n", prog, PACKAGE_NAME, PACKAGE_VERSION);
-            return EXIT_OK;
+            return tool_print_version(prog);
         default:
             return usage_error("invalid command line", NULL);
         }

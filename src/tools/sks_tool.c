@@ -25,11 +25,8 @@
 #include "card/sks_card.h"
 #include "protocol/sks_msg.h"
 #include "protocol/sks_proto.h"
+#include "tools/tool_common.h"
 #include "tools/tool_paths.h"
-
-#define EXIT_OK    0
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
 
 static const char *prog = "sks-tool";
 
@@ -74,9 +71,7 @@ static void usage(FILE *out)
             "  -V, --version            show the version and exit\n"
             "\n"
             "Options:\n"
-            "  -d, --state-dir DIR      the card's state directory (default:\n"
-            "                           $XDG_DATA_HOME/sks/card, else\n"
-            "                           ~/.local/share/sks/card)\n"
+            "%s"
             "      --attestation-alg ec|rsa\n"
             "                           with --init: device attestation key, EC P-256\n"
             "                           (default) or RSA-2048\n"
@@ -87,17 +82,12 @@ static void usage(FILE *out)
             "      --max-keys N         with --init: most keys the card holds (default 100000)\n"
             "\n"
             "Exit status: 0 success, 1 failure, 2 usage error.\n",
-            prog);
+            prog, TOOL_STATE_DIR_HELP);
 }
 
 static int usage_error(const char *msg, const char *arg)
 {
-    if (arg != NULL)
-        fprintf(stderr, "%s: %s: %s\n", prog, msg, arg);
-    else
-        fprintf(stderr, "%s: %s\n", prog, msg);
-    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
-    return EXIT_USAGE;
+    return tool_usage_error(prog, msg, arg);
 }
 
 /* ---- Printing card data safely ---------------------------------------- */
@@ -598,8 +588,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         case 'V':
-            printf("%s (%s) %s\n", prog, PACKAGE_NAME, PACKAGE_VERSION);
-            return EXIT_OK;
+            return tool_print_version(prog);
         default:
             return usage_error("invalid command line", NULL);
         }

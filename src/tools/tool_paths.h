@@ -13,6 +13,12 @@
  */
 char *tool_default_state_dir(void);
 
+/* The --state-dir line of a program's --help, saying where the default is. */
+#define TOOL_STATE_DIR_HELP                                                                        \
+    "  -d, --state-dir DIR      the card's state directory (default:\n"                            \
+    "                           $XDG_DATA_HOME/sks/card, else\n"                                   \
+    "                           ~/.local/share/sks/card)\n"
+
 /* Does `dir` hold a card, i.e. its database file? */
 int tool_has_card(const char *dir);
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <reader.h>
 #include <winscard.h>
@@ -98,6 +99,33 @@ static void pcsc_end(sks_transport *t)
     p->in_txn = 0;
 }
 
+/*
+ * A transmission failed without saying why (SCARD_E_NOT_TRANSACTED): when
+ * the card was pulled during the exchange, pcscd notices only at its next
+ * presence poll (a few hundred ms) and reports the card as present until
+ * then. Watch the card's status for up to SETTLE_MS: removed, or (still
+ * there) a genuine failure. Only failed transmissions pay for this.
+ */
+#define SETTLE_MS 1000
+#define SETTLE_STEP_MS 50
+static int failure_cause(pcsc_transport *p)
+{
+    for (int waited = 0; waited <= SETTLE_MS; waited += SETTLE_STEP_MS) {
+        DWORD state = 0, proto = 0, name_len = 0, atr_len = 0;
+        LONG rv = SCardStatus(p->card, NULL, &name_len, &state, &proto, NULL, &atr_len);
+        int st = sks_pcsc_status(rv);
+        if (st == SKS_TRANSPORT_REMOVED || st == SKS_TRANSPORT_NO_CARD)
+            return SKS_TRANSPORT_REMOVED;
+        if (rv == SCARD_S_SUCCESS && (state & SCARD_ABSENT))
+            return SKS_TRANSPORT_REMOVED;
+        if (st == SKS_TRANSPORT_RESET)
+            return SKS_TRANSPORT_ERROR; /* reset while we talked: the answer is lost */
+        struct timespec ts = {0, SETTLE_STEP_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return SKS_TRANSPORT_ERROR;
+}
+
 static int pcsc_transmit(sks_transport *t, const uint8_t *cmd, size_t n, uint8_t *resp,
                          size_t *resp_len)
 {
@@ -110,11 +138,6 @@ static int pcsc_transmit(sks_transport *t, const uint8_t *cmd, size_t n, uint8_t
     const SCARD_IO_REQUEST *pci = p->protocol == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
     LONG rv = SCardTransmit(p->card, pci, cmd, (DWORD)n, NULL, resp, &len);
     int st = sks_pcsc_status(rv);
-    if (rv != SCARD_S_SUCCESS) { /* DEBUGXX */
-        DWORD st2 = 0, pr = 0, rl = 0, al = 0;
-        LONG r2 = SCardStatus(p->card, NULL, &rl, &st2, &pr, NULL, &al);
-        fprintf(stderr, "DEBUGXX transmit %s; status %s state %lx\n", pcsc_stringify_error(rv), pcsc_stringify_error(r2), (unsigned long)st2);
-    }
     if (st == SKS_TRANSPORT_RESET) {
         /* Reset before the command reached the card: reconnect, keep our transaction. */
         int in_txn = p->in_txn;
@@ -126,6 +149,8 @@ static int pcsc_transmit(sks_transport *t, const uint8_t *cmd, size_t n, uint8_t
         }
         return st == SKS_TRANSPORT_OK ? SKS_TRANSPORT_RESET : st;
     }
+    if (st == SKS_TRANSPORT_ERROR)
+        st = failure_cause(p);
     if (st != SKS_TRANSPORT_OK)
         return st;
     if (len < 2 || len > SKS_APDU_MAX)

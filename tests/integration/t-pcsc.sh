@@ -45,6 +45,12 @@ wait_line() { # FILE REGEX
     return 1
 }
 
+# Make FILE (output of a background command) the one check_out looks at.
+use_output() { # FILE WHAT
+    IT_OUT=$1
+    echo "$2" >"$IT_OUT.cmd"
+}
+
 # The sign/s figure of a `p11-pcsc sign` run ($IT_OUT).
 rate_of() {
     sed -n 's/^signed [0-9]* in [0-9.]* s: \([0-9.]*\)\/s$/\1/p' "$IT_OUT" | tail -n 1
@@ -183,7 +189,7 @@ for pid in $pids; do
     rc=0
     timeout -k 5 "$IT_TIMEOUT" tail --pid="$pid" -f /dev/null || true
     wait "$pid" || rc=$?
-    IT_OUT="$T/concurrent.$p"
+    use_output "$T/concurrent.$p" "p11-pcsc sign (process $p)"
     if [ "$rc" -eq 0 ]; then
         pass "process $p: 4 threads x $ROUNDS ECDSA signatures, all verified, alongside process $((3 - p))"
     else
@@ -213,7 +219,7 @@ fi
 touch "$T/stop-loop"
 rc=0
 wait "$loop" || rc=$?
-IT_OUT="$T/reset.out"
+use_output "$T/reset.out" "p11-pcsc loop (card reset by opensc-tool)"
 check_eq "the signing process ends normally" 0 "$rc"
 check_out "after the reset a signature answers CKR_USER_NOT_LOGGED_IN" '^error CKR_USER_NOT_LOGGED_IN$'
 check_no_out "... and nothing else fails" '^error CKR_(DEVICE|SESSION|TOKEN|GENERAL)'
@@ -251,7 +257,7 @@ fi
 touch "$T/stop-loop"
 rc=0
 wait "$loop" || rc=$?
-IT_OUT="$T/loop.out"
+use_output "$T/loop.out" "p11-pcsc loop (sks-card stopped and started)"
 check_eq "the signing process ends normally (no crash)" 0 "$rc"
 check_out "the first failure is CKR_DEVICE_REMOVED" '^error CKR_DEVICE_REMOVED$'
 check_out "the same process signs again after a new login" '^recovered'
@@ -279,7 +285,7 @@ fi
 rc=0
 timeout -k 5 "$IT_TIMEOUT" tail --pid="$waiter" -f /dev/null || true
 wait "$waiter" || rc=$?
-IT_OUT="$T/wait.out"
+use_output "$T/wait.out" "p11-pcsc wait"
 check_eq "C_WaitForSlotEvent returned $((2 * nslots)) events" 0 "$rc"
 check_eq "... one removal per slot of the card" "$nslots" "$(it_count '^event 0x[0-9a-f]+ absent')"
 check_eq "... then one insertion per slot" "$nslots" "$(it_count '^event 0x[0-9a-f]+ present')"
@@ -317,5 +323,45 @@ for key in rsa2048 ec256; do
 done
 echo "# sign/s RSA-2048: PC/SC ${pcsc_rsa2048:-?}, embedded ${emb_rsa2048:-?}"
 echo "# sign/s P-256:    PC/SC ${pcsc_ec256:-?}, embedded ${emb_ec256:-?}"
+
+# ---- both transports -------------------------------------------------------------------
+# The embedded card and the card in the reader side by side: distinct slot
+# IDs (card index in bits 24..31) and distinct token serials.
+it_write_conf "$T/both.conf" "$EMB" "transport = both" "log_level = info" \
+    "manufacturer_ca = $CARD/manufacturer/ca-cert.pem"
+B11=("${IN_PCSCD[@]}" env SKS_PKCS11_CONF="$T/both.conf" pkcs11-tool --module "$SKS_IT_MODULE")
+check "transport = both: pkcs11-tool -L" "${B11[@]}" -L
+check_out "... the embedded card's token" "^Slot [0-9]+ \(0x[0-9a-f]{1,6}\): SKS embedded card: $IT_TOKEN"
+check_out "... the reader's token" "^Slot [0-9]+ \(0x1[0-9a-f]{6}\): $READER: $IT_TOKEN"
+check_eq "... two tokens '$IT_TOKEN' with two serials" 2 \
+    "$(grep -E 'serial num' "$IT_OUT" | sort -u | wc -l)"
+
+# ---- pcscd goes away ---------------------------------------------------------------------
+rm -f "$T/stop-loop"
+"${PCSC[@]}" loop "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" ec256 "$T/stop-loop" \
+    >"$T/nopcscd.out" 2>&1 9>&- &
+loop=$!
+it_bg "$loop"
+if wait_line "$T/nopcscd.out" '^signed 1$'; then
+    pcscd_stop
+    wait_line "$T/nopcscd.out" '^error ' || true
+    sleep 1
+fi
+touch "$T/stop-loop"
+rc=0
+wait "$loop" || rc=$?
+use_output "$T/nopcscd.out" "p11-pcsc loop (pcscd stopped)"
+check_eq "pcscd stopped under a signing process: it ends normally (no crash)" 0 "$rc"
+check_out "... its calls fail with CKR_DEVICE_REMOVED or CKR_TOKEN_NOT_PRESENT" \
+    '^error CKR_(DEVICE_REMOVED|TOKEN_NOT_PRESENT)$'
+check_no_out "... and with nothing else" '^error CKR_(GENERAL|DEVICE_ERROR|ARGUMENTS|FUNCTION)'
+# Without any pcscd, `both` still offers the embedded card and logs once.
+: >"$IT_LOG"
+check "no pcscd, transport = both: pkcs11-tool -L" env PCSCLITE_CSOCK_NAME="$T/no-pcscd.comm" \
+    SKS_PKCS11_CONF="$T/both.conf" pkcs11-tool --module "$SKS_IT_MODULE" -L
+check_out "... the embedded token is there" "SKS embedded card: $IT_TOKEN"
+check_no_out "... nothing from a reader" "$READER"
+check_eq "... the log says once (at info level) that PC/SC is not available" 1 \
+    "$(grep -c 'info: PC/SC service not available' "$IT_LOG" || true)"
 
 it_finish

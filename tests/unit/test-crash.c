@@ -27,6 +27,16 @@
 
 /* ---- the state of a card directory, as a digest ---------------------- */
 
+/* The card's database in `dir`, opened directly (not through the store). */
+static sqlite3 *db_open(const char *dir)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/card.db", dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    return db;
+}
+
 /*
  * Digest of every row of every table; `skip` names a column to leave out.
  * The change counter (meta "change_counter") is left out too: it is checked
@@ -34,14 +44,11 @@
  */
 static void db_fingerprint(const char *dir, const char *skip, uint8_t out[32])
 {
-    char path[512];
-    sqlite3 *db = NULL;
+    sqlite3 *db = db_open(dir);
     sqlite3_stmt *tables = NULL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned len = 0;
 
-    snprintf(path, sizeof(path), "%s/card.db", dir);
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     ck_assert_int_eq(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
     ck_assert_int_eq(sqlite3_prepare_v2(db,
                                         "SELECT name FROM sqlite_master WHERE type='table' "
@@ -80,12 +87,9 @@ static void db_fingerprint(const char *dir, const char *skip, uint8_t out[32])
 /* The sum of all retry counters, PIN and PUK (a crash may only lower it). */
 static long db_tries_total(const char *dir)
 {
-    char path[512];
-    sqlite3 *db = NULL;
+    sqlite3 *db = db_open(dir);
     sqlite3_stmt *st = NULL;
     long total = 0;
-    snprintf(path, sizeof(path), "%s/card.db", dir);
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_prepare_v2(db,
                                         "SELECT (SELECT IFNULL(SUM(tries_left),0) FROM "
                                         "pin_policies) + (SELECT IFNULL(SUM(tries_left),0) FROM "
@@ -102,12 +106,9 @@ static long db_tries_total(const char *dir)
 /* The card's change counter (meta "change_counter", 4 bytes big-endian; 0 if absent). */
 static long db_change_counter(const char *dir)
 {
-    char path[512];
-    sqlite3 *db = NULL;
+    sqlite3 *db = db_open(dir);
     sqlite3_stmt *st = NULL;
     long counter = 0;
-    snprintf(path, sizeof(path), "%s/card.db", dir);
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'change_counter'",
                                         -1, &st, NULL),
                      SQLITE_OK);
@@ -371,32 +372,30 @@ static int step_import(tl_card *w, void *ctx)
     return tl_call(w, SKS_M_IMPORT_PRIVATE_KEY, &req, NULL, NULL);
 }
 
-/* A close whose MAC is wrong: the card rejects it and removes the session. */
-static int step_bad_close(tl_card *w, void *ctx)
+/* closeProvisioningSession of the flow's session, its MAC spoiled when `bad_mac`. */
+static int close_session(tl_card *w, flow *f, int bad_mac)
 {
-    flow *f = ctx;
     sks_issuer_msg m;
     sks_req_close_session req;
     sks_resp_close_session resp;
     sks_issuer_msg_init(&m);
     if (sks_issuer_prepare_close(f->s, &m, &req) != 0)
         return -1;
-    m.mac[0] ^= 1;
+    if (bad_mac)
+        m.mac[0] ^= 1;
     crash_arm(w);
     return tl_call(w, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
 }
 
+/* A close whose MAC is wrong: the card rejects it and removes the session. */
+static int step_bad_close(tl_card *w, void *ctx)
+{
+    return close_session(w, ctx, 1);
+}
+
 static int step_close(tl_card *w, void *ctx)
 {
-    flow *f = ctx;
-    sks_issuer_msg m;
-    sks_req_close_session req;
-    sks_resp_close_session resp;
-    sks_issuer_msg_init(&m);
-    if (sks_issuer_prepare_close(f->s, &m, &req) != 0)
-        return -1;
-    crash_arm(w);
-    return tl_call(w, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
+    return close_session(w, ctx, 0);
 }
 
 static int step_abort(tl_card *w, void *ctx)

@@ -332,53 +332,50 @@ static void v_pin_request(fixture *t, sks_issuer_msg *m, sks_req_create_pin_poli
     ck_assert(sks_issuer_prepare_pin_policy(t->v, &p, 0, m, req) == 0);
 }
 
-static int f_bad_bool(fixture *t)
+/* V's createPINPolicy call (v_pin_request) as bytes in `w`, for the cases that break its encoding.
+ */
+static void encode_v_pin_request(fixture *t, sks_writer *w)
 {
     sks_issuer_msg m;
     sks_req_create_pin_policy req;
-    sks_writer w;
     sks_issuer_msg_init(&m);
-    sks_writer_init(&w);
     v_pin_request(t, &m, &req);
-    encode(SKS_M_CREATE_PIN_POLICY, &req, &w);
+    encode(SKS_M_CREATE_PIN_POLICY, &req, w);
+    sks_issuer_msg_free(&m);
+}
+
+static int f_bad_bool(fixture *t)
+{
+    sks_writer w;
+    sks_writer_init(&w);
+    encode_v_pin_request(t, &w);
     /* method, handle(4), ID(2+3), PUK handle(4), then UserDefined */
     size_t at = 1 + 4 + 2 + 3 + 4;
     ck_assert_uint_eq(w.buf[at], 0);
     w.buf[at] = 2;
     int st = tl_call_raw(t->c, w.buf, w.len);
     sks_writer_free(&w);
-    sks_issuer_msg_free(&m);
     return st;
 }
 
 static int f_trailing_byte(fixture *t)
 {
-    sks_issuer_msg m;
-    sks_req_create_pin_policy req;
     sks_writer w;
-    sks_issuer_msg_init(&m);
     sks_writer_init(&w);
-    v_pin_request(t, &m, &req);
-    encode(SKS_M_CREATE_PIN_POLICY, &req, &w);
+    encode_v_pin_request(t, &w);
     sks_put_byte(&w, 0);
     int st = tl_call_raw(t->c, w.buf, w.len);
     sks_writer_free(&w);
-    sks_issuer_msg_free(&m);
     return st;
 }
 
 static int f_truncated(fixture *t)
 {
-    sks_issuer_msg m;
-    sks_req_create_pin_policy req;
     sks_writer w;
-    sks_issuer_msg_init(&m);
     sks_writer_init(&w);
-    v_pin_request(t, &m, &req);
-    encode(SKS_M_CREATE_PIN_POLICY, &req, &w);
+    encode_v_pin_request(t, &w);
     int st = tl_call_raw(t->c, w.buf, w.len - 1);
     sks_writer_free(&w);
-    sks_issuer_msg_free(&m);
     return st;
 }
 
@@ -1495,6 +1492,22 @@ static int later_key(tl_card *c, sks_issuer_session *is, const sks_issuer_key_sp
     return st;
 }
 
+/*
+ * The first session of issuer `ik` at CONT_URI, closed: PUK policy "puk"
+ * (PUK 12345678), PIN policy `pp` under it, and key "a1" with PIN 1357.
+ */
+static void first_session(tl_card *c, EVP_PKEY *ik, const sks_issuer_pin_policy *pp, uint32_t *puk,
+                          uint32_t *pin)
+{
+    uint32_t a1 = 0;
+    sks_issuer_session *a = issuer_session(c, ik, CONT_URI);
+    TL_OK(c, put_puk(c, a, "puk", "12345678", SKS_PIN_NUMERIC, puk));
+    TL_OK(c, put_pin(c, a, pp, *puk, pin));
+    sks_issuer_key_spec ks = key_spec("a1", pp->id, "1357");
+    TL_OK(c, later_key(c, a, &ks, *pin, &a1));
+    sks_issuer_session_free(a);
+}
+
 static int verify_pin_of(tl_card *c, uint32_t policy, const char *pin)
 {
     sks_req_verify_pin req = {policy, str_view(pin)};
@@ -1619,16 +1632,11 @@ START_TEST(test_cross_session_other_issuers)
     uint32_t puk = 0, pin = 0, k = 0, open_pin = 0;
     sks_issuer_pin_policy pp = pin_policy("pin", "puk", 0);
 
-    sks_issuer_session *a = issuer_session(c, ik, CONT_URI);
-    TL_OK(c, put_puk(c, a, "puk", "12345678", SKS_PIN_NUMERIC, &puk));
-    TL_OK(c, put_pin(c, a, &pp, puk, &pin));
-    sks_issuer_key_spec ks = key_spec("a1", "pin", "1357");
-    TL_OK(c, later_key(c, a, &ks, pin, &k));
-    sks_issuer_session_free(a);
+    first_session(c, ik, &pp, &puk, &pin);
 
     /* Another key under the same URI; the same key under another URI. */
     sks_issuer_session *b = later_session(c, other, CONT_URI, &pp);
-    ks = key_spec("b1", "pin", "1357");
+    sks_issuer_key_spec ks = key_spec("b1", "pin", "1357");
     ck_assert_int_eq(put_key(c, b, &ks, pin, &k, NULL, NULL), SKS_ERR_NO_POLICY);
     assert_aborted(c, b);
     sks_issuer_session_free(b);
@@ -1669,21 +1677,16 @@ START_TEST(test_cross_session_attestation)
 {
     tl_card *c = tl_card_new();
     EVP_PKEY *ik = ec_key("P-256");
-    uint32_t puk = 0, pin = 0, k = 0;
+    uint32_t puk = 0, pin = 0;
     sks_issuer_pin_policy pp = pin_policy("pin", "puk", 0);
 
-    sks_issuer_session *a = issuer_session(c, ik, CONT_URI);
-    TL_OK(c, put_puk(c, a, "puk", "12345678", SKS_PIN_NUMERIC, &puk));
-    TL_OK(c, put_pin(c, a, &pp, puk, &pin));
-    sks_issuer_key_spec ks = key_spec("a1", "pin", "1357");
-    TL_OK(c, later_key(c, a, &ks, pin, &k));
-    sks_issuer_session_free(a);
+    first_session(c, ik, &pp, &puk, &pin);
 
     /* Declared with another PIN RetryLimit: the card's attestation does not verify. */
     sks_issuer_pin_policy wrong = pp;
     wrong.retry_limit = 4;
     sks_issuer_session *b = later_session(c, ik, CONT_URI, &wrong);
-    ks = key_spec("b1", "pin", "1357");
+    sks_issuer_key_spec ks = key_spec("b1", "pin", "1357");
     sks_issuer_msg m;
     sks_req_create_key_pair req;
     sks_resp_create_key_pair resp;

@@ -1276,6 +1276,63 @@ START_TEST(test_object_roundtrip)
 }
 END_TEST
 
+/*
+ * What a put refuses or normalises, the same for every record kind: an ID
+ * longer than SKS_ID_MAX is refused and nothing is written; a boolean field
+ * is stored as 0 or 1 whatever nonzero value the record holds.
+ */
+START_TEST(test_record_put_rules)
+{
+    card_store *st = open_store();
+    card_puk_rec puk, puk_out;
+    card_pin_rec pin, pin_out;
+    card_key_rec key, key_out;
+    card_object_rec obj, obj_out;
+
+    make_puk(&puk, 40, 10, "12345678");
+    make_pin(&pin, 41, 10, "");
+    make_key(&key, 42, 10, SKS_KEYFLAG_COMPLETE, "pkcs8-bytes");
+    puk.id_len = SKS_ID_MAX + 1;
+    pin.id_len = SKS_ID_MAX + 1;
+    key.id_len = SKS_ID_MAX + 1;
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_puk_put(st, &puk), SKS_ERR_INTERNAL);
+    ck_assert_int_eq(card_store_pin_put(st, &pin), SKS_ERR_INTERNAL);
+    ck_assert_int_eq(card_store_key_put(st, &key), SKS_ERR_INTERNAL);
+    commit(st);
+    ck_assert_int_eq(card_store_puk_get(st, 40, &puk_out), SKS_ERR_NO_POLICY);
+    ck_assert_int_eq(card_store_pin_get(st, 41, &pin_out), SKS_ERR_NO_POLICY);
+    ck_assert_int_eq(card_store_key_get(st, 42, &key_out), SKS_ERR_NO_KEY);
+
+    pin.id_len = SKS_ID_MAX;
+    pin.user_defined = 2;
+    pin.user_modifiable = 0x80;
+    pin.caching_support = 0xFF;
+    memset(&obj, 0, sizeof obj);
+    obj.handle = 43;
+    obj.private_ = 9;
+    buf_set(&obj.attributes, "attributes");
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    ck_assert_int_eq(card_store_pin_put(st, &pin), SKS_OK);
+    ck_assert_int_eq(card_store_object_put(st, &obj), SKS_OK);
+    commit(st);
+    ck_assert_int_eq(card_store_pin_get(st, 41, &pin_out), SKS_OK);
+    ck_assert_uint_eq(pin_out.user_defined, 1);
+    ck_assert_uint_eq(pin_out.user_modifiable, 1);
+    ck_assert_uint_eq(pin_out.caching_support, 1);
+    ck_assert_int_eq(card_store_object_get(st, 43, &obj_out), SKS_OK);
+    ck_assert_uint_eq(obj_out.private_, 1);
+
+    card_pin_rec_free(&pin_out);
+    card_object_rec_free(&obj_out);
+    card_puk_rec_free(&puk);
+    card_pin_rec_free(&pin);
+    card_key_rec_free(&key);
+    card_object_rec_free(&obj);
+    card_store_close(st);
+}
+END_TEST
+
 /* Every commit that changed rows moves the counter once; others leave it. */
 START_TEST(test_change_counter_counts_commits)
 {
@@ -1381,6 +1438,7 @@ static Suite *store_suite(void)
     tcase_add_test(rec, test_secrets_not_in_file);
     tcase_add_test(rec, test_sealed_value_bound_to_row);
     tcase_add_test(rec, test_object_roundtrip);
+    tcase_add_test(rec, test_record_put_rules);
     tcase_add_test(rec, test_change_counter_counts_commits);
     tcase_add_test(rec, test_schema_upgrade);
     suite_add_tcase(s, rec);

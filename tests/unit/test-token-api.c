@@ -356,6 +356,124 @@ START_TEST(t_not_supported)
 }
 END_TEST
 
+/*
+ * Every way of making a token object on the free slot's uninitialised token
+ * in one session: refused with CKR_TOKEN_WRITE_PROTECTED (a key pair
+ * generated there used to land on the no-PIN token, with handles the
+ * caller's session could not use). Session objects are fine.
+ */
+static void free_slot_refuses_token_objects(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s)
+{
+    static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    /* P-256: OID 1.2.840.10045.3.1.7 (RFC 5480), DER 06 08 2A 86 48 CE 3D 03 01 07. */
+    static const uint8_t p256[] = {0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07};
+    CK_OBJECT_HANDLE pub = 0, priv = 0, h = 0;
+
+    /* pkcs11-tool --keypairgen --key-type EC:prime256v1: token objects on both sides. */
+    CK_MECHANISM ecgen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pubt[] = {{CKA_TOKEN, (void *)&yes, 1},
+                           {CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
+                           {CKA_LABEL, "x", 1}};
+    CK_ATTRIBUTE privt[] = {
+        {CKA_TOKEN, (void *)&yes, 1}, {CKA_SIGN, (void *)&yes, 1}, {CKA_LABEL, "x", 1}};
+    TT_RV(f->C_GenerateKeyPair(s, &ecgen, pubt, 3, privt, 3, &pub, &priv),
+          CKR_TOKEN_WRITE_PROTECTED);
+    /* Without CKA_TOKEN: the private key of a pair is a token object all the same. */
+    TT_RV(f->C_GenerateKeyPair(s, &ecgen, pubt + 1, 1, NULL, 0, &pub, &priv),
+          CKR_TOKEN_WRITE_PROTECTED);
+
+    /* Importing a private key (a valid P-256 scalar: 42, far below the group order). */
+    uint8_t d[32] = {0};
+    d[31] = 42;
+    CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE ec = CKK_EC;
+    CK_ATTRIBUTE import[] = {{CKA_CLASS, &priv_cls, sizeof(priv_cls)},
+                             {CKA_KEY_TYPE, &ec, sizeof(ec)},
+                             {CKA_TOKEN, (void *)&yes, 1},
+                             {CKA_SIGN, (void *)&yes, 1},
+                             {CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
+                             {CKA_VALUE, d, sizeof(d)}};
+    TT_RV(f->C_CreateObject(s, import, 6, &h), CKR_TOKEN_WRITE_PROTECTED);
+
+    /* Stored objects and token secret keys. */
+    CK_OBJECT_CLASS data_cls = CKO_DATA, secret_cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    uint8_t value[16] = {1, 2, 3};
+    CK_ATTRIBUTE data[] = {{CKA_CLASS, &data_cls, sizeof(data_cls)},
+                           {CKA_TOKEN, (void *)&yes, 1},
+                           {CKA_VALUE, "memo", 4}};
+    TT_RV(f->C_CreateObject(s, data, 3, &h), CKR_TOKEN_WRITE_PROTECTED);
+    CK_ATTRIBUTE secret[] = {{CKA_CLASS, &secret_cls, sizeof(secret_cls)},
+                             {CKA_KEY_TYPE, &aes, sizeof(aes)},
+                             {CKA_TOKEN, (void *)&yes, 1},
+                             {CKA_VALUE, value, sizeof(value)}};
+    TT_RV(f->C_CreateObject(s, secret, 4, &h), CKR_TOKEN_WRITE_PROTECTED);
+
+    /* C_GenerateKey: a token key is refused, a session key is made. */
+    CK_ULONG len = 16;
+    CK_MECHANISM aesgen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ATTRIBUTE gen[] = {{CKA_VALUE_LEN, &len, sizeof(len)},
+                          {CKA_UNWRAP, (void *)&yes, 1},
+                          {CKA_TOKEN, (void *)&yes, 1}};
+    TT_RV(f->C_GenerateKey(s, &aesgen, gen, 3, &h), CKR_TOKEN_WRITE_PROTECTED);
+    gen[2].pValue = (void *)&no;
+    CK_OBJECT_HANDLE session_key = 0;
+    TT_OK(f->C_GenerateKey(s, &aesgen, gen, 3, &session_key));
+
+    /* Copying, unwrapping and deriving into a token object. */
+    CK_ATTRIBUTE to_token = {CKA_TOKEN, (void *)&yes, 1};
+    TT_RV(f->C_CopyObject(s, session_key, &to_token, 1, &h), CKR_TOKEN_WRITE_PROTECTED);
+    uint8_t wrapped[24] = {0};
+    CK_MECHANISM wrap = {CKM_AES_KEY_WRAP, NULL, 0};
+    CK_ATTRIBUTE unwrap_t[] = {{CKA_CLASS, &secret_cls, sizeof(secret_cls)},
+                               {CKA_KEY_TYPE, &aes, sizeof(aes)},
+                               {CKA_TOKEN, (void *)&yes, 1}};
+    TT_RV(f->C_UnwrapKey(s, &wrap, session_key, wrapped, sizeof(wrapped), unwrap_t, 3, &h),
+          CKR_TOKEN_WRITE_PROTECTED);
+    uint8_t point[65] = {0x04};
+    CK_ECDH1_DERIVE_PARAMS dp = {CKD_NULL, 0, NULL, sizeof(point), point};
+    CK_MECHANISM derive = {CKM_ECDH1_DERIVE, &dp, sizeof(dp)};
+    TT_RV(f->C_DeriveKey(s, &derive, session_key, unwrap_t, 3, &h), CKR_TOKEN_WRITE_PROTECTED);
+    TT_OK(f->C_DestroyObject(s, session_key));
+}
+
+START_TEST(t_free_slot_write_protected)
+{
+    tt_env e;
+    tt_env_init(&e, NULL);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SLOT_ID slot = tt_free_slot(f);
+    CK_TOKEN_INFO before, after;
+    TT_OK(f->C_GetTokenInfo(slot, &before));
+    CK_SESSION_HANDLE ro, rw;
+    TT_OK(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro));
+    free_slot_refuses_token_objects(f, ro);
+    /* A write-protected token may refuse R/W sessions outright: that refuses it all too. */
+    CK_RV rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw);
+    ck_assert_msg(rv == CKR_OK || rv == CKR_TOKEN_WRITE_PROTECTED, "C_OpenSession(R/W) = 0x%lx",
+                  (unsigned long)rv);
+    if (rv == CKR_OK)
+        free_slot_refuses_token_objects(f, rw);
+
+    /* Nothing reached the card: no key used, no token object on any token. */
+    TT_OK(f->C_GetTokenInfo(slot, &after));
+    ck_assert_uint_eq(after.ulFreePrivateMemory, before.ulFreePrivateMemory);
+    CK_SLOT_ID ids[32];
+    CK_ULONG n;
+    tt_slots(f, ids, 32, &n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_SESSION_HANDLE s;
+        TT_OK(f->C_OpenSession(ids[i], CKF_SERIAL_SESSION, NULL, NULL, &s));
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE token = {CKA_TOKEN, &yes, 1};
+        CK_OBJECT_HANDLE found[8];
+        ck_assert_uint_eq(tt_find(f, s, &token, 1, found, 8), 0);
+    }
+    TT_OK(f->C_Finalize(NULL));
+    tt_env_free(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("token-api");
@@ -370,6 +488,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_null_pointers);
     tcase_add_test(tc, t_invalid_objects);
     tcase_add_test(tc, t_not_supported);
+    tcase_add_test(tc, t_free_slot_write_protected);
     suite_add_tcase(s, tc);
     return s;
 }

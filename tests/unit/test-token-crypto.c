@@ -9,9 +9,9 @@
  * OpenSSL, ECDH computed on the other side, the X9.63 KDF by OpenSSL's
  * X963KDF), never against values taken from the module itself.
  *
- * The keys are generated once (C_GenerateKeyPair on the free token, so
- * they carry no PIN and show on the no-PIN token); each test then runs in
- * its own process with a fresh C_Initialize.
+ * The keys are generated once, on a token made for them with C_InitToken
+ * (the free slot's uninitialised token holds no keys); each test then runs
+ * in its own process with a fresh C_Initialize and logs in to that token.
  */
 #include <check.h>
 #include <dlfcn.h>
@@ -69,8 +69,8 @@ static void load_module(void)
     CK(p11->C_Initialize(NULL));
 }
 
-/* The first slot whose token is (free: not) initialised. */
-static CK_SLOT_ID find_slot(int want_free)
+/* The free slot: the one whose token is not initialised. */
+static CK_SLOT_ID free_slot(void)
 {
     CK_SLOT_ID slots[32];
     CK_ULONG n = 32;
@@ -78,12 +78,45 @@ static CK_SLOT_ID find_slot(int want_free)
     for (CK_ULONG i = 0; i < n; i++) {
         CK_TOKEN_INFO ti;
         CK(p11->C_GetTokenInfo(slots[i], &ti));
-        int is_free = !(ti.flags & CKF_TOKEN_INITIALIZED);
-        if (is_free == want_free && (want_free || !(ti.flags & CKF_LOGIN_REQUIRED)))
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
             return slots[i];
     }
-    ck_abort_msg("no %s slot", want_free ? "free" : "no-PIN");
+    ck_abort_msg("no free slot");
     return 0;
+}
+
+/* The slot whose token has this label. */
+static CK_SLOT_ID slot_by_label(const char *label)
+{
+    CK_SLOT_ID slots[32];
+    CK_ULONG n = 32;
+    CK(p11->C_GetSlotList(CK_TRUE, slots, &n));
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO ti;
+        CK(p11->C_GetTokenInfo(slots[i], &ti));
+        size_t len = strlen(label);
+        if (memcmp(ti.label, label, len) == 0 && (len == 32 || ti.label[len] == ' '))
+            return slots[i];
+    }
+    ck_abort_msg("no token %s", label);
+    return 0;
+}
+
+/* The token that holds the test keys, and its PINs. */
+#define KEYS_TOKEN  "keys"
+#define KEYS_SO_PIN "keys-so-pin"
+#define KEYS_PIN    "keys-pin"
+
+static CK_SLOT_ID keys_slot(void)
+{
+    return slot_by_label(KEYS_TOKEN);
+}
+
+/* A R/W session on the keys token with the user logged in (in `sess`). */
+static void open_keys_session(void)
+{
+    CK(p11->C_OpenSession(keys_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sess));
+    CK(p11->C_Login(sess, CKU_USER, (CK_UTF8CHAR_PTR)KEYS_PIN, strlen(KEYS_PIN)));
 }
 
 static void gen_pair(CK_MECHANISM_TYPE mech, CK_ULONG bits, const uint8_t *ec_params, size_t ec_len,
@@ -124,7 +157,15 @@ static void setup_once(void)
     setenv("SKS_PKCS11_CONF", conf, 1);
 
     load_module();
-    CK(p11->C_OpenSession(find_slot(1), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sess));
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof(label));
+    memcpy(label, KEYS_TOKEN, strlen(KEYS_TOKEN));
+    CK(p11->C_InitToken(free_slot(), (CK_UTF8CHAR_PTR)KEYS_SO_PIN, strlen(KEYS_SO_PIN), label));
+    CK(p11->C_OpenSession(keys_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sess));
+    CK(p11->C_Login(sess, CKU_SO, (CK_UTF8CHAR_PTR)KEYS_SO_PIN, strlen(KEYS_SO_PIN)));
+    CK(p11->C_InitPIN(sess, (CK_UTF8CHAR_PTR)KEYS_PIN, strlen(KEYS_PIN)));
+    CK(p11->C_CloseSession(sess));
+    open_keys_session();
     gen_pair(CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, NULL, 0, "rsa2048", 1, 1, &rsa2048.pub,
              &rsa2048.priv);
     gen_pair(CKM_EC_KEY_PAIR_GEN, 0, oid_p256, sizeof(oid_p256), "p256", 1, 1, &p256.pub,
@@ -144,14 +185,14 @@ static void teardown_once(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Each test (its own process): initialise again and open a session on the no-PIN token. */
+/* Each test (its own process): initialise again, open a session on the keys token, log in. */
 static void setup(void)
 {
     if (p11 == NULL)
         load_module();
     else
         CK(p11->C_Initialize(NULL));
-    CK(p11->C_OpenSession(find_slot(0), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sess));
+    open_keys_session();
 }
 
 static void teardown(void)
@@ -333,7 +374,7 @@ START_TEST(mechanism_list_and_info)
         CKM_GENERIC_SECRET_KEY_GEN,
     };
     const size_t nwant = sizeof(want) / sizeof(want[0]);
-    CK_SLOT_ID slot = find_slot(0);
+    CK_SLOT_ID slot = keys_slot();
     CK_MECHANISM_TYPE list[64];
     CK_ULONG n = 0;
     CK(p11->C_GetMechanismList(slot, NULL, &n));
@@ -1256,8 +1297,7 @@ END_TEST
 
 START_TEST(generate_key_pairs_then_sign)
 {
-    /* Generating needs the free (or no-PIN) token in a R/W session; this one is the no-PIN token.
-     */
+    /* Generating needs a R/W session and, on a PIN token, the user logged in (setup did). */
     CK_OBJECT_HANDLE pub, priv;
     gen_pair(CKM_RSA_PKCS_KEY_PAIR_GEN, 3072, NULL, 0, "rsa3072", 1, 1, &pub, &priv);
     CK_MECHANISM m = {CKM_SHA384_RSA_PKCS, NULL, 0};
@@ -1334,7 +1374,7 @@ END_TEST
 START_TEST(generate_needs_rw_session)
 {
     CK_SESSION_HANDLE ro;
-    CK(p11->C_OpenSession(find_slot(0), CKF_SERIAL_SESSION, NULL, NULL, &ro));
+    CK(p11->C_OpenSession(keys_slot(), CKF_SERIAL_SESSION, NULL, NULL, &ro));
     CK_MECHANISM ecgen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_ATTRIBUTE p256t[] = {{CKA_EC_PARAMS, (void *)oid_p256, sizeof(oid_p256)}};
     CK_OBJECT_HANDLE pub, priv;
@@ -1380,29 +1420,12 @@ START_TEST(import_private_keys)
 }
 END_TEST
 
-/* The slot whose token has this label. */
-static CK_SLOT_ID slot_by_label(const char *label)
-{
-    CK_SLOT_ID slots[32];
-    CK_ULONG n = 32;
-    CK(p11->C_GetSlotList(CK_TRUE, slots, &n));
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO ti;
-        CK(p11->C_GetTokenInfo(slots[i], &ti));
-        size_t len = strlen(label);
-        if (memcmp(ti.label, label, len) == 0 && (len == 32 || ti.label[len] == ' '))
-            return slots[i];
-    }
-    ck_abort_msg("no token %s", label);
-    return 0;
-}
-
 START_TEST(keys_on_a_pin_token)
 {
     CK_UTF8CHAR label[32];
     memset(label, ' ', sizeof(label));
     memcpy(label, "crypto", 6);
-    CK(p11->C_InitToken(find_slot(1), (CK_UTF8CHAR_PTR) "so-pin-1", 8, label));
+    CK(p11->C_InitToken(free_slot(), (CK_UTF8CHAR_PTR) "so-pin-1", 8, label));
     CK_SESSION_HANDLE s2;
     CK(p11->C_OpenSession(slot_by_label("crypto"), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
                           &s2));

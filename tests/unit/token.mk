@@ -40,3 +40,21 @@ tests_unit_test_token_threads_SOURCES = tests/unit/test-token-threads.c $(TOKEN_
 tests_unit_test_token_threads_CFLAGS = $(TOKEN_TEST_CFLAGS)
 tests_unit_test_token_threads_LDADD = $(TOKEN_TEST_LDADD)
 tests_unit_test_token_threads_DEPENDENCIES = src/token/sks-pkcs11.la tests/unit/libtestlib.la
+
+# The PC/SC transport without pcscd: result codes, the card table, and the
+# backend and module with the service unreachable. Compiled with the
+# sources it tests (they are not exported by the module).
+check_PROGRAMS += tests/unit/test-pcsc
+TESTS += tests/unit/test-pcsc
+tests_unit_test_pcsc_SOURCES = tests/unit/test-pcsc.c $(TOKEN_TEST_COMMON) \
+	src/transport/transport.c \
+	src/transport/pcsc_status.c \
+	src/transport/pcsc_readers.c \
+	src/transport/pcsc_wait.c \
+	src/transport/pcsc.c \
+	src/token/tok_status.c \
+	src/token/tok_cardtab.c
+tests_unit_test_pcsc_CFLAGS = $(TOKEN_TEST_CFLAGS) $(PCSC_CFLAGS)
+tests_unit_test_pcsc_LDADD = $(TOKEN_TEST_LDADD) src/protocol/libsksproto.la $(PCSC_LIBS)
+tests_unit_test_pcsc_DEPENDENCIES = src/token/sks-pkcs11.la tests/unit/libtestlib.la \
+	src/protocol/libsksproto.la
