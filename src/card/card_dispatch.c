@@ -46,51 +46,6 @@ static const card_method card_methods[] = {
     {SKS_M_SET_KEY_ATTRIBUTES, card_m_set_key_attributes, CARD_TXN_AUTO},
 };
 
-/* Storage large enough for any request or response struct of sks_msg.h. */
-typedef union {
-    sks_req_create_session create_session;
-    sks_req_close_session close_session;
-    sks_req_abort_session abort_session;
-    sks_req_create_puk_policy puk;
-    sks_req_create_pin_policy pin;
-    sks_req_create_key_pair key_pair;
-    sks_req_set_certificate_path cert_path;
-    sks_req_put_private_key put_key;
-    sks_req_enumerate_keys enumerate;
-    sks_req_key_handle key_handle;
-    sks_req_sign sign;
-    sks_req_decrypt decrypt;
-    sks_req_key_agreement agree;
-    sks_req_delete_key del;
-    sks_req_verify_pin verify;
-    sks_req_change_pin change;
-    sks_req_unlock_pin unlock;
-    sks_req_logout logout;
-    sks_req_verify_puk verify_puk;
-    sks_req_create_object create_object;
-    sks_req_object_handle object_handle;
-    sks_req_update_object update_object;
-    sks_req_set_key_attributes set_key_attributes;
-} card_any_request;
-
-typedef union {
-    sks_resp_create_session create_session;
-    sks_resp_close_session close_session;
-    sks_resp_create_puk_policy puk;
-    sks_resp_create_pin_policy pin;
-    sks_resp_create_key_pair key_pair;
-    sks_resp_get_device_info info;
-    sks_resp_enumerate_keys enumerate;
-    sks_resp_get_key_attributes attributes;
-    sks_resp_sign sign;
-    sks_resp_decrypt decrypt;
-    sks_resp_key_agreement agree;
-    sks_resp_export_key exported;
-    sks_resp_enumerate_pin_policies pin_policies;
-    sks_resp_create_object create_object;
-    sks_resp_read_object read_object;
-} card_any_response;
-
 int card_fail(card_call *call, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -145,8 +100,8 @@ static int card_run(card_call *call, const card_method *m, const void *req, void
 void sks_card_call(sks_card *card, const uint8_t *call_bytes, size_t n, sks_writer *answer)
 {
     card_call call;
-    card_any_request req;
-    card_any_response resp;
+    sks_any_request req;
+    sks_any_response resp;
     const char *why = NULL;
     int status;
 

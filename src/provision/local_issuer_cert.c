@@ -62,7 +62,7 @@ static X509 *new_cert(OSSL_LIB_CTX *libctx, const char *common_name, EVP_PKEY *s
 
 int li_ca_new(OSSL_LIB_CTX *libctx, EVP_PKEY **ca_key, X509 **ca_cert)
 {
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(libctx, NULL, "EC", "P-256");
+    EVP_PKEY *key = li_generate(libctx, 0);
     X509 *cert = key != NULL ? new_cert(libctx, LI_CA_NAME, key) : NULL;
     int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
              add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&

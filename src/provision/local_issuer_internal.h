@@ -29,6 +29,12 @@ int li_ca_new(OSSL_LIB_CTX *libctx, EVP_PKEY **ca_key, X509 **ca_cert);
 /* Random bytes from the public DRBG of the issuer's library context. 0 or -1. */
 int li_random(OSSL_LIB_CTX *libctx, void *buf, size_t len);
 
+/*
+ * A new key in a library context, made by its providers: RSA-2048 when
+ * `rsa`, else EC P-256. NULL on failure.
+ */
+EVP_PKEY *li_generate(OSSL_LIB_CTX *libctx, int rsa);
+
 /* A certificate (DER, exactly `len` bytes) in a library context, or NULL. */
 X509 *li_parse_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len);
 

@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509_vfy.h>
 
 #include "protocol/sks_crypto.h"
@@ -69,6 +70,27 @@ int li_random(OSSL_LIB_CTX *libctx, void *buf, size_t len)
     EVP_RAND_CTX *drbg = RAND_get0_public(libctx);
     return len == 0 || (drbg != NULL && EVP_RAND_generate(drbg, buf, len, 0, 0, NULL, 0) == 1) ? 0
                                                                                                : -1;
+}
+
+EVP_PKEY *li_generate(OSSL_LIB_CTX *libctx, int rsa)
+{
+    /*
+     * By the key managers' OID names, not "RSA" or "EC": with those, OpenSSL
+     * 3.0 would use an application's default ENGINE for the key type first,
+     * whatever the library context (an EC key then cannot be generated).
+     */
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(
+        libctx, rsa ? "1.2.840.113549.1.1.1" : "1.2.840.10045.2.1", NULL);
+    EVP_PKEY *key = NULL;
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
+        (rsa ? EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048)
+             : EVP_PKEY_CTX_set_group_name(ctx, "P-256")) != 1 ||
+        EVP_PKEY_generate(ctx, &key) != 1) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return key;
 }
 
 /* Read the three PEM objects of the state file. 0, or -1 when absent or damaged. */
@@ -139,7 +161,7 @@ static int create_state(sks_local_issuer *li, const char *dir, const char *file)
         return -1;
     snprintf(tmp, sizeof(tmp), "%s.%ld.%02x%02x%02x%02x", file, (long)getpid(), rnd[0], rnd[1],
              rnd[2], rnd[3]);
-    li->session_key = EVP_PKEY_Q_keygen(li->libctx, NULL, "RSA", (size_t)2048);
+    li->session_key = li_generate(li->libctx, 1);
     if (li->session_key == NULL || li_ca_new(li->libctx, &li->ca_key, &li->ca_cert) != 0 ||
         write_state(li, tmp) != 0) {
         unlink(tmp);

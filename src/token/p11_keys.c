@@ -9,8 +9,8 @@
  * can. Key pairs always have a token private key, so C_GenerateKeyPair is
  * refused there whatever the templates say.
  *
- * Random numbers come from OpenSSL's DRBG in the module (the embedded card's
- * generator is the same); seeding from the application is not accepted.
+ * Random numbers come from the DRBG of the module's own OpenSSL context
+ * (tok_ossl.h); seeding from the application is not accepted.
  */
 #include "token/p11_entry.h"
 #include "token/tok_crypto.h"

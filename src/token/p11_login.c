@@ -52,6 +52,12 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
         TOK_FAIL(CKR_OPERATION_NOT_INITIALIZED);
     }
     TOK_TRY(pin_args(pPin, ulPinLen));
+    /*
+     * Ask the card first: a reset by another application, or its logout of
+     * this policy, ends our login (tok_card.c) before it is judged here.
+     */
+    if (slot->kind == TOK_SLOT_POLICY)
+        TOK_TRY(tok_card_refresh(slot->card));
     TOK_CHECK(slot->login != userType, CKR_USER_ALREADY_LOGGED_IN);
     TOK_CHECK(slot->login == TOK_NOBODY, CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
     /* The free slot has no PINs yet; the no-PIN token has none at all (no SO either). */

@@ -190,9 +190,9 @@ typedef struct {
 } tok_card_entry;
 
 typedef struct tok_card {
-    int index; /* position in the module's card table; fixed by the reader name */
+    int index;                /* position in the module's card table; fixed by the reader name */
     sks_transport *transport; /* NULL while no card is connected (PC/SC: none in the reader) */
-    int extended; /* extended APDUs */
+    int extended;             /* extended APDUs */
     char serial[65];
     char reader[128];
     int present;
@@ -202,7 +202,7 @@ typedef struct tok_card {
      * an older generation belongs to a card that was removed (tok_session_get).
      */
     unsigned long generation;
-    int announce; /* the next slot sync reports the card's tokens as slot events */
+    int announce;    /* the next slot sync reports the card's tokens as slot events */
     int in_txn;      /* transport begin() done for the current PKCS#11 call */
     int selected;    /* SKS application selected since the last reset */
     int checked;     /* change counter compared during the current PKCS#11 call */
@@ -473,7 +473,7 @@ typedef struct tok_session {
     CK_SESSION_HANDLE handle;
     CK_SLOT_ID slot;
     unsigned long generation; /* the card's generation when the session was opened */
-    CK_FLAGS flags; /* CKF_SERIAL_SESSION, CKF_RW_SESSION */
+    CK_FLAGS flags;           /* CKF_SERIAL_SESSION, CKF_RW_SESSION */
     tok_operation sign, verify, encrypt, decrypt, digest;
     tok_find find;
     int finding;
@@ -530,7 +530,7 @@ void tok_issuer_close(void);
  * for an unknown ID, CKR_TOKEN_NOT_PRESENT for a known slot whose token is gone.
  */
 CK_RV tok_slot_get(CK_SLOT_ID id, tok_slot **out);
-tok_slot *tok_slot_find(CK_SLOT_ID id);            /* any known slot, no card I/O; or NULL */
+tok_slot *tok_slot_find(CK_SLOT_ID id); /* any known slot, no card I/O; or NULL */
 /* The session and its slot (slot may be NULL). Never touches the card. */
 CK_RV tok_session_get(CK_SESSION_HANDLE h, tok_session **out, tok_slot **slot);
 /* Sessions (tok_session.c). */

@@ -308,7 +308,7 @@ static int push_bn(OSSL_PARAM_BLD *bld, const char *name, const CK_ATTRIBUTE *a,
 static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
 {
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(tok_ossl_ctx(), type, NULL);
+    EVP_PKEY_CTX *ctx = tok_ossl_pkey_ctx(type);
     EVP_PKEY *key = NULL;
     if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
         EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_KEYPAIR, params) != 1)

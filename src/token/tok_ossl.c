@@ -101,6 +101,19 @@ const EVP_CIPHER *tok_ossl_cipher(const char *name)
     return fetch(name, 1);
 }
 
+EVP_PKEY_CTX *tok_ossl_pkey_ctx(const char *type)
+{
+    /*
+     * The key managers' OID names: "EC" or "RSA" would make OpenSSL look for
+     * a default engine of that key type first (tok_ossl.h).
+     */
+    const char *name = strcmp(type, "EC") == 0    ? "1.2.840.10045.2.1"
+                       : strcmp(type, "RSA") == 0 ? "1.2.840.113549.1.1.1"
+                                                  : NULL;
+    OSSL_LIB_CTX *ctx = tok_ossl_ctx();
+    return name != NULL && ctx != NULL ? EVP_PKEY_CTX_new_from_name(ctx, name, NULL) : NULL;
+}
+
 EVP_PKEY *tok_ossl_spki(const uint8_t *der, size_t len)
 {
     if (der == NULL || len == 0 || len > LONG_MAX)

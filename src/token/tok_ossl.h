@@ -5,15 +5,23 @@
  *
  * Why: the module runs inside applications that configure OpenSSL for
  * themselves. `openssl -engine pkcs11` makes libengine-pkcs11-openssl (which
- * loads this very module) the default ENGINE for every algorithm; OpenSSL
- * then decodes a SubjectPublicKeyInfo with d2i_PUBKEY into a legacy key
- * bound to that engine, whose EC point the provider API cannot export, and
- * legacy EVP_sha256()/EVP_aes_*() objects and RAND_bytes() would go to the
- * engine too. An application's openssl.cnf may likewise load a PKCS#11
- * provider into the default library context. So the module never uses the
- * default context or legacy objects for its own work: keys are decoded with
- * OSSL_DECODER (providers only) in a private OSSL_LIB_CTX, algorithms are
- * fetched from it, random bytes come from its DRBGs.
+ * loads this very module) the default ENGINE for every algorithm. OpenSSL
+ * 3.0 then consults that engine, whatever the library context, wherever an
+ * algorithm has a legacy NID: d2i_PUBKEY() returns a legacy key bound to it
+ * (whose EC point the provider API cannot export: the module's public key
+ * objects lost their attributes), EVP_PKEY_CTX_new_from_name("EC") gives a
+ * legacy context that cannot make keys, EVP_sha256()/EVP_aes_*() and
+ * RAND_bytes() go to it. An application's openssl.cnf may likewise load a
+ * PKCS#11 provider into the default library context. So the module works in
+ * a private OSSL_LIB_CTX (default provider) and never through legacy paths:
+ * keys are decoded with OSSL_DECODER, key contexts are made by the
+ * algorithm's OID name (which has no legacy NID to look an engine up by),
+ * digests and ciphers are fetched, random bytes come from the DRBGs.
+ *
+ * What remains: an operation on an existing key (EVP_PKEY_CTX_new_from_pkey:
+ * verify, encrypt) still goes to an engine registered as the default for
+ * the key's type, as OpenSSL 3.0 offers no way around that;
+ * libengine-pkcs11-openssl hands keys that are not its own back to OpenSSL.
  *
  * The context is created on first use. tok_ossl_free() releases it with
  * everything fetched from it; it must run after every key made in it is
@@ -35,6 +43,8 @@ void tok_ossl_free(void);
 /* A digest ("SHA256") or cipher ("AES-128-GCM") fetched once from the module's context. */
 const EVP_MD *tok_ossl_md(const char *name);
 const EVP_CIPHER *tok_ossl_cipher(const char *name);
+/* A context for making "RSA" or "EC" keys (fromdata, keygen) with the module's providers. */
+EVP_PKEY_CTX *tok_ossl_pkey_ctx(const char *type);
 /* A public key from a DER SubjectPublicKeyInfo that is exactly `len` bytes, or NULL. */
 EVP_PKEY *tok_ossl_spki(const uint8_t *der, size_t len);
 /* An X.509 certificate (DER, exactly `len` bytes) in the module's context, or NULL. */

@@ -141,7 +141,7 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
 {
     EVP_PKEY *pk = NULL;
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(tok_ossl_ctx(), type, NULL);
+    EVP_PKEY_CTX *ctx = tok_ossl_pkey_ctx(type);
     if (params != NULL && ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0)
         EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params);
     EVP_PKEY_CTX_free(ctx);

@@ -215,8 +215,7 @@ static void connect_reader(const sks_pcsc_reader *r)
     snprintf(key, sizeof(key), "pcsc:%s", r->name);
     tok_card *card = tok_card_for(key, r->name, 1);
     if (card == NULL) {
-        tok_log(TOK_LOG_WARN, "%s: more than %d readers seen: not offered", r->name,
-                TOK_MAX_CARDS);
+        tok_log(TOK_LOG_WARN, "%s: more than %d readers seen: not offered", r->name, TOK_MAX_CARDS);
         t->ops->close(t);
         remember_probe(r->name, r->events);
         return;

@@ -106,7 +106,7 @@ static void pcsc_end(sks_transport *t)
  * then. Watch the card's status for up to SETTLE_MS: removed, or (still
  * there) a genuine failure. Only failed transmissions pay for this.
  */
-#define SETTLE_MS 1000
+#define SETTLE_MS      1000
 #define SETTLE_STEP_MS 50
 static int failure_cause(pcsc_transport *p)
 {

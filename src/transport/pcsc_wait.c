@@ -97,7 +97,7 @@ static int same_readers(sks_pcsc_wait *w)
     rv = SCardListReaders(w->ctx, NULL, buf, &len);
     if (rv != SCARD_S_SUCCESS) {
         free(buf);
-        return rv == SCARD_E_NO_READERS_AVAILABLE ? w->n == 0
+        return rv == SCARD_E_NO_READERS_AVAILABLE  ? w->n == 0
                : rv == SCARD_E_INSUFFICIENT_BUFFER ? 0
                                                    : -1;
     }

@@ -61,10 +61,10 @@ sks_transport *sks_transport_embedded_open(const char *state_dir, char *err, siz
 typedef struct sks_pcsc sks_pcsc;
 
 typedef struct {
-    char name[128];       /* the reader's name as PC/SC lists it */
-    uint32_t state;       /* SCARD_STATE_* flags seen by the scan */
-    uint32_t events;      /* the reader's event count: moves when a card comes or goes */
-    int card_present;     /* a powered, responsive card is in the reader */
+    char name[128];   /* the reader's name as PC/SC lists it */
+    uint32_t state;   /* SCARD_STATE_* flags seen by the scan */
+    uint32_t events;  /* the reader's event count: moves when a card comes or goes */
+    int card_present; /* a powered, responsive card is in the reader */
 } sks_pcsc_reader;
 
 /* A handle on the PC/SC service; nothing is asked of pcscd until the first scan. */

@@ -16,8 +16,16 @@
  *       sign in a loop until STOP_FILE exists. When a call fails (the card
  *       was removed) it prints "error <CKR>" once per kind of failure, then
  *       keeps trying to recover: find the token again, open a new session,
- *       log in, find the key. Prints "recovered" when it signs again, and
- *       at the end "ok N errors M recovered R".
+ *       log in, find the key; after CKR_USER_NOT_LOGGED_IN it first logs in
+ *       again on the same session ("relogin <CKR>"). Before closing a failed
+ *       session it prints
+ *       "session CKR_OK public" (still open, no longer logged in) or
+ *       "session <CKR>" (what C_GetSessionInfo answered). Prints "recovered"
+ *       when it signs again, and at the end "ok N errors M recovered R".
+ *   relogin MODULE TOKEN PIN KEY GO_FILE
+ *       log in and sign once ("ready CKR_OK"), wait for GO_FILE, then call
+ *       C_Login on the same session and sign: "login <CKR>", "sign <CKR>".
+ *       After a card reset by another application both must be CKR_OK.
  *   wait MODULE EVENTS TIMEOUT
  *       a baseline C_GetSlotList, then C_WaitForSlotEvent (blocking) EVENTS
  *       times, printing "event 0x<slot> present|absent [label]" for each;
@@ -51,28 +59,50 @@ static CK_FUNCTION_LIST *p11;
 static const char *rv_name(CK_RV rv)
 {
     switch (rv) {
-    case CKR_OK: return "CKR_OK";
-    case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
-    case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
-    case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
-    case CKR_NO_EVENT: return "CKR_NO_EVENT";
-    case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
-    case CKR_DEVICE_REMOVED: return "CKR_DEVICE_REMOVED";
-    case CKR_FUNCTION_NOT_SUPPORTED: return "CKR_FUNCTION_NOT_SUPPORTED";
-    case CKR_KEY_HANDLE_INVALID: return "CKR_KEY_HANDLE_INVALID";
-    case CKR_OBJECT_HANDLE_INVALID: return "CKR_OBJECT_HANDLE_INVALID";
-    case CKR_OPERATION_NOT_INITIALIZED: return "CKR_OPERATION_NOT_INITIALIZED";
-    case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
-    case CKR_SESSION_CLOSED: return "CKR_SESSION_CLOSED";
-    case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
-    case CKR_SIGNATURE_INVALID: return "CKR_SIGNATURE_INVALID";
-    case CKR_SLOT_ID_INVALID: return "CKR_SLOT_ID_INVALID";
-    case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
-    case CKR_TOKEN_NOT_RECOGNIZED: return "CKR_TOKEN_NOT_RECOGNIZED";
-    case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
-    case CKR_USER_ALREADY_LOGGED_IN: return "CKR_USER_ALREADY_LOGGED_IN";
-    case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
-    default: return "CKR_?";
+    case CKR_OK:
+        return "CKR_OK";
+    case CKR_GENERAL_ERROR:
+        return "CKR_GENERAL_ERROR";
+    case CKR_FUNCTION_FAILED:
+        return "CKR_FUNCTION_FAILED";
+    case CKR_ARGUMENTS_BAD:
+        return "CKR_ARGUMENTS_BAD";
+    case CKR_NO_EVENT:
+        return "CKR_NO_EVENT";
+    case CKR_DEVICE_ERROR:
+        return "CKR_DEVICE_ERROR";
+    case CKR_DEVICE_REMOVED:
+        return "CKR_DEVICE_REMOVED";
+    case CKR_FUNCTION_NOT_SUPPORTED:
+        return "CKR_FUNCTION_NOT_SUPPORTED";
+    case CKR_KEY_HANDLE_INVALID:
+        return "CKR_KEY_HANDLE_INVALID";
+    case CKR_OBJECT_HANDLE_INVALID:
+        return "CKR_OBJECT_HANDLE_INVALID";
+    case CKR_OPERATION_NOT_INITIALIZED:
+        return "CKR_OPERATION_NOT_INITIALIZED";
+    case CKR_PIN_INCORRECT:
+        return "CKR_PIN_INCORRECT";
+    case CKR_SESSION_CLOSED:
+        return "CKR_SESSION_CLOSED";
+    case CKR_SESSION_HANDLE_INVALID:
+        return "CKR_SESSION_HANDLE_INVALID";
+    case CKR_SIGNATURE_INVALID:
+        return "CKR_SIGNATURE_INVALID";
+    case CKR_SLOT_ID_INVALID:
+        return "CKR_SLOT_ID_INVALID";
+    case CKR_TOKEN_NOT_PRESENT:
+        return "CKR_TOKEN_NOT_PRESENT";
+    case CKR_TOKEN_NOT_RECOGNIZED:
+        return "CKR_TOKEN_NOT_RECOGNIZED";
+    case CKR_USER_NOT_LOGGED_IN:
+        return "CKR_USER_NOT_LOGGED_IN";
+    case CKR_USER_ALREADY_LOGGED_IN:
+        return "CKR_USER_ALREADY_LOGGED_IN";
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+        return "CKR_CRYPTOKI_NOT_INITIALIZED";
+    default:
+        return "CKR_?";
     }
 }
 
@@ -231,8 +261,8 @@ static void *sign_worker(void *arg)
     for (unsigned long i = 0; i < w->rounds; i++) {
         rv = sign_once(s, &m, priv, pub, i);
         if (rv != CKR_OK) {
-            fprintf(stderr, "p11-pcsc: thread %d round %lu: %s (0x%lx)\n", w->index, i,
-                    rv_name(rv), (unsigned long)rv);
+            fprintf(stderr, "p11-pcsc: thread %d round %lu: %s (0x%lx)\n", w->index, i, rv_name(rv),
+                    (unsigned long)rv);
             break;
         }
         w->ok++;
@@ -392,7 +422,27 @@ static int cmd_loop(char **argv)
             printf("error %s\n", rv_name(rv));
             fflush(stdout);
         }
+        if (st.ready && rv == CKR_USER_NOT_LOGGED_IN) {
+            /* The card forgot the PIN (reset): log in again on the same session. */
+            CK_RV lrv = p11->C_Login(st.s, CKU_USER, (CK_UTF8CHAR *)pin, (CK_ULONG)strlen(pin));
+            printf("relogin %s\n", rv_name(lrv));
+            fflush(stdout);
+            if (lrv == CKR_OK)
+                continue;
+        }
         if (st.ready) {
+            /* What became of the session: still there (and logged in?) or closed. */
+            CK_SESSION_INFO si;
+            CK_RV srv = p11->C_GetSessionInfo(st.s, &si);
+            int user = srv == CKR_OK &&
+                       (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS);
+            if (srv != CKR_OK || !user) {
+                if (srv == CKR_OK)
+                    printf("session CKR_OK public\n");
+                else
+                    printf("session %s\n", rv_name(srv));
+                fflush(stdout);
+            }
             p11->C_CloseSession(st.s); /* may be gone already: whatever it answers */
             st.ready = 0;
         }
@@ -405,6 +455,37 @@ static int cmd_loop(char **argv)
         return 1;
     }
     return ok > 0 ? 0 : 1;
+}
+
+/* ---- relogin: a reset the module has not seen yet -------------------------------- */
+
+/*
+ * Log in and sign, wait for GO_FILE (the test resets the card meanwhile),
+ * then C_Login again before anything else touches the card: the module must
+ * notice the reset and accept the login ("login CKR_OK"), after which a
+ * signature works ("sign CKR_OK").
+ */
+static int cmd_relogin(char **argv)
+{
+    const char *token = argv[0], *pin = argv[1], *key = argv[2], *go = argv[3];
+    loop_state st = {0};
+    CK_RV rv = loop_connect(&st, token, pin, key);
+    if (rv == CKR_OK)
+        rv = sign_once(st.s, &st.m, st.priv, CK_INVALID_HANDLE, 0);
+    printf("ready %s\n", rv_name(rv));
+    fflush(stdout);
+    if (rv != CKR_OK)
+        return 1;
+    struct stat sb;
+    for (int i = 0; i < 600 && stat(go, &sb) != 0; i++)
+        usleep(100000);
+    rv = p11->C_Login(st.s, CKU_USER, (CK_UTF8CHAR *)pin, (CK_ULONG)strlen(pin));
+    printf("login %s\n", rv_name(rv));
+    rv = sign_once(st.s, &st.m, st.priv, CK_INVALID_HANDLE, 1);
+    printf("sign %s\n", rv_name(rv));
+    fflush(stdout);
+    CK_RV frv = p11->C_Finalize(NULL);
+    return rv == CKR_OK && frv == CKR_OK ? 0 : 1;
 }
 
 /* ---- wait and finalize ------------------------------------------------------------ */
@@ -512,7 +593,7 @@ static int cmd_finalize(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: p11-pcsc sign|loop|wait|finalize MODULE ...\n");
+        fprintf(stderr, "usage: p11-pcsc sign|loop|relogin|wait|finalize MODULE ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -523,6 +604,8 @@ int main(int argc, char **argv)
         return cmd_sign(argv + 3, nargs);
     if (strcmp(cmd, "loop") == 0 && nargs == 4)
         return cmd_loop(argv + 3);
+    if (strcmp(cmd, "relogin") == 0 && nargs == 4)
+        return cmd_relogin(argv + 3);
     if (strcmp(cmd, "wait") == 0 && nargs == 2)
         return cmd_wait(argv + 3);
     if (strcmp(cmd, "finalize") == 0 && nargs == 0)

@@ -55,10 +55,17 @@ check_fail "a wrong pin-value is refused" 'PIN|[Ll]ogin|CKR_' "${E[@]}" pkeyutl 
 check "the right PIN still works after one wrong try" "${E[@]}" pkeyutl "${ENG[@]}" \
     -inkey "$URI_EC" -sign -in "$T/data.sha256" -out "$T/sig.ec2"
 
+# `-engine pkcs11` makes the engine OpenSSL's default for every algorithm, so
+# the module's own OpenSSL calls must not go through it (they did: the EC
+# key's attributes were unavailable and the key "not found").
 check "the engine reads the public key (type=public URI)" "${E[@]}" pkey -engine pkcs11 \
     -inform engine -pubin -in "pkcs11:token=$IT_TOKEN;object=ec256;type=public" -pubout \
     -out "$T/ec256-engine.pem"
 check_cmp "the engine's public key equals pkcs11-tool's" "$T/ec256.pem" "$T/ec256-engine.pem"
+check "the engine reads the RSA public key (id= URI)" "${E[@]}" pkey -engine pkcs11 \
+    -inform engine -pubin -in "pkcs11:token=$IT_TOKEN;id=%01;type=public" -pubout \
+    -out "$T/rsa-engine.pem"
+check_cmp "the engine's RSA public key equals pkcs11-tool's" "$T/rsa.pem" "$T/rsa-engine.pem"
 
 # ---- self-signed certificates ------------------------------------------------------
 check "req -new -x509 with the EC key" "${E[@]}" req -new -x509 "${ENG[@]}" -key "$URI_EC" \

@@ -222,8 +222,27 @@ wait "$loop" || rc=$?
 use_output "$T/reset.out" "p11-pcsc loop (card reset by opensc-tool)"
 check_eq "the signing process ends normally" 0 "$rc"
 check_out "after the reset a signature answers CKR_USER_NOT_LOGGED_IN" '^error CKR_USER_NOT_LOGGED_IN$'
+check_out "... C_Login on the same session works again" '^relogin CKR_OK$'
 check_no_out "... and nothing else fails" '^error CKR_(DEVICE|SESSION|TOKEN|GENERAL)'
 check_out "after a new login it signs again" '^recovered'
+
+# A reset the module has not seen yet when the application logs in again.
+rm -f "$T/go"
+"${PCSC[@]}" relogin "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" ec256 "$T/go" \
+    >"$T/relogin.out" 2>&1 9>&- &
+relogin=$!
+it_bg "$relogin"
+if wait_line "$T/relogin.out" '^ready CKR_OK$'; then
+    check "opensc-tool resets the card again" "${IN_PCSCD[@]}" opensc-tool -r "$READER" --reset
+fi
+touch "$T/go"
+rc=0
+wait "$relogin" || rc=$?
+use_output "$T/relogin.out" "p11-pcsc relogin (card reset by opensc-tool)"
+check_out "C_Login after an unnoticed reset: the card is asked first, the login works" \
+    '^login CKR_OK$'
+check_out "... and the key signs again" '^sign CKR_OK$'
+check_eq "... the process ends normally" 0 "$rc"
 
 # ---- card removal while a process signs -------------------------------------------------
 rm -f "$T/stop-loop"
@@ -260,6 +279,8 @@ wait "$loop" || rc=$?
 use_output "$T/loop.out" "p11-pcsc loop (sks-card stopped and started)"
 check_eq "the signing process ends normally (no crash)" 0 "$rc"
 check_out "the first failure is CKR_DEVICE_REMOVED" '^error CKR_DEVICE_REMOVED$'
+check_out "... and the session of the removed card is gone (CKR_SESSION_HANDLE_INVALID)" \
+    '^session CKR_SESSION_HANDLE_INVALID$'
 check_out "the same process signs again after a new login" '^recovered'
 
 check "the card's keys are intact" "${P11[@]}" "${USER[@]}" -O

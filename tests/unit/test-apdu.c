@@ -433,6 +433,31 @@ static uint8_t *expected_answer(const uint8_t *call, size_t n, size_t answer_len
     return a;
 }
 
+/* `ans` holds the whole answer (answer_len bytes) the fake card gives to `call`. */
+static void assert_answer(const sks_writer *ans, const uint8_t *call, size_t n, size_t answer_len)
+{
+    uint8_t *exp = expected_answer(call, n, answer_len);
+    ck_assert_uint_eq(ans->len, answer_len);
+    ck_assert_mem_eq(ans->buf, exp, answer_len);
+    free(exp);
+}
+
+/* Run `call` (n bytes, extended APDUs when `extended`) on the fake card: it must end in 9000. */
+static void call_ok(fake_card *c, int extended, const uint8_t *call, size_t n, sks_writer *ans)
+{
+    uint16_t sw = 0;
+    ck_assert_int_eq(sks_apdu_call(fake_transmit, c, extended, call, n, ans, &sw), 0);
+    ck_assert_uint_eq(sw, SKS_SW_OK);
+}
+
+/* A fake card answering `answer_len` bytes, the SKS application selected. */
+static void fake_init_selected(fake_card *c, size_t answer_len)
+{
+    uint16_t sw = 0;
+    fake_init(c, answer_len);
+    ck_assert_int_eq(sks_apdu_select(fake_transmit, c, &sw), 0);
+}
+
 static uint8_t *make_call(size_t n)
 {
     uint8_t *call = malloc(n);
@@ -485,22 +510,16 @@ START_TEST(test_call_short_small)
 {
     /* A call and an answer that each fit one APDU. */
     fake_card c;
-    fake_init(&c, 10);
-    uint16_t sw;
-    ck_assert_int_eq(sks_apdu_select(fake_transmit, &c, &sw), 0);
+    fake_init_selected(&c, 10);
     const uint8_t call[] = {0x40};
     sks_writer ans;
     sks_writer_init(&ans);
-    ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 0, call, 1, &ans, &sw), 0);
-    ck_assert_uint_eq(sw, SKS_SW_OK);
+    call_ok(&c, 0, call, 1, &ans);
     ck_assert_uint_eq(c.nlog, 2);
     const uint8_t want[] = {0x80, 0x10, 0x00, 0x00, 0x01, 0x40, 0x00};
     ck_assert_uint_eq(c.log[1].len, sizeof want);
     ck_assert_mem_eq(c.log[1].buf, want, sizeof want);
-    uint8_t *exp = expected_answer(call, 1, 10);
-    ck_assert_uint_eq(ans.len, 10);
-    ck_assert_mem_eq(ans.buf, exp, 10);
-    free(exp);
+    assert_answer(&ans, call, 1, 10);
     sks_writer_free(&ans);
     fake_free(&c);
 }
@@ -510,15 +529,12 @@ START_TEST(test_call_short_chained)
 {
     /* 300-byte call, 600-byte answer: two parts, two GET RESPONSEs. */
     fake_card c;
-    fake_init(&c, 600);
-    uint16_t sw;
-    ck_assert_int_eq(sks_apdu_select(fake_transmit, &c, &sw), 0);
+    fake_init_selected(&c, 600);
     uint8_t *call = make_call(300);
     sks_writer ans;
     sks_writer_init(&ans);
     sks_put_raw(&ans, "stale", 5); /* replaced, not appended to */
-    ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 0, call, 300, &ans, &sw), 0);
-    ck_assert_uint_eq(sw, SKS_SW_OK);
+    call_ok(&c, 0, call, 300, &ans);
 
     ck_assert_uint_eq(c.nlog, 1 + 4);
     const uint8_t lc255[] = {0xFF}, lc45[] = {0x2D}, le00[] = {0x00};
@@ -527,10 +543,7 @@ START_TEST(test_call_short_chained)
     assert_apdu(&c.log[3], HDR_GET_RESPONSE, NULL, 0, NULL, 0, le00, 1);
     assert_apdu(&c.log[4], HDR_GET_RESPONSE, NULL, 0, NULL, 0, le00, 1);
 
-    uint8_t *exp = expected_answer(call, 300, 600);
-    ck_assert_uint_eq(ans.len, 600);
-    ck_assert_mem_eq(ans.buf, exp, 600);
-    free(exp);
+    assert_answer(&ans, call, 300, 600);
     free(call);
     sks_writer_free(&ans);
     fake_free(&c);
@@ -542,14 +555,11 @@ START_TEST(test_call_70000_short)
     /* 70,000 bytes in 255-byte parts; 70,001-byte answer in 256-byte parts. */
     const size_t n = 70000, alen = 70001;
     fake_card c;
-    fake_init(&c, alen);
-    uint16_t sw;
-    ck_assert_int_eq(sks_apdu_select(fake_transmit, &c, &sw), 0);
+    fake_init_selected(&c, alen);
     uint8_t *call = make_call(n);
     sks_writer ans;
     sks_writer_init(&ans);
-    ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 0, call, n, &ans, &sw), 0);
-    ck_assert_uint_eq(sw, SKS_SW_OK);
+    call_ok(&c, 0, call, n, &ans);
 
     size_t parts = (n + 254) / 255;       /* 275: 274 full, last 130 bytes */
     size_t gets = (alen + 255) / 256 - 1; /* 273 GET RESPONSEs */
@@ -564,10 +574,7 @@ START_TEST(test_call_70000_short)
     for (size_t i = 0; i < gets; i++)
         assert_apdu(&c.log[1 + parts + i], HDR_GET_RESPONSE, NULL, 0, NULL, 0, le00, 1);
 
-    uint8_t *exp = expected_answer(call, n, alen);
-    ck_assert_uint_eq(ans.len, alen);
-    ck_assert_mem_eq(ans.buf, exp, alen);
-    free(exp);
+    assert_answer(&ans, call, n, alen);
     free(call);
     sks_writer_free(&ans);
     fake_free(&c);
@@ -579,14 +586,11 @@ START_TEST(test_call_70000_extended)
     /* 70,000 bytes: one 65,535-byte part and 4,465 more; answer 65,536 + 4,465. */
     const size_t n = 70000, alen = 70001;
     fake_card c;
-    fake_init(&c, alen);
-    uint16_t sw;
-    ck_assert_int_eq(sks_apdu_select(fake_transmit, &c, &sw), 0);
+    fake_init_selected(&c, alen);
     uint8_t *call = make_call(n);
     sks_writer ans;
     sks_writer_init(&ans);
-    ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 1, call, n, &ans, &sw), 0);
-    ck_assert_uint_eq(sw, SKS_SW_OK);
+    call_ok(&c, 1, call, n, &ans);
 
     ck_assert_uint_eq(c.nlog, 1 + 3);
     const uint8_t lc_first[] = {0x00, 0xFF, 0xFF}, lc_last[] = {0x00, 0x11, 0x71};
@@ -595,10 +599,7 @@ START_TEST(test_call_70000_extended)
     assert_apdu(&c.log[2], HDR_LAST, lc_last, 3, call + 65535, 4465, le0000, 2);
     assert_apdu(&c.log[3], HDR_GET_RESPONSE, NULL, 0, NULL, 0, le000000, 3);
 
-    uint8_t *exp = expected_answer(call, n, alen);
-    ck_assert_uint_eq(ans.len, alen);
-    ck_assert_mem_eq(ans.buf, exp, alen);
-    free(exp);
+    assert_answer(&ans, call, n, alen);
     free(call);
     sks_writer_free(&ans);
     fake_free(&c);
@@ -608,16 +609,14 @@ END_TEST
 START_TEST(test_call_limits)
 {
     fake_card c;
-    fake_init(&c, SKS_CALL_MAX);
+    fake_init_selected(&c, SKS_CALL_MAX);
     uint16_t sw;
-    ck_assert_int_eq(sks_apdu_select(fake_transmit, &c, &sw), 0);
     uint8_t *call = make_call(SKS_CALL_MAX + 1);
     sks_writer ans;
     sks_writer_init(&ans);
 
     /* The largest answer arrives whole. */
-    ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 1, call, 100, &ans, &sw), 0);
-    ck_assert_uint_eq(sw, SKS_SW_OK);
+    call_ok(&c, 1, call, 100, &ans);
     ck_assert_uint_eq(ans.len, SKS_CALL_MAX);
 
     /* One byte more is refused. */
@@ -627,8 +626,7 @@ START_TEST(test_call_limits)
 
     /* The largest call goes through, one byte more is not even sent. */
     c.answer_len = 1;
-    ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 1, call, SKS_CALL_MAX, &ans, &sw), 0);
-    ck_assert_uint_eq(sw, SKS_SW_OK);
+    call_ok(&c, 1, call, SKS_CALL_MAX, &ans);
     ck_assert_uint_eq(ans.len, 1);
     size_t sent = c.nlog;
     ck_assert_int_eq(sks_apdu_call(fake_transmit, &c, 1, call, SKS_CALL_MAX + 1, &ans, &sw), 0);

@@ -628,16 +628,7 @@ START_TEST(provisioning_is_atomic)
     provision_keys(c, &f);
     crash_every_write(c, &c_bad_close, step_bad_close, &f);
     crash_every_write(c, &c_close, step_close, &f);
-    {
-        sks_issuer_msg m;
-        sks_req_close_session req;
-        sks_resp_close_session resp;
-        sks_issuer_msg_init(&m);
-        ck_assert_int_eq(sks_issuer_prepare_close(f.s, &m, &req), 0);
-        TL_OK(c, tl_call(c, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL));
-        ck_assert_int_eq(sks_issuer_verify_close(f.s, &m, &resp), 0);
-        sks_issuer_msg_free(&m);
-    }
+    TL_OK(c, tl_close_session(c, f.s));
     flow_free(&f);
     tl_card_free(c);
 }

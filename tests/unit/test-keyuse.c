@@ -1206,10 +1206,7 @@ START_TEST(test_pin_never_set)
     sks_resp_create_pin_policy presp;
     ck_assert(sks_issuer_prepare_pin_policy(is, &p, uresp.puk_policy_handle, &m, &preq) == 0);
     TL_OK(c, tl_call(c, SKS_M_CREATE_PIN_POLICY, &preq, &presp, NULL));
-    sks_req_close_session creq;
-    sks_resp_close_session cresp;
-    ck_assert(sks_issuer_prepare_close(is, &m, &creq) == 0);
-    TL_OK(c, tl_call(c, SKS_M_CLOSE_PROVISIONING_SESSION, &creq, &cresp, NULL));
+    TL_OK(c, tl_close_session(c, is));
     uint32_t pol = presp.pin_policy_handle;
 
     sks_pin_policy_info info;

@@ -473,6 +473,27 @@ static sks_view V(const char *s)
 
 static uint8_t mac32[32];
 
+/*
+ * Request `r` of `method` must encode as `head` followed by the 32-byte MAC
+ * (mac32, its last field), and its MAC data must be exactly `mac_data`.
+ */
+static void assert_request_layout(uint8_t method, const void *r, const uint8_t *head,
+                                  size_t head_len, const uint8_t *mac_data, size_t mac_len)
+{
+    const sks_msgdesc *d = sks_msg_find(method);
+    sks_writer w;
+    sks_writer_init(&w);
+    ck_assert_int_eq(sks_msg_encode_request(d, r, &w), 0);
+    ck_assert_uint_eq(w.len, head_len + 32);
+    ck_assert_mem_eq(w.buf, head, head_len);
+    ck_assert_mem_eq(w.buf + head_len, mac32, 32);
+    sks_writer_reset(&w);
+    ck_assert_int_eq(sks_msg_macdata(d, r, &w), 0);
+    ck_assert_uint_eq(w.len, mac_len);
+    ck_assert_mem_eq(w.buf, mac_data, mac_len);
+    sks_writer_free(&w);
+}
+
 START_TEST(test_create_pin_policy_layout)
 {
     memset(mac32, 0xAA, sizeof mac32);
@@ -496,27 +517,13 @@ START_TEST(test_create_pin_policy_layout)
     r.mac.len = 32;
 
     /* docs/protocol.md 6.5, in table order, MAC-only PUK ID left out. */
-    uint8_t want[1 + 4 + 6 + 4 + 10 + 34];
     const uint8_t head[] = {6,    0,    0,    0, 0x11, 0, 4, 'p', 'i', 'n', '1', 0, 0, 0,
                             0x22, 0x01, 0x00, 0, 3,    1, 4, 4,   8,   1,   2,   0, 32};
-    memcpy(want, head, sizeof head);
-    memset(want + sizeof head, 0xAA, 32);
-    ck_assert_uint_eq(sizeof head + 32, sizeof want);
-
-    sks_writer w;
-    sks_writer_init(&w);
-    ck_assert_int_eq(sks_msg_encode_request(sks_msg_find(6), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof want);
-    ck_assert_mem_eq(w.buf, want, sizeof want);
-
+    ck_assert_uint_eq(sizeof head + 32, 1 + 4 + 6 + 4 + 10 + 34);
     /* MAC data: L(ID) L(PUK ID) then the nine one-byte arguments. */
     const uint8_t mac_want[] = {0,   4, 'p', 'i', 'n', '1', 0, 4, 'p', 'u', 'k',
                                 '1', 1, 0,   0,   3,   1,   4, 4, 8,   1,   2};
-    sks_writer_reset(&w);
-    ck_assert_int_eq(sks_msg_macdata(sks_msg_find(6), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof mac_want);
-    ck_assert_mem_eq(w.buf, mac_want, sizeof mac_want);
-    sks_writer_free(&w);
+    assert_request_layout(6, &r, head, sizeof head, mac_want, sizeof mac_want);
 }
 END_TEST
 
@@ -533,19 +540,8 @@ START_TEST(test_close_session_layout)
         .mac = {mac32, 32},
     };
     const uint8_t head[] = {2, 1, 2, 3, 4, 0, 2, 3, 0, 0, 4, 0, 5, 0xFF, 0xFF, 0, 32};
-    sks_writer w;
-    sks_writer_init(&w);
-    ck_assert_int_eq(sks_msg_encode_request(sks_msg_find(2), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof head + 32);
-    ck_assert_mem_eq(w.buf, head, sizeof head);
-    ck_assert_mem_eq(w.buf + sizeof head, mac32, 32);
-
-    sks_writer_reset(&w);
-    ck_assert_int_eq(sks_msg_macdata(sks_msg_find(2), &r, &w), 0);
     const uint8_t mac_want[] = {0, 2, 3, 0, 0, 4, 0, 5, 0xFF, 0xFF};
-    ck_assert_uint_eq(w.len, sizeof mac_want);
-    ck_assert_mem_eq(w.buf, mac_want, sizeof mac_want);
-    sks_writer_free(&w);
+    assert_request_layout(2, &r, head, sizeof head, mac_want, sizeof mac_want);
 }
 END_TEST
 
@@ -572,26 +568,18 @@ START_TEST(test_create_key_pair_layout)
     r.mac.len = 32;
     const uint8_t head[] = {7,   0,   0, 0, 9, 0, 1, 'k', 0, 0, 0,   10,  0,    4, '1', '2',
                             '3', '4', 1, 0, 1, 0, 1, 3,   0, 2, 'f', 'n', 0x10, 0, 32};
-    sks_writer w;
-    sks_writer_init(&w);
-    ck_assert_int_eq(sks_msg_encode_request(sks_msg_find(7), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof head + 32);
-    ck_assert_mem_eq(w.buf, head, sizeof head);
-
     /* PINValue is WIRE only; "PINValue for the MAC" (MAC only) follows the policy ID. */
     const uint8_t mac_want[] = {0, 1, 'k', 0, 1, 'P', 0, 3, 'm', 'a', 'c',
                                 1, 0, 1,   0, 1, 3,   0, 2, 'f', 'n', 0x10};
-    sks_writer_reset(&w);
-    ck_assert_int_eq(sks_msg_macdata(sks_msg_find(7), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof mac_want);
-    ck_assert_mem_eq(w.buf, mac_want, sizeof mac_want);
+    assert_request_layout(7, &r, head, sizeof head, mac_want, sizeof mac_want);
 
     /* Response: PublicKey byte[], AttestedPublicKey byte[32], EncryptedPrivateKey blob, KeyHandle.
      */
     uint8_t att[32];
     memset(att, 0x77, sizeof att);
     sks_resp_create_key_pair resp = {V("pk"), {att, 32}, V("e"), 0x0A0B0C0D};
-    sks_writer_reset(&w);
+    sks_writer w;
+    sks_writer_init(&w);
     ck_assert_int_eq(sks_msg_encode_response(sks_msg_find(7), &resp, &w), 0);
     const uint8_t resp_head[] = {0, 0, 2, 'p', 'k', 0, 32};
     const uint8_t resp_tail[] = {0, 0, 0, 1, 'e', 0x0A, 0x0B, 0x0C, 0x0D};
@@ -619,19 +607,9 @@ START_TEST(test_set_certificate_path_layout)
     r.mac.len = 32;
     const uint8_t head[] = {8, 0,   0,   0, 1, 0,   0,   0,   2, 2, 0,
                             2, 'e', 'e', 0, 3, 'c', 'a', '!', 0, 32};
-    sks_writer w;
-    sks_writer_init(&w);
-    ck_assert_int_eq(sks_msg_encode_request(sks_msg_find(8), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof head + 32);
-    ck_assert_mem_eq(w.buf, head, sizeof head);
-
     const uint8_t mac_want[] = {0, 2, 'i', 'd', 0,   4, 's', 'p', 'k', 'i',
                                 2, 0, 2,   'e', 'e', 0, 3,   'c', 'a', '!'};
-    sks_writer_reset(&w);
-    ck_assert_int_eq(sks_msg_macdata(sks_msg_find(8), &r, &w), 0);
-    ck_assert_uint_eq(w.len, sizeof mac_want);
-    ck_assert_mem_eq(w.buf, mac_want, sizeof mac_want);
-    sks_writer_free(&w);
+    assert_request_layout(8, &r, head, sizeof head, mac_want, sizeof mac_want);
 }
 END_TEST
 
@@ -640,21 +618,13 @@ START_TEST(test_put_private_key_layout)
     /* restorePrivateKey and importPrivateKey share one layout, differ in name. */
     memset(mac32, 0x03, sizeof mac32);
     sks_req_put_private_key r = {5, 6, V("kid"), V("enc"), {mac32, 32}};
-    const uint8_t head[] = {0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 3, 'e', 'n', 'c', 0, 32};
+    /* head[0] is the method ID. */
+    uint8_t head[] = {0, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 3, 'e', 'n', 'c', 0, 32};
     const uint8_t mac_want[] = {0, 3, 'k', 'i', 'd', 0, 0, 0, 3, 'e', 'n', 'c'};
     const uint8_t ids[] = {SKS_M_RESTORE_PRIVATE_KEY, SKS_M_IMPORT_PRIVATE_KEY};
     for (size_t i = 0; i < 2; i++) {
-        sks_writer w;
-        sks_writer_init(&w);
-        ck_assert_int_eq(sks_msg_encode_request(sks_msg_find(ids[i]), &r, &w), 0);
-        ck_assert_uint_eq(w.buf[0], ids[i]);
-        ck_assert_uint_eq(w.len, 1 + sizeof head + 32);
-        ck_assert_mem_eq(w.buf + 1, head, sizeof head);
-        sks_writer_reset(&w);
-        ck_assert_int_eq(sks_msg_macdata(sks_msg_find(ids[i]), &r, &w), 0);
-        ck_assert_uint_eq(w.len, sizeof mac_want);
-        ck_assert_mem_eq(w.buf, mac_want, sizeof mac_want);
-        sks_writer_free(&w);
+        head[0] = ids[i];
+        assert_request_layout(ids[i], &r, head, sizeof head, mac_want, sizeof mac_want);
     }
 }
 END_TEST

@@ -165,21 +165,6 @@ static int put_private(tl_card *c, sks_issuer_session *is, uint8_t method, const
     return st;
 }
 
-/* closeProvisioningSession; on success the issuer verifies the attestation. */
-static int put_close(tl_card *c, sks_issuer_session *is)
-{
-    sks_issuer_msg m;
-    sks_req_close_session req;
-    sks_resp_close_session resp;
-    sks_issuer_msg_init(&m);
-    ck_assert_msg(sks_issuer_prepare_close(is, &m, &req) == 0, "%s", sks_issuer_error(is));
-    int st = tl_call(c, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
-    if (st == SKS_OK)
-        ck_assert_msg(sks_issuer_verify_close(is, &m, &resp) == 0, "%s", sks_issuer_error(is));
-    sks_issuer_msg_free(&m);
-    return st;
-}
-
 static int abort_session(tl_card *c, uint32_t handle)
 {
     sks_req_abort_session req = {handle};
@@ -303,7 +288,7 @@ static void fx_assert_bystander_ok(fixture *t)
 {
     sks_view pub = {t->b_pub.buf, t->b_pub.len};
     TL_OK(t->c, put_cert(t->c, t->b, "bkey", t->b_key, pub));
-    TL_OK(t->c, put_close(t->c, t->b));
+    TL_OK(t->c, tl_close_session(t->c, t->b));
     sks_req_key_handle kh = {t->b_key};
     sks_resp_get_key_attributes attr;
     TL_OK(t->c, tl_call(t->c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attr, NULL));
@@ -527,7 +512,7 @@ static int f_close_deleted(fixture *t)
 
 static int f_close_no_cert(fixture *t)
 {
-    return put_close(t->c, t->v);
+    return tl_close_session(t->c, t->v);
 }
 
 static int f_close_import_missing(fixture *t)
@@ -544,7 +529,7 @@ static int f_close_import_missing(fixture *t)
     spki_of(key, &spki);
     TL_OK(t->c, put_cert(t->c, t->v, "imp", h, (sks_view){spki.buf, spki.len}));
     TL_OK(t->c, put_cert(t->c, t->v, "vkey", t->v_key, (sks_view){t->v_pub.buf, t->v_pub.len}));
-    int st = put_close(t->c, t->v);
+    int st = tl_close_session(t->c, t->v);
     sks_writer_free(&spki);
     EVP_PKEY_free(key);
     return st;
@@ -1173,7 +1158,7 @@ START_TEST(test_backup_and_restore)
     TL_OK(c, put_private(c, is, SKS_M_RESTORE_PRIVATE_KEY, "restored", h, k.private_key[0]));
     spki_of(k.public_key[0], &pub);
     TL_OK(c, put_cert(c, is, "restored", h, (sks_view){pub.buf, pub.len}));
-    TL_OK(c, put_close(c, is));
+    TL_OK(c, tl_close_session(c, is));
 
     sks_req_key_handle kh = {h};
     sks_resp_get_key_attributes a;
@@ -1278,7 +1263,7 @@ START_TEST(test_power_cycle_mid_session)
     tl_card_reopen(c);
     TL_OK(c, put_cert(c, is, "key", key, (sks_view){pub.buf, pub.len}));
     tl_card_reopen(c);
-    TL_OK(c, put_close(c, is));
+    TL_OK(c, tl_close_session(c, is));
     sks_req_key_handle kh = {key};
     sks_resp_get_key_attributes a;
     TL_OK(c, tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &a, NULL));
@@ -1437,7 +1422,7 @@ START_TEST(test_session_key_lifecycle)
     ck_assert_int_eq(card_store_session_get(c->card->store, h, &s), SKS_OK);
     ck_assert_mem_eq(s.sk, sks_issuer_session_key(is), SKS_SK_LEN);
     card_session_rec_free(&s);
-    TL_OK(c, put_close(c, is)); /* a session without keys may close */
+    TL_OK(c, tl_close_session(c, is)); /* a session without keys may close */
     ck_assert_int_eq(card_store_session_get(c->card->store, h, &s), SKS_OK);
     ck_assert_uint_eq(s.state, CARD_SESSION_CLOSED);
     static const uint8_t zero[SKS_SK_LEN];
@@ -1487,7 +1472,7 @@ static int later_key(tl_card *c, sks_issuer_session *is, const sks_issuer_key_sp
     if (st == SKS_OK)
         st = put_cert(c, is, ks->id, *handle, (sks_view){pub.buf, pub.len});
     if (st == SKS_OK)
-        st = put_close(c, is);
+        st = tl_close_session(c, is);
     sks_writer_free(&pub);
     return st;
 }
@@ -1748,7 +1733,7 @@ START_TEST(test_user_defined_pin_unknown_to_issuer)
         sks_issuer_msg_free(&m);
         sks_writer_free(&ans);
     }
-    TL_OK(c, put_close(c, is));
+    TL_OK(c, tl_close_session(c, is));
     TL_OK(c, verify_pin_of(c, pin, "2580"));
     sks_issuer_session_free(is);
 

@@ -390,6 +390,15 @@ START_TEST(t_token_objects)
     TT_OK(f->C_OpenSession(tt_slot_by_label(f, "pin"), CKF_SERIAL_SESSION, NULL, NULL, &ro));
     TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
     TT_RV(f->C_CreateObject(ro, t, 2, &h), CKR_SESSION_READ_ONLY);
+    /* The card stores no secret keys: they are session objects only. */
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    uint8_t key16[16] = {0};
+    CK_ATTRIBUTE secret_on_token[] = {{CKA_CLASS, &secret, sizeof(secret)},
+                                      {CKA_KEY_TYPE, &aes, sizeof(aes)},
+                                      {CKA_VALUE, key16, sizeof(key16)},
+                                      {CKA_TOKEN, (void *)&yes, 1}};
+    TT_RV(f->C_CreateObject(s, secret_on_token, 4, &h), CKR_ATTRIBUTE_VALUE_INVALID);
     CK_OBJECT_HANDLE pub = make_data(f, s, yes, no, "public memo", "for all");
     CK_OBJECT_HANDLE priv = make_data(f, s, yes, yes, "private memo", "for me");
     ck_assert(get_bool(f, s, pub, CKA_TOKEN));
@@ -555,8 +564,9 @@ START_TEST(t_attribute_rules)
     TT_RV(f->C_CreateObject(s, local, 4, &h), CKR_ATTRIBUTE_READ_ONLY);
     CK_ATTRIBUTE short_key[] = {trusted[0], trusted[1], {CKA_VALUE, key16, 15}};
     TT_RV(f->C_CreateObject(s, short_key, 3, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* The free slot's token stores nothing (t_token_objects: secret keys never go on a token). */
     CK_ATTRIBUTE on_token[] = {trusted[0], trusted[1], trusted[2], {CKA_TOKEN, (void *)&yes, 1}};
-    TT_RV(f->C_CreateObject(s, on_token, 4, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+    TT_RV(f->C_CreateObject(s, on_token, 4, &h), CKR_TOKEN_WRITE_PROTECTED);
 
     /* An AES session key: readable until made sensitive, then never again. */
     TT_OK(f->C_CreateObject(s, trusted, 3, &h));
@@ -640,6 +650,102 @@ START_TEST(t_destroy_card_key)
 }
 END_TEST
 
+/*
+ * Destroying the private key deletes the card key; its public key and
+ * certificate went with it, so destroying them next succeeds once (as
+ * pkcs11-tool --test-ec does), while handles that never existed, or are
+ * destroyed twice, stay invalid.
+ */
+START_TEST(t_destroy_private_then_public)
+{
+    tt_env e;
+    tl_key key;
+    tt_env_with_card(&e, NULL);
+    provision(&e, &key, 0);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SESSION_HANDLE s = open_pin_token(f, 1);
+    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key1");
+    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key1");
+    CK_OBJECT_HANDLE cert = find_one(f, s, CKO_CERTIFICATE, "key1");
+    CK_OBJECT_HANDLE pub2 = find_one(f, s, CKO_PUBLIC_KEY, "key2");
+    /* While the key lives, only its private key destroys it. */
+    TT_RV(f->C_DestroyObject(s, pub), CKR_ACTION_PROHIBITED);
+    TT_RV(f->C_DestroyObject(s, cert), CKR_ACTION_PROHIBITED);
+    TT_OK(f->C_DestroyObject(s, priv));
+    TT_OK(f->C_DestroyObject(s, pub));
+    TT_OK(f->C_DestroyObject(s, cert));
+    /* Gone for every other function, and destroyed once only. */
+    CK_ULONG size;
+    TT_RV(f->C_GetObjectSize(s, pub, &size), CKR_OBJECT_HANDLE_INVALID);
+    TT_RV(f->C_DestroyObject(s, pub), CKR_OBJECT_HANDLE_INVALID);
+    TT_RV(f->C_DestroyObject(s, cert), CKR_OBJECT_HANDLE_INVALID);
+    TT_RV(f->C_DestroyObject(s, priv), CKR_OBJECT_HANDLE_INVALID);
+    TT_RV(f->C_DestroyObject(s, (CK_OBJECT_HANDLE)0x7777), CKR_OBJECT_HANDLE_INVALID);
+    /* The other key is untouched. */
+    TT_RV(f->C_DestroyObject(s, pub2), CKR_ACTION_PROHIBITED);
+    ck_assert_uint_eq(count_class(f, s, CKO_PUBLIC_KEY), 1);
+    ck_assert_uint_eq(count_class(f, s, CKO_PRIVATE_KEY), 1);
+    TT_OK(f->C_Finalize(NULL));
+    tl_key_free(&key);
+    tt_env_free(&e);
+}
+END_TEST
+
+/*
+ * The public key is a view of the same card key as the private key: a new
+ * CKA_LABEL or CKA_ID given to it changes every object of the key.
+ * CKA_SUBJECT (the certificate's subject) accepts only its current value.
+ */
+START_TEST(t_set_public_key_attributes)
+{
+    tt_env e;
+    tl_key key;
+    tt_env_with_card(&e, NULL);
+    provision(&e, &key, 0);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SESSION_HANDLE s = open_pin_token(f, 1);
+    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key1");
+    CK_ATTRIBUTE t[] = {{CKA_LABEL, "carol", 5}, {CKA_ID, "carol-id", 8}};
+    TT_OK(f->C_SetAttributeValue(s, pub, t, 2));
+    ck_assert_uint_eq(count_label(f, s, "carol"), 3);
+    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "carol-id");
+    find_one(f, s, CKO_CERTIFICATE, "carol-id"); /* asserts exactly one */
+
+    /* The subject of the key's certificate, encoded here with OpenSSL. */
+    unsigned char *name = NULL;
+    int name_len = i2d_X509_NAME(X509_get_subject_name(key.cert[0]), &name);
+    ck_assert_int_gt(name_len, 2);
+    CK_ATTRIBUTE subject = {CKA_SUBJECT, name, (CK_ULONG)name_len};
+    TT_OK(f->C_SetAttributeValue(s, pub, &subject, 1));
+    TT_OK(f->C_SetAttributeValue(s, priv, &subject, 1));
+    /* Another name: read-only, and the whole template is refused. */
+    X509_NAME *other = X509_NAME_new();
+    ck_assert(X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_UTF8, (const unsigned char *)"other",
+                                         -1, -1, 0));
+    unsigned char *other_der = NULL;
+    int other_len = i2d_X509_NAME(other, &other_der);
+    ck_assert_int_gt(other_len, 2);
+    CK_ATTRIBUTE change[] = {{CKA_LABEL, "dave", 4}, {CKA_SUBJECT, other_der, (CK_ULONG)other_len}};
+    TT_RV(f->C_SetAttributeValue(s, pub, change, 2), CKR_ATTRIBUTE_READ_ONLY);
+    TT_RV(f->C_SetAttributeValue(s, priv, change + 1, 1), CKR_ATTRIBUTE_READ_ONLY);
+    ck_assert_uint_eq(count_label(f, s, "dave"), 0);
+    assert_bytes(f, s, pub, CKA_SUBJECT, name, (size_t)name_len);
+    OPENSSL_free(other_der);
+    X509_NAME_free(other);
+    OPENSSL_free(name);
+
+    /* The card kept the new label and ID. */
+    TT_OK(f->C_Finalize(NULL));
+    f = tt_init();
+    s = open_pin_token(f, 0);
+    ck_assert_uint_eq(count_label(f, s, "carol"), 2); /* public key and certificate */
+    find_one(f, s, CKO_PUBLIC_KEY, "carol-id");
+    TT_OK(f->C_Finalize(NULL));
+    tl_key_free(&key);
+    tt_env_free(&e);
+}
+END_TEST
+
 /* Keys from C_GenerateKeyPair share the local issuer's CA: one CA certificate per token. */
 START_TEST(t_shared_ca_certificate)
 {
@@ -713,6 +819,8 @@ static Suite *suite(void)
     tcase_add_test(tc, t_set_card_key_attributes);
     tcase_add_test(tc, t_destroy_card_key);
     tcase_add_test(tc, t_shared_ca_certificate);
+    tcase_add_test(tc, t_destroy_private_then_public);
+    tcase_add_test(tc, t_set_public_key_attributes);
     suite_add_tcase(s, tc);
     return s;
 }

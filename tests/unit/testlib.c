@@ -131,27 +131,10 @@ void tl_card_free(tl_card *c)
 
 /* ---- Calls ------------------------------------------------------------ */
 
-/* Room for any response struct, for callers that pass resp = NULL. */
-typedef union {
-    sks_resp_create_session create_session;
-    sks_resp_close_session close_session;
-    sks_resp_create_puk_policy puk;
-    sks_resp_create_pin_policy pin;
-    sks_resp_create_key_pair key_pair;
-    sks_resp_get_device_info info;
-    sks_resp_enumerate_keys enumerate;
-    sks_resp_get_key_attributes attributes;
-    sks_resp_sign sign;
-    sks_resp_decrypt decrypt;
-    sks_resp_key_agreement agree;
-    sks_resp_export_key exported;
-    sks_resp_enumerate_pin_policies pin_policies;
-} tl_any_response;
-
 /* Decode an answer for `d`; the status, with c->error set. */
 static int decode_answer(tl_card *c, const sks_msgdesc *d, const sks_writer *a, void *resp)
 {
-    tl_any_response scratch;
+    sks_any_response scratch; /* for callers that pass resp = NULL */
     uint8_t status = 0xFF;
     sks_view err = {NULL, 0};
     if (resp == NULL)
@@ -247,6 +230,20 @@ sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t
     ck_assert_msg(sks_issuer_accept(is, c->trusted, &resp) == 0, "issuer: %s",
                   sks_issuer_error(is));
     return is;
+}
+
+int tl_close_session(tl_card *c, sks_issuer_session *is)
+{
+    sks_issuer_msg m;
+    sks_req_close_session req;
+    sks_resp_close_session resp;
+    sks_issuer_msg_init(&m);
+    ck_assert_msg(sks_issuer_prepare_close(is, &m, &req) == 0, "%s", sks_issuer_error(is));
+    int st = tl_call(c, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
+    if (st == SKS_OK)
+        ck_assert_msg(sks_issuer_verify_close(is, &m, &resp) == 0, "%s", sks_issuer_error(is));
+    sks_issuer_msg_free(&m);
+    return st;
 }
 
 /* ---- Provisioning ----------------------------------------------------- */
@@ -415,15 +412,7 @@ void tl_provision_key(tl_card *c, const tl_key_spec *spec, tl_key *out)
         provision_one(c, is, spec, i, out);
     out->nkeys = count;
 
-    sks_issuer_msg m;
-    sks_req_close_session req;
-    sks_resp_close_session resp;
-    sks_issuer_msg_init(&m);
-    ck_assert_msg(sks_issuer_prepare_close(is, &m, &req) == 0, "%s", sks_issuer_error(is));
-    int st = tl_call(c, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
-    TL_OK(c, st);
-    ck_assert_msg(sks_issuer_verify_close(is, &m, &resp) == 0, "%s", sks_issuer_error(is));
-    sks_issuer_msg_free(&m);
+    TL_OK(c, tl_close_session(c, is));
     sks_issuer_session_free(is);
 }
 

@@ -68,6 +68,12 @@ int tl_call_raw(tl_card *c, const uint8_t *call, size_t n);
 sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t updatable,
                                     uint16_t limit, uint32_t lifetime);
 
+/*
+ * closeProvisioningSession of `is`; on success the issuer verifies the
+ * close attestation (a failure fails the test). Returns the card's status.
+ */
+int tl_close_session(tl_card *c, sks_issuer_session *is);
+
 /* The process's test issuer CA (EC P-256), made on first use. */
 void tl_issuer_ca(EVP_PKEY **key, X509 **cert);
 
