@@ -220,7 +220,8 @@ static void connect_reader(const sks_pcsc_reader *r)
         remember_probe(r->name, r->events);
         return;
     }
-    tok_card_attach(card, t, extended, 1);
+    /* A failed extended SELECT may have left the application deselected: SELECT again then. */
+    tok_card_attach(card, t, extended, extended);
     card->announce = tok_g.scanned;
     tok_log(TOK_LOG_INFO, "%s: SKS card connected (%s APDUs)", r->name,
             extended ? "extended" : "short");

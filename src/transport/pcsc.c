@@ -38,6 +38,7 @@ typedef struct {
     int connected;
     int in_txn;
     int extended; /* 1 yes, 0 no, -1 not known yet (probe with an extended SELECT) */
+    int probing;  /* a failure now only means "no extended APDUs": report it at once */
     uint32_t events;
 } pcsc_transport;
 
@@ -149,7 +150,7 @@ static int pcsc_transmit(sks_transport *t, const uint8_t *cmd, size_t n, uint8_t
         }
         return st == SKS_TRANSPORT_OK ? SKS_TRANSPORT_RESET : st;
     }
-    if (st == SKS_TRANSPORT_ERROR)
+    if (st == SKS_TRANSPORT_ERROR && !p->probing)
         st = failure_cause(p);
     if (st != SKS_TRANSPORT_OK)
         return st;
@@ -169,8 +170,10 @@ static int probe_extended(pcsc_transport *p)
     if (resp != NULL && sks_apdu_build(&cmd, SKS_CLA_ISO, SKS_INS_SELECT, 0x04, 0x00, sks_aid,
                                        SKS_AID_LEN, 65536, 1) == 0) {
         size_t len = 0;
+        p->probing = 1;
         if (sks_transport_transmit(&p->base, cmd.buf, cmd.len, resp, &len) == SKS_TRANSPORT_OK)
             ok = len >= 2 && resp[len - 2] == 0x90 && resp[len - 1] == 0x00;
+        p->probing = 0;
     }
     free(resp);
     sks_writer_free(&cmd);

@@ -33,7 +33,10 @@ struct sks_transport_ops {
     /* One APDU; resp holds SKS_APDU_MAX bytes. */
     int (*transmit)(sks_transport *t, const uint8_t *cmd, size_t n, uint8_t *resp,
                     size_t *resp_len);
-    /* Does the link support extended-length APDUs? */
+    /*
+     * Does the link support extended-length APDUs? Ask inside begin()/end()
+     * with the SKS application selected: PC/SC may try an extended SELECT.
+     */
     int (*extended)(sks_transport *t);
     void (*close)(sks_transport *t);
 };

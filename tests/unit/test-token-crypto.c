@@ -1168,10 +1168,20 @@ START_TEST(aes_errors)
     ck_assert_uint_eq(len, 16);
     len = sizeof(out);
     CK_EQ(p11->C_EncryptFinal(sess, out, &len), CKR_DATA_LEN_RANGE);
-    /* Bad padding. */
-    CK(p11->C_DecryptInit(sess, &pad, k));
-    len = sizeof(out);
-    CK_EQ(p11->C_Decrypt(sess, buf, 32, out, &len), CKR_ENCRYPTED_DATA_INVALID);
+    /* Bad padding: a ciphertext whose last plaintext byte is 0x00, which no
+     * PKCS#7 padding ends with (made with plain CBC under the same key and IV). */
+    {
+        uint8_t plain[32], cipher[32];
+        CK_ULONG clen = sizeof(cipher);
+        memset(plain, 7, sizeof(plain));
+        plain[31] = 0x00;
+        CK(p11->C_EncryptInit(sess, &cbc, k));
+        CK(p11->C_Encrypt(sess, plain, sizeof(plain), cipher, &clen));
+        ck_assert_uint_eq(clen, 32);
+        CK(p11->C_DecryptInit(sess, &pad, k));
+        len = sizeof(out);
+        CK_EQ(p11->C_Decrypt(sess, cipher, 32, out, &len), CKR_ENCRYPTED_DATA_INVALID);
+    }
     /* Bad parameters and keys. */
     CK_MECHANISM short_iv = {CKM_AES_CBC, iv, 8};
     CK_EQ(p11->C_EncryptInit(sess, &short_iv, k), CKR_MECHANISM_PARAM_INVALID);
