@@ -44,6 +44,7 @@ static const card_method card_methods[] = {
     {SKS_M_READ_OBJECT, card_m_read_object, CARD_TXN_NONE},
     {SKS_M_UPDATE_OBJECT, card_m_update_object, CARD_TXN_AUTO},
     {SKS_M_SET_KEY_ATTRIBUTES, card_m_set_key_attributes, CARD_TXN_AUTO},
+    {SKS_M_RESET_PIN_POLICY, card_m_reset_pin_policy, CARD_TXN_SELF},
 };
 
 int card_fail(card_call *call, int status, const char *fmt, ...)

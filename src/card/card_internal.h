@@ -108,6 +108,7 @@ int card_m_enumerate_objects(card_call *, const void *, void *);
 int card_m_read_object(card_call *, const void *, void *);
 int card_m_update_object(card_call *, const void *, void *);
 int card_m_set_key_attributes(card_call *, const void *, void *);
+int card_m_reset_pin_policy(card_call *, const void *, void *);
 
 /* Current time through the card's clock. */
 uint64_t card_now(const sks_card *card);

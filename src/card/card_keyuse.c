@@ -8,7 +8,9 @@
  * Every operation checks, in this order: the key is complete (NO_KEY), its
  * KeyUsage allows the operation (NOT_ALLOWED), its PIN is verified
  * (NOT_AUTHENTICATED), the algorithm fits the key (ALGORITHM) and the data
- * lengths fit the algorithm (OPTION). Secret results are zeroized in local
+ * lengths fit the algorithm (OPTION). A successful operation with a key whose
+ * PIN policy has CachingSupport false then forgets the PIN's verification, so
+ * each use needs its own verifyPIN. Secret results are zeroized in local
  * buffers; the call's writers zeroize themselves when freed.
  */
 #include <stdlib.h>
@@ -125,21 +127,55 @@ static int private_key_of(card_call *call, const card_key_rec *rec, EVP_PKEY **o
 }
 
 /*
+ * The PIN policy whose verification a use of `rec` consumes (6.5, 7.0): the
+ * key's policy when its CachingSupport is false, else SKS_HANDLE_NONE.
+ */
+static int policy_to_consume(card_call *call, const card_key_rec *rec, uint32_t *consume)
+{
+    card_pin_rec pin;
+    *consume = SKS_HANDLE_NONE;
+    if (rec->pin_policy == SKS_HANDLE_NONE)
+        return SKS_OK;
+    memset(&pin, 0, sizeof(pin));
+    int rc = card_store_pin_get(call->card->store, rec->pin_policy, &pin);
+    if (rc == SKS_OK && !pin.caching_support)
+        *consume = rec->pin_policy;
+    card_pin_rec_free(&pin);
+    if (rc != SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot read the PIN policy of key %u",
+                         rec->handle);
+    return SKS_OK;
+}
+
+/*
  * The key of an operation: complete, allowing `usage`, PIN verified, parsed.
  * The key belongs to the cache; the record is not needed afterwards.
+ * *consume is the policy whose verification a successful use forgets
+ * (use_done), SKS_HANDLE_NONE when the policy lets the PIN be cached.
  */
 static int usable_key(card_call *call, uint32_t handle, uint8_t usage, const char *what,
-                      EVP_PKEY **key)
+                      EVP_PKEY **key, uint32_t *consume)
 {
     card_key_rec rec;
+    *consume = SKS_HANDLE_NONE;
     int status = card_key_get_complete(call, handle, &rec);
     if (status == SKS_OK && !(rec.usage & usage))
         status = card_fail(call, SKS_ERR_NOT_ALLOWED, "key %u is not for %s", handle, what);
     if (status == SKS_OK)
         status = card_key_require_pin(call, &rec);
     if (status == SKS_OK)
+        status = policy_to_consume(call, &rec, consume);
+    if (status == SKS_OK)
         status = private_key_of(call, &rec, key);
     card_key_rec_free(&rec);
+    return status;
+}
+
+/* After an operation: a successful use under CachingSupport false consumes the verification. */
+static int use_done(card_call *call, int status, uint32_t consume)
+{
+    if (status == SKS_OK && consume != SKS_HANDLE_NONE)
+        card_pin_set_verified(call->card, consume, 0);
     return status;
 }
 
@@ -275,8 +311,9 @@ int card_m_sign_hashed_data(card_call *call, const void *reqp, void *respp)
     const sks_req_sign *req = reqp;
     sks_resp_sign *resp = respp;
     EVP_PKEY *key = NULL;
+    uint32_t consume;
 
-    int status = usable_key(call, req->key_handle, SKS_USAGE_SIGN, "signing", &key);
+    int status = usable_key(call, req->key_handle, SKS_USAGE_SIGN, "signing", &key, &consume);
     if (status != SKS_OK)
         return status;
     int rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
@@ -300,7 +337,7 @@ int card_m_sign_hashed_data(card_call *call, const void *reqp, void *respp)
     }
     if (status == SKS_OK)
         status = view_of(call, &call->out[0], &resp->signature);
-    return status;
+    return use_done(call, status, consume);
 }
 
 /* ---- asymmetricDecrypt --------------------------------------------------- */
@@ -355,8 +392,9 @@ int card_m_asymmetric_decrypt(card_call *call, const void *reqp, void *respp)
     EVP_PKEY *key = NULL;
     uint8_t plain[RSA_MAX_BYTES];
     size_t plainlen = sizeof(plain);
+    uint32_t consume;
 
-    int status = usable_key(call, req->key_handle, SKS_USAGE_DECRYPT, "decryption", &key);
+    int status = usable_key(call, req->key_handle, SKS_USAGE_DECRYPT, "decryption", &key, &consume);
     if (status == SKS_OK)
         status = check_decrypt(call, key, req);
     if (status != SKS_OK)
@@ -371,7 +409,7 @@ int card_m_asymmetric_decrypt(card_call *call, const void *reqp, void *respp)
     sks_cleanse(plain, sizeof(plain));
     if (!ok)
         return card_fail(call, SKS_ERR_CRYPTO, "decryption failed");
-    return view_of(call, &call->out[0], &resp->plaintext);
+    return use_done(call, view_of(call, &call->out[0], &resp->plaintext), consume);
 }
 
 /* ---- keyAgreement -------------------------------------------------------- */
@@ -449,8 +487,10 @@ int card_m_key_agreement(card_call *call, const void *reqp, void *respp)
     char curve[CURVE_NAME_MAX];
     uint8_t secret[EC_MAX_BYTES];
     size_t secretlen = sizeof(secret);
+    uint32_t consume;
 
-    int status = usable_key(call, req->key_handle, SKS_USAGE_KEY_AGREEMENT, "key agreement", &key);
+    int status =
+        usable_key(call, req->key_handle, SKS_USAGE_KEY_AGREEMENT, "key agreement", &key, &consume);
     if (status != SKS_OK)
         return status;
     if (curve_of(key, curve, sizeof(curve)) != 0)
@@ -471,5 +511,5 @@ int card_m_key_agreement(card_call *call, const void *reqp, void *respp)
     sks_cleanse(secret, sizeof(secret));
     if (!ok)
         return card_fail(call, SKS_ERR_CRYPTO, "key agreement failed");
-    return view_of(call, &call->out[0], &resp->shared_secret);
+    return use_done(call, view_of(call, &call->out[0], &resp->shared_secret), consume);
 }

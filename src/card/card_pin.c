@@ -439,6 +439,7 @@ static int describe_policy(card_call *call, uint32_t handle, sks_writer *w)
         info.puk_policy_handle = pin.puk_handle;
         info.puk_retry_limit = puk.retry_limit;
         info.puk_tries_left = puk.tries_left;
+        info.caching_support = pin.caching_support;
         if (sks_fields_write(sks_rec_pin_policy_info.req, sks_rec_pin_policy_info.nreq, SKS_FF_WIRE,
                              &info, w) != 0)
             status = card_fail(call, SKS_ERR_INTERNAL, "cannot encode PIN policy %u", handle);

@@ -101,6 +101,10 @@ enum stmt_id {
     S_OBJECT_DELETE,
     S_OBJECT_LIST,
     S_OBJECT_COUNT,
+    S_POLICY_KEYS,
+    S_PURGE_POLICY_KEYS,
+    S_PURGE_POLICY_OBJECTS,
+    S_PIN_ID_USED,
     S_COUNT
 };
 
@@ -157,6 +161,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OBJECT_DELETE] = "DELETE FROM objects WHERE handle = ?1",
     [S_OBJECT_LIST] = "SELECT handle FROM objects WHERE handle > ?1 ORDER BY handle LIMIT ?2",
     [S_OBJECT_COUNT] = "SELECT count(*) FROM objects",
+    [S_POLICY_KEYS] = "SELECT handle FROM keys WHERE pin_policy = ?1 ORDER BY handle",
+    [S_PURGE_POLICY_KEYS] = "DELETE FROM keys WHERE pin_policy = ?1",
+    [S_PURGE_POLICY_OBJECTS] = "DELETE FROM objects WHERE pin_policy = ?1",
+    [S_PIN_ID_USED] = "SELECT count(*) FROM pin_policies WHERE id = ?1 AND handle != ?2",
 };
 
 struct card_store {
@@ -1185,6 +1193,37 @@ int card_store_session_purge(card_store *st, uint32_t session)
     return rc;
 }
 
+/* Delete every key and every stored object of a PIN policy (resetPINPolicy). */
+int card_store_policy_purge(card_store *st, uint32_t pin_policy)
+{
+    int rc = delete_where(st, S_PURGE_POLICY_KEYS, pin_policy);
+
+    if (rc == SKS_OK)
+        rc = delete_where(st, S_PURGE_POLICY_OBJECTS, pin_policy);
+    return rc;
+}
+
+int card_store_pin_id_used(card_store *st, sks_view id, uint32_t except, int *used)
+{
+    sqlite3_stmt *s = st->stmt[S_PIN_ID_USED];
+    sqlite3_int64 n = -1;
+
+    *used = 0;
+    if ((id.len > 0 ? sqlite3_bind_blob64(s, 1, id.ptr, id.len, SQLITE_TRANSIENT)
+                    : sqlite3_bind_zeroblob(s, 1, 0)) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, except) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    stmt_done(s);
+    if (n < 0)
+        return SKS_ERR_STORAGE;
+    *used = n > 0;
+    return SKS_OK;
+}
+
 /* ---- Stored objects --------------------------------------------------- */
 
 void card_object_rec_free(card_object_rec *rec)
@@ -1266,6 +1305,19 @@ int card_store_session_keys(card_store *st, uint32_t session, uint32_t **out, si
     *out = NULL;
     *n = 0;
     if (sqlite3_bind_int64(s, 1, session) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    return collect_handles(s, out, n);
+}
+
+int card_store_policy_keys(card_store *st, uint32_t pin_policy, uint32_t **out, size_t *n)
+{
+    sqlite3_stmt *s = st->stmt[S_POLICY_KEYS];
+
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_bind_int64(s, 1, pin_policy) != SQLITE_OK) {
         stmt_done(s);
         return SKS_ERR_STORAGE;
     }

@@ -181,6 +181,15 @@ int card_store_key_list(card_store *st, uint32_t after, uint32_t *out, size_t ma
                         int *more);
 int card_store_key_count(card_store *st, uint32_t *n);
 
+/* Handles of the keys (complete or not) whose PIN policy is `pin_policy`, ascending. */
+int card_store_policy_keys(card_store *st, uint32_t pin_policy, uint32_t **out, size_t *n);
+
+/* Delete every key and every stored object of a PIN policy (resetPINPolicy). */
+int card_store_policy_purge(card_store *st, uint32_t pin_policy);
+
+/* Does a PIN policy other than `except` have this ID? */
+int card_store_pin_id_used(card_store *st, sks_view id, uint32_t except, int *used);
+
 /* Handles of all PIN policies of closed sessions, ascending (caller frees *out). */
 int card_store_pin_list(card_store *st, uint32_t **out, size_t *n);
 

@@ -14,6 +14,7 @@ src_card_libskscard_la_SOURCES = \
 	src/card/card_pin.c \
 	src/card/card_keys.c \
 	src/card/card_objects.c \
+	src/card/card_reset.c \
 	src/card/card_info.c
 src_card_libskscard_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS)
 src_card_libskscard_la_LIBADD = src/protocol/libsksproto.la $(CRYPTO_LIBS) $(SQLITE_LIBS)

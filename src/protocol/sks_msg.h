@@ -286,6 +286,7 @@ typedef struct {
     uint32_t puk_policy_handle;
     uint8_t puk_retry_limit;
     uint8_t puk_tries_left;
+    uint8_t caching_support; /* the policy lets middleware cache its PIN (6.5) */
 } sks_pin_policy_info;
 
 typedef struct {
@@ -325,6 +326,12 @@ typedef struct {
     sks_view friendly_name;
 } sks_req_set_key_attributes;
 
+typedef struct {
+    uint32_t pin_policy_handle;
+    sks_view puk;
+    sks_view new_id; /* the policy's new ID (1..32 bytes) */
+} sks_req_reset_pin_policy;
+
 /*
  * Storage large enough for any request or response struct above, for code
  * that decodes a method it does not know in advance. A new message struct
@@ -354,6 +361,7 @@ typedef union {
     sks_req_object_handle object_handle;
     sks_req_update_object update_object;
     sks_req_set_key_attributes set_key_attributes;
+    sks_req_reset_pin_policy reset_pin_policy;
 } sks_any_request;
 
 typedef union {

@@ -349,6 +349,15 @@ static const sks_field set_key_attributes_req[] = {
 };
 #undef S
 
+/* ---- resetPINPolicy (84) ---------------------------------------------- */
+#define S sks_req_reset_pin_policy
+static const sks_field reset_pin_policy_req[] = {
+    F_INT(S, pin_policy_handle, "PINPolicyHandle", W),
+    F_BYTES(S, puk, "PUK", W, 0, ANY_BYTES),
+    F_BYTES(S, new_id, "NewID", W, 1, SKS_ID_MAX),
+};
+#undef S
+
 /* One enumeratePINPolicies record. */
 #define S sks_pin_policy_info
 static const sks_field pin_policy_info_fields[] = {
@@ -366,6 +375,7 @@ static const sks_field pin_policy_info_fields[] = {
     F_INT(S, puk_policy_handle, "PUKPolicyHandle", W),
     F_BYTE(S, puk_retry_limit, "PUKRetryLimit", W),
     F_BYTE(S, puk_tries_left, "PUKTriesLeft", W),
+    F_BOOL(S, caching_support, "CachingSupport", W),
 };
 #undef S
 
@@ -411,6 +421,7 @@ static const sks_msgdesc methods[] = {
     METHOD(SKS_M_READ_OBJECT, "readObject", object_handle_req, read_object_resp, 0),
     METHOD_NO_RESP(SKS_M_UPDATE_OBJECT, "updateObject", update_object_req, 0),
     METHOD_NO_RESP(SKS_M_SET_KEY_ATTRIBUTES, "setKeyAttributes", set_key_attributes_req, 0),
+    METHOD_NO_RESP(SKS_M_RESET_PIN_POLICY, "resetPINPolicy", reset_pin_policy_req, 0),
 };
 
 const sks_msgdesc *sks_msg_find(uint8_t method_id)

@@ -44,6 +44,7 @@ enum sks_method_id {
     SKS_M_READ_OBJECT = 81,
     SKS_M_UPDATE_OBJECT = 82,
     SKS_M_SET_KEY_ATTRIBUTES = 83,
+    SKS_M_RESET_PIN_POLICY = 84,
 };
 
 /* ---- Status codes (first byte of every answer) ------------------------ */

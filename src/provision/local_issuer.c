@@ -240,6 +240,7 @@ int sks_local_issuer_create_token(sks_local_issuer *li, const sks_card_link *car
         .grouping = SKS_GROUPING_SHARED,
         .min_length = PIN_MIN_LENGTH,
         .max_length = PIN_MAX_LENGTH,
+        .caching_support = 1, /* a token's PIN lasts for the login (C_Login) */
     };
     sks_req_create_pin_policy pin_req;
     sks_resp_create_pin_policy pin_resp;
@@ -419,6 +420,7 @@ static int declare_token(li_run *r, uint32_t handle, char id[SKS_ID_MAX + 1])
         .grouping = SKS_GROUPING_SHARED,
         .min_length = info.min_length,
         .max_length = info.max_length,
+        .caching_support = info.caching_support,
     };
     if (sks_issuer_declare_pin_policy(r->s, &pp) != 0)
         return issuer_failed(r, "PIN policy of an earlier session");

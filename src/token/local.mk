@@ -23,6 +23,7 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_cache.c \
 	src/token/tok_index.c \
 	src/token/tok_slot.c \
+	src/token/tok_reinit.c \
 	src/token/tok_session.c \
 	src/token/tok_object.c \
 	src/token/tok_attrs.c \

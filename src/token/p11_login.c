@@ -3,7 +3,9 @@
  * C_SetPIN. A token is a PIN policy: the user PIN is the policy's PIN
  * (verifyPIN), the SO PIN its PUK (verifyPUK). Login state belongs to the
  * slot, shared by all the application's sessions; the card remembers the
- * verification for its card session, so the module never keeps a PIN.
+ * verification for its card session, so the module never keeps a PIN. A
+ * policy without CachingSupport loses it with each key use: such keys take
+ * a context login (CKU_CONTEXT_SPECIFIC) before each use.
  */
 #include <string.h>
 
@@ -37,6 +39,33 @@ static CK_RV pin_args(CK_UTF8CHAR_PTR pin, CK_ULONG len)
     return len > SKS_PIN_MAX ? CKR_PIN_LEN_RANGE : CKR_OK;
 }
 
+/*
+ * C_Login(CKU_CONTEXT_SPECIFIC): the PIN for one use of an always-authenticate
+ * key (its policy's CachingSupport is false), right after C_SignInit or
+ * C_DecryptInit on it (PKCS#11 v2.40 4.9 and 5.5). It is verifyPIN of the
+ * token's policy; the card forgets the verification again after the use. A
+ * wrong or blocked PIN leaves the operation active, so the application may
+ * try again or end it.
+ */
+static CK_RV context_login(tok_session *s, tok_slot *slot, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    tok_operation *op = NULL;
+    if (s->sign.kind == TOK_OPER_SIGN && s->sign.auth_pending)
+        op = &s->sign;
+    else if (s->decrypt.kind == TOK_OPER_DECRYPT && s->decrypt.auth_pending)
+        op = &s->decrypt;
+    if (op == NULL)
+        return CKR_OPERATION_NOT_INITIALIZED;
+    CK_RV rv = pin_args(pin, len);
+    if (rv != CKR_OK)
+        return rv;
+    sks_req_verify_pin req = {slot->pin_policy, {pin, len}};
+    rv = pin_call(slot->card, SKS_M_VERIFY_PIN, &req);
+    if (rv == CKR_OK)
+        op->auth_pending = 0;
+    return rv;
+}
+
 CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
               CK_ULONG ulPinLen)
 {
@@ -47,9 +76,8 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
     TOK_CHECK(userType == CKU_USER || userType == CKU_SO || userType == CKU_CONTEXT_SPECIFIC,
               CKR_USER_TYPE_INVALID);
     if (userType == CKU_CONTEXT_SPECIFIC) {
-        /* No key has CKA_ALWAYS_AUTHENTICATE, so no operation ever needs this. */
         TOK_CHECK(slot->login == CKU_USER, CKR_USER_NOT_LOGGED_IN);
-        TOK_FAIL(CKR_OPERATION_NOT_INITIALIZED);
+        TOK_FAIL(context_login(s, slot, pPin, ulPinLen));
     }
     TOK_TRY(pin_args(pPin, ulPinLen));
     /*
@@ -178,12 +206,17 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
     TOK_CHECK(pLabel != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(pin_args(pPin, ulPinLen));
     TOK_TRY(tok_slot_get(slotID, &slot));
-    /* Re-initialising an existing token (deleting its keys) is not offered yet. */
-    TOK_CHECK(slot->kind == TOK_SLOT_FREE, CKR_FUNCTION_NOT_SUPPORTED);
+    /* The no-PIN token has no SO PIN: it cannot be (re-)initialised. */
+    TOK_CHECK(slot->kind != TOK_SLOT_NOPIN, CKR_FUNCTION_NOT_SUPPORTED);
     TOK_CHECK(tok_session_count(slot->id, 0) == 0, CKR_SESSION_EXISTS);
     TOK_CHECK(ulPinLen >= 1, CKR_PIN_LEN_RANGE);
     char label[TOK_LABEL_LEN + 1];
     init_label(pLabel, label);
+    if (slot->kind == TOK_SLOT_POLICY) {
+        /* An existing token: its SO PIN (the PUK) empties it under the new label. */
+        rv = tok_token_reinit(slot, pPin, ulPinLen, label);
+        goto out;
+    }
     TOK_TRY(tok_issuer_get(slot->card, &li, &link));
     uint32_t policy = 0;
     char err[256] = "";

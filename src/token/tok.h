@@ -159,7 +159,8 @@ typedef struct {
     uint8_t flags;     /* SKS_KEYFLAG_* */
     uint32_t pin_policy;
     uint32_t provisioning_handle;
-    uint8_t *spki; /* owned */
+    uint8_t always_authenticate; /* its PIN policy has CachingSupport false */
+    uint8_t *spki;               /* owned */
     size_t spki_len;
     EVP_PKEY *public_key; /* parsed SPKI, for verify/encrypt and attributes */
     uint8_t cert_count;
@@ -461,6 +462,7 @@ typedef struct {
     EVP_CIPHER_CTX *cipher; /* AES */
     sks_writer buffered;    /* single-part-only mechanisms collect data here */
     int multi;              /* an Update call was made */
+    int auth_pending;       /* an always-authenticate key: C_Login(CKU_CONTEXT_SPECIFIC) is due */
     void *extra;            /* mechanism-specific state, owned and freed by tok_*.c */
 } tok_operation;
 
@@ -548,6 +550,15 @@ int tok_session_rw(const tok_session *s);
  * provisioning call the caller invalidates the card cache.
  */
 CK_RV tok_issuer_get(tok_card *card, sks_local_issuer **li, sks_card_link *link);
+
+/*
+ * C_InitToken on a policy token (tok_reinit.c): resetPINPolicy with the SO
+ * PIN (the policy's PUK) and `label` as the new ID, then a cache refresh.
+ * The caller checks the arguments and that no session is open on the slot.
+ * CKR_FUNCTION_NOT_SUPPORTED for other slots.
+ */
+CK_RV tok_token_reinit(tok_slot *slot, const CK_UTF8CHAR *so_pin, CK_ULONG so_pin_len,
+                       const char *label);
 
 /* Configuration (tok_config.c): SKS_PKCS11_CONF or defaults. */
 CK_RV tok_config_load(tok_config *cfg);

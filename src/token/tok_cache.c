@@ -191,6 +191,9 @@ static CK_RV load_key(tok_card *card, uint32_t handle, size_t *cap)
     }
     tok_card_key *k = &card->keys[card->nkeys];
     rv = key_from_attributes(k, handle, &resp);
+    /* The policies are loaded first: CKA_ALWAYS_AUTHENTICATE follows CachingSupport. */
+    const sks_pin_policy_info *policy = tok_card_find_policy(card, k->pin_policy);
+    k->always_authenticate = policy != NULL && !policy->caching_support;
     card->nkeys++; /* counted even on failure so that key_free() releases it */
     sks_writer_free(&answer);
     return rv;

@@ -142,16 +142,20 @@ CK_RV tok_rsa_crypt_init(tok_session *s, tok_operation *op, const CK_MECHANISM *
     if (!encrypt) {
         st->card = obj.card;
         st->card_key = obj.key->handle;
+        op->auth_pending = obj.key->always_authenticate;
     }
     return CKR_OK;
 }
 
 /* Decrypt on the card, or reuse the plaintext kept from the same input. */
-static CK_RV decrypt_kept(tok_op_state *st, const uint8_t *in, size_t len)
+static CK_RV decrypt_kept(const tok_operation *op, tok_op_state *st, const uint8_t *in, size_t len)
 {
     if (st->result_input.len == len && st->result.len > 0 &&
         CRYPTO_memcmp(st->result_input.buf, in, len) == 0)
         return CKR_OK;
+    /* An always-authenticate key is used only after its context login (C_Login). */
+    if (op->auth_pending)
+        return CKR_USER_NOT_LOGGED_IN;
     sks_writer_reset(&st->result);
     sks_writer_reset(&st->result_input);
     if (len != st->block_len)
@@ -192,7 +196,7 @@ CK_RV tok_rsa_crypt(tok_operation *op, const uint8_t *in, size_t len, uint8_t *o
         sks_writer_reset(&st->result);
         sks_writer_reset(&st->result_input);
     }
-    rv = decrypt_kept(st, in, len);
+    rv = decrypt_kept(op, st, in, len);
     if (rv == CKR_OK) {
         CK_ULONG have = *out_len;
         *out_len = (CK_ULONG)st->result.len;

@@ -80,7 +80,8 @@ static CK_RV private_key(const tok_card_key *k, tok_attrs *a)
     TRY(tok_attrs_set_bool(a, CKA_ALWAYS_SENSITIVE, CK_TRUE));
     TRY(tok_attrs_set_bool(a, CKA_NEVER_EXTRACTABLE, !migratable));
     TRY(tok_attrs_set_bool(a, CKA_WRAP_WITH_TRUSTED, CK_FALSE));
-    TRY(tok_attrs_set_bool(a, CKA_ALWAYS_AUTHENTICATE, CK_FALSE));
+    /* Its PIN policy's CachingSupport false: the card wants the PIN for each use. */
+    TRY(tok_attrs_set_bool(a, CKA_ALWAYS_AUTHENTICATE, k->always_authenticate != 0));
     /* The private components exist but are never readable (CKR_ATTRIBUTE_SENSITIVE). */
     static const CK_ATTRIBUTE_TYPE rsa_secret[] = {CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
                                                    CKA_PRIME_2,          CKA_EXPONENT_1,

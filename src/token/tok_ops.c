@@ -60,6 +60,7 @@ CK_RV tok_op_begin(tok_operation *op, enum tok_op_kind kind, CK_MECHANISM_TYPE m
     op->mech = mech;
     op->key = key;
     op->multi = 0;
+    op->auth_pending = 0;
     *st = op->extra;
     return CKR_OK;
 }
@@ -75,6 +76,7 @@ void tok_op_end(tok_operation *op)
     op->mech = 0;
     op->key = 0;
     op->multi = 0;
+    op->auth_pending = 0;
     if (op->param != NULL) {
         OPENSSL_clear_free(op->param, op->param_len);
         op->param = NULL;

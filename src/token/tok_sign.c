@@ -131,6 +131,7 @@ CK_RV tok_sign_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
         return rv;
     st->card = obj.card;
     st->card_key = obj.key->handle;
+    op->auth_pending = obj.key->always_authenticate;
     st->sign = map;
     st->block_len = signature_len(map.alg, bits);
     if (map.module_hash != SKS_HASH_NONE && (rv = hash_start(op, map.module_hash)) != CKR_OK)
@@ -170,7 +171,10 @@ static CK_RV sign_now(tok_operation *op, const uint8_t *data, size_t len, uint8_
     uint8_t hash[MAX_HASH];
     const uint8_t *tbs;
     size_t tbs_len;
-    CK_RV rv = tbs_of(op, st, data, len, hash, &tbs, &tbs_len);
+    /* An always-authenticate key is used only after its context login (C_Login). */
+    CK_RV rv = op->auth_pending ? CKR_USER_NOT_LOGGED_IN : CKR_OK;
+    if (rv == CKR_OK)
+        rv = tbs_of(op, st, data, len, hash, &tbs, &tbs_len);
     if (rv == CKR_OK)
         rv = card_sign(st, tbs, tbs_len, sig);
     return rv;

@@ -74,8 +74,13 @@ void tok_slots_sync(tok_card *card)
         }
         tok_slot *s = get_or_add(card, TOK_SLOT_ID(card->index, h), TOK_SLOT_POLICY, h);
         set_present(card, s, card->present);
-        /* The card forgot the PIN (reset, or another application logged the policy out). */
-        if (s != NULL && s->login == CKU_USER && !card->policies[i].verified) {
+        /*
+         * The card forgot the PIN (reset, or another application logged the
+         * policy out). Without CachingSupport every key use forgets it too,
+         * and the login stays: each use takes a context login (p11_login.c).
+         */
+        if (s != NULL && s->login == CKU_USER && !card->policies[i].verified &&
+            card->policies[i].caching_support) {
             tok_log(TOK_LOG_INFO, "%s: PIN of token %u no longer verified on the card: logged out",
                     card->reader, h);
             s->login = TOK_NOBODY;

@@ -3,7 +3,8 @@
 # embedded card: the usual first steps (init token, init PIN, key pair
 # generation), listing, signatures and decryption checked with openssl, ECDH
 # against an openssl key, certificate and data objects, PIN change, PIN
-# blocking and unblocking with the SO PIN, and pkcs11-tool's own self tests.
+# blocking and unblocking with the SO PIN, pkcs11-tool's own self tests, and
+# re-initialising a token with its SO PIN.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -422,6 +423,39 @@ if [ -n "$free" ]; then
     fi
 else
     fail "the free slot is listed" "no uninitialised token in -L"
+fi
+
+# ---- re-initialising a token with its SO PIN ------------------------------------------
+# C_InitToken on an existing token (the card's resetPINPolicy under the PUK):
+# its keys go, its label changes, and the SO must set the user PIN again.
+OLD=(--token-label reinit-old)
+if [ -n "$free" ]; then
+    check "init-token 'reinit-old' on the free slot" \
+        "${P11[@]}" --slot "$free" --init-token --label reinit-old --so-pin "$IT_SO_PIN"
+    check "init-pin as SO on 'reinit-old'" "${P11[@]}" "${OLD[@]}" --login --login-type so \
+        --so-pin "$IT_SO_PIN" --init-pin --pin "$IT_PIN"
+    check "keypairgen on 'reinit-old'" "${P11[@]}" "${OLD[@]}" --login --pin "$IT_PIN" \
+        --keypairgen --key-type EC:prime256v1 --id 21 --label old-key
+    check "-O on 'reinit-old'" "${P11[@]}" "${OLD[@]}" --login --pin "$IT_PIN" -O
+    has_object "'reinit-old' holds its key" 'privkey EC;old-key;21;.*'
+    check_fail "init-token with a wrong SO PIN is refused" 'CKR_PIN_INCORRECT' \
+        "${P11[@]}" "${OLD[@]}" --init-token --label reinit-new --so-pin 11111111
+    check "init-token re-initialises 'reinit-old' as 'reinit-new'" \
+        "${P11[@]}" "${OLD[@]}" --init-token --label reinit-new --so-pin "$IT_SO_PIN"
+    check "-L after the re-initialisation" "${P11[@]}" -L
+    check_out "the token shows as 'reinit-new'" 'token label +: reinit-new$'
+    check_no_out "no token is labelled 'reinit-old' any more" 'token label +: reinit-old$'
+    flags=$(awk '$0 ~ "token label +: reinit-new$" { f = 1 } f && /token flags/ { print; exit }' "$IT_OUT")
+    case $flags in
+    *"PIN initialized"*) fail "the user PIN of 'reinit-new' is not initialised" "flags: $flags" ;;
+    *) pass "the user PIN of 'reinit-new' is not initialised" ;;
+    esac
+    check "init-pin as SO on 'reinit-new'" "${P11[@]}" --token-label reinit-new --login \
+        --login-type so --so-pin "$IT_SO_PIN" --init-pin --pin "$IT_PIN"
+    check "-O on 'reinit-new'" "${P11[@]}" --token-label reinit-new --login --pin "$IT_PIN" -O
+    check_eq "'reinit-new' holds no objects" 0 "$(objects | wc -l)"
+    check "-O on $IT_TOKEN after the re-initialisation" "${P11[@]}" "${USER[@]}" -O
+    has_object "the other token keeps its keys" 'privkey RSA;rsa2048;01;.*'
 fi
 
 it_finish

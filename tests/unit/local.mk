@@ -16,6 +16,7 @@ UNIT_TESTS = \
 	tests/unit/test-card-apdu \
 	tests/unit/test-provision \
 	tests/unit/test-keyuse \
+	tests/unit/test-reset \
 	tests/unit/test-objects \
 	tests/unit/test-crash \
 	tests/unit/test-vpcd
@@ -46,6 +47,9 @@ tests_unit_test_provision_LDADD = $(UNIT_LDADD)
 tests_unit_test_keyuse_SOURCES = tests/unit/test-keyuse.c
 tests_unit_test_keyuse_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_keyuse_LDADD = $(UNIT_LDADD)
+tests_unit_test_reset_SOURCES = tests/unit/test-reset.c
+tests_unit_test_reset_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_reset_LDADD = $(UNIT_LDADD)
 tests_unit_test_objects_SOURCES = tests/unit/test-objects.c
 tests_unit_test_objects_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_objects_LDADD = $(UNIT_LDADD)

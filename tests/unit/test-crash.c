@@ -464,6 +464,15 @@ static int step_verify_puk_wrong(tl_card *w, void *ctx)
     return tl_call(w, SKS_M_VERIFY_PUK, &req, NULL, NULL);
 }
 
+/* resetPINPolicy: PUK counter transactions, then keys, objects and policy in one. */
+static int step_reset_policy(tl_card *w, void *ctx)
+{
+    sks_req_reset_pin_policy req = {
+        ((flow *)ctx)->pin, {(const uint8_t *)"12345678", 8}, {(const uint8_t *)"fresh", 5}};
+    crash_arm(w);
+    return tl_call(w, SKS_M_RESET_PIN_POLICY, &req, NULL, NULL);
+}
+
 /* Objects of the no-PIN token and a key without PIN: no verifyPIN before the call. */
 static int step_create_object(tl_card *w, void *ctx)
 {
@@ -514,6 +523,7 @@ static const crash_case c_unlock = {"unlockPIN", SKS_OK, 1};
 static const crash_case c_delete = {"deleteKey", SKS_OK, 1};
 static const crash_case c_verify_puk = {"verifyPUK (right PUK)", SKS_OK, 1};
 static const crash_case c_verify_puk_bad = {"verifyPUK (wrong PUK)", SKS_ERR_AUTHENTICATION, 1};
+static const crash_case c_reset_policy = {"resetPINPolicy", SKS_OK, 1};
 static const crash_case c_create_object = {"createObject", SKS_OK, 0};
 static const crash_case c_update_object = {"updateObject", SKS_OK, 0};
 static const crash_case c_delete_object = {"deleteObject", SKS_OK, 0};
@@ -670,6 +680,7 @@ START_TEST(pin_methods_are_atomic)
     crash_every_write(c, &c_verify_puk, step_verify_puk, &f);
     crash_every_write(c, &c_verify_puk_bad, step_verify_puk_wrong, &f);
     crash_every_write(c, &c_delete, step_delete_key, &f);
+    crash_every_write(c, &c_reset_policy, step_reset_policy, &f);
     tl_key_free(&key);
     tl_card_free(c);
 }

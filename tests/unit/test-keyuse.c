@@ -8,7 +8,8 @@
  * side; so the card is checked against an independent implementation, not
  * against itself. The PIN tests count the retry counter down through
  * enumeratePINPolicies, and a crash test shows the counter is committed
- * before the PIN is compared.
+ * before the PIN is compared. A policy with CachingSupport false must see
+ * its PIN verified again for every key use.
  */
 #include <string.h>
 #include <sys/wait.h>
@@ -748,6 +749,140 @@ START_TEST(test_pin_verification_state)
 }
 END_TEST
 
+/* ---- CachingSupport (docs/protocol.md 6.5, 7.0) ----------------------------------- */
+
+/* CachingSupport false: every successful key use consumes the PIN verification. */
+START_TEST(test_no_caching_consumes_verification)
+{
+    tl_key_spec spec = {.pin = "1234",
+                        .pin_no_caching = 1,
+                        .key_count = 2,
+                        .key_usage = SKS_USAGE_SIGN | SKS_USAGE_KEY_AGREEMENT};
+    tl_key key;
+    tl_card *c = card_with_key(&spec, &key);
+    uint32_t k = key.key[0], other = key.key[1];
+    uint8_t h[EVP_MAX_MD_SIZE];
+    size_t hlen = digest_of(EVP_sha256(), h);
+    sks_writer sig, enc;
+    sks_writer_init(&sig);
+    sks_writer_init(&enc);
+    sks_pin_policy_info info;
+
+    ck_assert(find_policy(c, key.pin_policy, &info));
+    ck_assert_uint_eq(info.caching_support, 0);
+
+    /* One verifyPIN, one signature (a valid one); the second needs the PIN again. */
+    TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+    TL_OK(c, sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig));
+    ck_assert(ecdsa_verify(key.public_key[0], EVP_sha256(), NULL, 0, &sig));
+    ck_assert(find_policy(c, key.pin_policy, &info));
+    ck_assert_uint_eq(info.verified, 0);
+    ck_assert_int_eq(sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig),
+                     SKS_ERR_NOT_AUTHENTICATED);
+
+    /* A verifyPIN before each use: every signature goes through. */
+    for (int i = 0; i < 3; i++) {
+        TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+        TL_OK(c, sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig));
+        ck_assert(ecdsa_verify(key.public_key[0], EVP_sha256(), NULL, 0, &sig));
+    }
+    /* The counter was never touched by the uses. */
+    ck_assert_uint_eq(pin_tries_left(c, key.pin_policy), 3);
+
+    /* A failed operation leaves the verification in place. */
+    TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+    ck_assert_int_eq(sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen - 1, &sig),
+                     SKS_ERR_OPTION);
+    TL_OK(c, sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig));
+
+    /* The verification belongs to the policy: a use of one key consumes it for the other. */
+    TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+    TL_OK(c, sign_data(c, other, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig));
+    ck_assert(ecdsa_verify(key.public_key[1], EVP_sha256(), NULL, 0, &sig));
+    ck_assert_int_eq(sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig),
+                     SKS_ERR_NOT_AUTHENTICATED);
+
+    /* keyAgreement consumes it as well. */
+    EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    ck_assert_ptr_nonnull(peer);
+    point_of(peer, &enc);
+    TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+    TL_OK(c, agree(c, k, bytes_view(enc.buf, enc.len), &sig));
+    ck_assert_int_eq(agree(c, k, bytes_view(enc.buf, enc.len), &sig), SKS_ERR_NOT_AUTHENTICATED);
+    ck_assert_int_eq(sign_data(c, k, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig),
+                     SKS_ERR_NOT_AUTHENTICATED);
+
+    EVP_PKEY_free(peer);
+    sks_writer_free(&sig);
+    sks_writer_free(&enc);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+/* asymmetricDecrypt under CachingSupport false: one decryption per verifyPIN. */
+START_TEST(test_no_caching_decrypt)
+{
+    tl_key_spec spec = {.algorithm = SKS_KEYALG_RSA2048,
+                        .key_usage = SKS_USAGE_DECRYPT,
+                        .pin = "1234",
+                        .pin_no_caching = 1};
+    tl_key key;
+    tl_card *c = card_with_key(&spec, &key);
+    const uint8_t secret[] = "session key 0123456789abcdef";
+    sks_view none = {NULL, 0};
+    sks_writer ct, pt;
+    sks_writer_init(&ct);
+    sks_writer_init(&pt);
+
+    rsa_encrypt(key.public_key[0], EVP_sha256(), EVP_sha256(), none, secret, sizeof(secret), &ct);
+    sks_view data = bytes_view(ct.buf, ct.len);
+    for (int i = 0; i < 2; i++) {
+        TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+        TL_OK(c, decrypt_data(c, key.key[0], SKS_DECRYPT_RSA_OAEP, SKS_HASH_SHA256, SKS_HASH_SHA256,
+                              none, data, &pt));
+        ck_assert_uint_eq(pt.len, sizeof(secret));
+        ck_assert_mem_eq(pt.buf, secret, sizeof(secret));
+        ck_assert_int_eq(decrypt_data(c, key.key[0], SKS_DECRYPT_RSA_OAEP, SKS_HASH_SHA256,
+                                      SKS_HASH_SHA256, none, data, &pt),
+                         SKS_ERR_NOT_AUTHENTICATED);
+    }
+
+    sks_writer_free(&ct);
+    sks_writer_free(&pt);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+/* CachingSupport true (testlib's default): one verifyPIN serves many uses. */
+START_TEST(test_caching_keeps_verification)
+{
+    tl_key_spec spec = {.pin = "1234"};
+    tl_key key;
+    tl_card *c = card_with_key(&spec, &key);
+    uint8_t h[EVP_MAX_MD_SIZE];
+    size_t hlen = digest_of(EVP_sha256(), h);
+    sks_writer sig;
+    sks_writer_init(&sig);
+    sks_pin_policy_info info;
+
+    ck_assert(find_policy(c, key.pin_policy, &info));
+    ck_assert_uint_eq(info.caching_support, 1);
+    TL_OK(c, verify_pin(c, key.pin_policy, "1234"));
+    for (int i = 0; i < 5; i++) {
+        TL_OK(c, sign_data(c, key.key[0], SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, h, hlen, &sig));
+        ck_assert(ecdsa_verify(key.public_key[0], EVP_sha256(), NULL, 0, &sig));
+    }
+    ck_assert(find_policy(c, key.pin_policy, &info));
+    ck_assert_uint_eq(info.verified, 1);
+
+    sks_writer_free(&sig);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
 /* ---- Retry counters ---------------------------------------------------------------- */
 
 START_TEST(test_pin_counter)
@@ -1475,6 +1610,9 @@ static Suite *keyuse_suite(void)
     tcase_add_loop_test(tc, test_key_agreement, 0, 2);
     tcase_add_test(tc, test_usage_enforced);
     tcase_add_test(tc, test_pin_verification_state);
+    tcase_add_test(tc, test_no_caching_consumes_verification);
+    tcase_add_test(tc, test_no_caching_decrypt);
+    tcase_add_test(tc, test_caching_keeps_verification);
     tcase_add_test(tc, test_pin_counter);
     tcase_add_test(tc, test_unlock_with_puk);
     tcase_add_test(tc, test_puk_without_limit);

@@ -47,6 +47,7 @@ static const struct {
     {81, "readObject"},
     {82, "updateObject"},
     {83, "setKeyAttributes"},
+    {84, "resetPINPolicy"},
 };
 #define NMETHODS (sizeof all_methods / sizeof all_methods[0])
 
@@ -979,15 +980,16 @@ START_TEST(test_pin_policy_records)
         in[i].puk_policy_handle = 99;
         in[i].puk_retry_limit = 5;
         in[i].puk_tries_left = 4;
+        in[i].caching_support = (uint8_t)(i == 0);
     }
     sks_writer w;
     sks_writer_init(&w);
     for (size_t i = 0; i < 3; i++)
         ck_assert_int_eq(sks_fields_write(rec->req, rec->nreq, SKS_FF_WIRE, &in[i], &w), 0);
-    /* Record layout of docs/protocol.md 7: 24 bytes plus the ID. */
-    ck_assert_uint_eq(w.len, 3 * (4 + 2 + 4 + 5 + 3 + 4 + 2) + 1 + 2 + 3);
+    /* Record layout of docs/protocol.md 7.13: 25 bytes plus the ID. */
+    ck_assert_uint_eq(w.len, 3 * (4 + 2 + 4 + 5 + 3 + 4 + 2 + 1) + 1 + 2 + 3);
     const uint8_t first[] = {0, 0, 0, 100, 0, 1, 'p', 0, 0, 0,  7, 0, 4,
-                             8, 3, 3, 1,   0, 0, 0,   0, 0, 99, 5, 4};
+                             8, 3, 3, 1,   0, 0, 0,   0, 0, 99, 5, 4, 1};
     ck_assert_mem_eq(w.buf, first, sizeof first);
 
     sks_resp_enumerate_pin_policies resp = {{w.buf, w.len}};
@@ -1012,6 +1014,7 @@ START_TEST(test_pin_policy_records)
         ck_assert_uint_eq(out.pin_set, in[i].pin_set);
         ck_assert_uint_eq(out.puk_policy_handle, 99);
         ck_assert_uint_eq(out.puk_tries_left, 4);
+        ck_assert_uint_eq(out.caching_support, in[i].caching_support);
     }
     ck_assert_int_eq(sks_reader_finish(&r), 0);
 

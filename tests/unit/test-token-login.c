@@ -2,8 +2,10 @@
  * test-token-login.c - users and PINs on the module's tokens: C_Login as
  * user (PIN) and SO (PUK), wrong and locked PINs and what C_GetTokenInfo
  * says about them, C_InitPIN, C_SetPIN with the policy's limits, C_InitToken
- * on the free slot (through the local issuer), the keys-without-PIN token,
- * and logout when the last session closes.
+ * on the free slot (through the local issuer) and on an existing token
+ * (resetPINPolicy under the SO PIN), the keys-without-PIN token, logout
+ * when the last session closes, and the context login of keys whose PIN
+ * policy does not allow caching (CKA_ALWAYS_AUTHENTICATE).
  *
  * The PIN policies come from testlib (the real issuer): ID "pin", PIN
  * "1234", PUK "87654321", 3 tries, 4..16 digits, so the token label is "pin".
@@ -11,6 +13,9 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "test-token-util.h"
 
@@ -296,8 +301,6 @@ START_TEST(t_init_token)
     ck_assert(!(ti.flags & CKF_USER_PIN_INITIALIZED));
     ck_assert(!(free_ti.flags & CKF_TOKEN_INITIALIZED));
     ck_assert(memcmp(ti.serialNumber, free_ti.serialNumber, 16) != 0);
-    /* Re-initialising a token is not offered. */
-    TT_RV(f->C_InitToken(alice, U("so-secret"), 9, label), CKR_FUNCTION_NOT_SUPPORTED);
 
     s = tt_open(f, alice);
     TT_RV(f->C_Login(s, CKU_USER, U("123456"), 6), CKR_USER_PIN_NOT_INITIALIZED);
@@ -319,12 +322,215 @@ START_TEST(t_init_token)
 }
 END_TEST
 
+/* Objects a session sees: every object (SO or user logged in), or the public ones. */
+static CK_ULONG object_count(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s)
+{
+    CK_OBJECT_HANDLE found[16];
+    return tt_find(f, s, NULL, 0, found, 16);
+}
+
+/* C_InitToken on an existing token: the SO PIN (PUK) empties it under a new label. */
+START_TEST(t_reinit_token)
+{
+    tt_env e;
+    tt_env_with_card(&e, NULL);
+    provision(&e, 1, 1);
+    tl_key_spec nopin_spec; /* a key without PIN: the no-PIN token keeps it */
+    tl_key nopin_key;
+    memset(&nopin_spec, 0, sizeof(nopin_spec));
+    tl_provision_key(e.card, &nopin_spec, &nopin_key);
+    tl_key_free(&nopin_key);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SLOT_ID slot = tt_slot_by_label(f, "pin");
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof(label));
+    memcpy(label, "Renewed", 7);
+
+    CK_SESSION_HANDLE s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
+    CK_ULONG before = object_count(f, s);
+    ck_assert_uint_ge(before, 2); /* the private key, its public key (and certificate) */
+    TT_RV(f->C_InitToken(slot, U(PUK), LEN(PUK), label), CKR_SESSION_EXISTS);
+    TT_OK(f->C_CloseSession(s));
+
+    /* A wrong SO PIN costs an SO try and changes nothing else. */
+    TT_RV(f->C_InitToken(slot, U("11111111"), 8, label), CKR_PIN_INCORRECT);
+    ck_assert(token_flags(f, slot) & CKF_SO_PIN_COUNT_LOW);
+    ck_assert_uint_eq(tt_slot_by_label(f, "pin"), slot);
+    s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
+    ck_assert_uint_eq(object_count(f, s), before);
+    TT_OK(f->C_CloseSession(s));
+
+    TT_OK(f->C_InitToken(slot, U(PUK), LEN(PUK), label));
+    /* Same slot, new label; the SO counter is full again, the user PIN is gone. */
+    ck_assert_uint_eq(tt_slot_by_label(f, "Renewed"), slot);
+    CK_FLAGS fl = token_flags(f, slot);
+    ck_assert(fl & CKF_TOKEN_INITIALIZED);
+    ck_assert(!(fl & CKF_USER_PIN_INITIALIZED));
+    ck_assert(!(fl & CKF_SO_PIN_COUNT_LOW));
+    s = tt_open(f, slot);
+    ck_assert_uint_eq(object_count(f, s), 0);
+    TT_RV(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)), CKR_USER_PIN_NOT_INITIALIZED);
+    TT_OK(f->C_Login(s, CKU_SO, U(PUK), LEN(PUK)));
+    ck_assert_uint_eq(object_count(f, s), 0);
+    TT_OK(f->C_InitPIN(s, U("5555"), 4));
+    TT_OK(f->C_Logout(s));
+    TT_OK(f->C_Login(s, CKU_USER, U("5555"), 4));
+    ck_assert_uint_eq(object_count(f, s), 0);
+    TT_OK(f->C_CloseSession(s));
+
+    /* The keys-without-PIN token kept its key, and has no SO PIN to re-initialise it with. */
+    CK_SLOT_ID nopin = tt_slot_by_label(f, "SKS (no PIN)");
+    s = tt_open(f, nopin);
+    ck_assert_uint_ge(object_count(f, s), 2);
+    TT_OK(f->C_CloseSession(s));
+    TT_RV(f->C_InitToken(nopin, U(PUK), LEN(PUK), label), CKR_FUNCTION_NOT_SUPPORTED);
+    TT_OK(f->C_Finalize(NULL));
+
+    /* A second module instance sees the renewed token. */
+    f = tt_init();
+    slot = tt_slot_by_label(f, "Renewed");
+    s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U("5555"), 4));
+    TT_OK(f->C_Finalize(NULL));
+    tt_env_free(&e);
+}
+END_TEST
+
+/* A token whose policy has no PUK has no SO: C_InitToken cannot reset it. */
+START_TEST(t_reinit_without_so)
+{
+    tt_env e;
+    tt_env_with_card(&e, NULL);
+    provision(&e, 1, 0);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SLOT_ID slot = tt_slot_by_label(f, "pin");
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof(label));
+    TT_RV(f->C_InitToken(slot, U(PUK), LEN(PUK), label), CKR_FUNCTION_NOT_SUPPORTED);
+    CK_SESSION_HANDLE s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
+    ck_assert_uint_ge(object_count(f, s), 2);
+    TT_OK(f->C_Finalize(NULL));
+    tt_env_free(&e);
+}
+END_TEST
+
+/* CKA_ALWAYS_AUTHENTICATE of a private key; asserts the attribute is readable. */
+static CK_BBOOL always_authenticate(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
+{
+    CK_BBOOL v = CK_FALSE;
+    CK_ATTRIBUTE a = {CKA_ALWAYS_AUTHENTICATE, &v, sizeof(v)};
+    TT_OK(f->C_GetAttributeValue(s, h, &a, 1));
+    ck_assert_uint_eq(a.ulValueLen, sizeof(v));
+    return v;
+}
+
+/*
+ * A PIN policy with CachingSupport false: its private key says
+ * CKA_ALWAYS_AUTHENTICATE, and each C_Sign / C_Decrypt with it takes a
+ * C_Login(CKU_CONTEXT_SPECIFIC) after the Init (PKCS#11 v2.40 4.9). The
+ * signature is checked with OpenSSL against the issuer's copy of the public
+ * key, the decryption is of a ciphertext OpenSSL made.
+ */
+START_TEST(t_always_authenticate)
+{
+    tt_env e;
+    tt_env_with_card(&e, NULL);
+    tl_key_spec spec;
+    tl_key key;
+    memset(&spec, 0, sizeof(spec));
+    spec.pin = PIN;
+    spec.pin_no_caching = 1;
+    spec.algorithm = SKS_KEYALG_RSA2048;
+    spec.key_usage = SKS_USAGE_SIGN | SKS_USAGE_DECRYPT;
+    tl_provision_key(e.card, &spec, &key);
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SLOT_ID slot = tt_slot_by_label(f, "pin");
+    CK_SESSION_HANDLE s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t = {CKA_CLASS, &cls, sizeof(cls)};
+    CK_OBJECT_HANDLE priv;
+    ck_assert_uint_eq(tt_find(f, s, &t, 1, &priv, 1), 1);
+    ck_assert_uint_eq(always_authenticate(f, s, priv), CK_TRUE);
+
+    const uint8_t msg[] = "signed with a PIN for each use";
+    CK_MECHANISM sha256_rsa = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    uint8_t sig[256];
+    CK_ULONG siglen = sizeof(sig);
+    /* No operation, nothing to log in for. */
+    TT_RV(f->C_Login(s, CKU_CONTEXT_SPECIFIC, U(PIN), LEN(PIN)), CKR_OPERATION_NOT_INITIALIZED);
+    /* The user login alone does not allow a use; the failed C_Sign ends the operation. */
+    TT_OK(f->C_SignInit(s, &sha256_rsa, priv));
+    TT_RV(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &siglen), CKR_USER_NOT_LOGGED_IN);
+    TT_RV(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &siglen), CKR_OPERATION_NOT_INITIALIZED);
+    ck_assert_uint_eq(session_state(f, s), CKS_RW_USER_FUNCTIONS);
+
+    /* A wrong PIN keeps the operation; the right one allows one signature. */
+    TT_OK(f->C_SignInit(s, &sha256_rsa, priv));
+    TT_RV(f->C_Login(s, CKU_CONTEXT_SPECIFIC, U("9999"), 4), CKR_PIN_INCORRECT);
+    ck_assert(token_flags(f, slot) & CKF_USER_PIN_COUNT_LOW);
+    TT_OK(f->C_Login(s, CKU_CONTEXT_SPECIFIC, U(PIN), LEN(PIN)));
+    ck_assert(!(token_flags(f, slot) & CKF_USER_PIN_COUNT_LOW));
+    TT_OK(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), NULL, &siglen)); /* length query */
+    ck_assert_uint_eq(siglen, 256);
+    TT_OK(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &siglen));
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    ck_assert(md != NULL &&
+              EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key.public_key[0]) == 1 &&
+              EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg)) == 1);
+    EVP_MD_CTX_free(md);
+
+    /* The next use needs its own context login; the user stays logged in. */
+    TT_OK(f->C_SignInit(s, &sha256_rsa, priv));
+    siglen = sizeof(sig);
+    TT_RV(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &siglen), CKR_USER_NOT_LOGGED_IN);
+    ck_assert_uint_eq(session_state(f, s), CKS_RW_USER_FUNCTIONS);
+    for (int i = 0; i < 2; i++) {
+        TT_OK(f->C_SignInit(s, &sha256_rsa, priv));
+        TT_OK(f->C_Login(s, CKU_CONTEXT_SPECIFIC, U(PIN), LEN(PIN)));
+        siglen = sizeof(sig);
+        TT_OK(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &siglen));
+    }
+    /* The key is still found after the card forgot the PIN (cache reloads). */
+    ck_assert_uint_eq(tt_find(f, s, &t, 1, &priv, 1), 1);
+
+    /* Decryption: the same rule. */
+    const uint8_t secret[] = "a key to unwrap";
+    uint8_t ct[256], pt[256];
+    size_t ctlen = sizeof(ct);
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(key.public_key[0], NULL);
+    ck_assert(pc != NULL && EVP_PKEY_encrypt_init(pc) == 1 &&
+              EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1 &&
+              EVP_PKEY_encrypt(pc, ct, &ctlen, secret, sizeof(secret)) == 1);
+    EVP_PKEY_CTX_free(pc);
+    CK_MECHANISM rsa_pkcs = {CKM_RSA_PKCS, NULL, 0};
+    CK_ULONG ptlen = sizeof(pt);
+    TT_OK(f->C_DecryptInit(s, &rsa_pkcs, priv));
+    TT_RV(f->C_Decrypt(s, ct, (CK_ULONG)ctlen, pt, &ptlen), CKR_USER_NOT_LOGGED_IN);
+    TT_OK(f->C_DecryptInit(s, &rsa_pkcs, priv));
+    TT_OK(f->C_Login(s, CKU_CONTEXT_SPECIFIC, U(PIN), LEN(PIN)));
+    ptlen = sizeof(pt);
+    TT_OK(f->C_Decrypt(s, ct, (CK_ULONG)ctlen, pt, &ptlen));
+    ck_assert_uint_eq(ptlen, sizeof(secret));
+    ck_assert_mem_eq(pt, secret, sizeof(secret));
+
+    TT_OK(f->C_Finalize(NULL));
+    tl_key_free(&key);
+    tt_env_free(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("token-login");
     TCase *tc = tcase_create("login");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, t_user_login);
+    tcase_add_test(tc, t_reinit_token);
+    tcase_add_test(tc, t_reinit_without_so);
     tcase_add_test(tc, t_locked_pin);
     tcase_add_test(tc, t_so_login);
     tcase_add_test(tc, t_no_so);
@@ -333,6 +539,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_logout_with_last_session);
     tcase_add_test(tc, t_no_pin_token);
     tcase_add_test(tc, t_init_token);
+    tcase_add_test(tc, t_always_authenticate);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -385,6 +385,7 @@ static void provision_policies(tl_card *c, sks_issuer_session *is, const tl_key_
         p.grouping = SKS_GROUPING_SHARED;
         p.min_length = spec->pin_min_length != 0 ? spec->pin_min_length : 4;
         p.max_length = spec->pin_max_length != 0 ? spec->pin_max_length : 16;
+        p.caching_support = !spec->pin_no_caching;
         sks_req_create_pin_policy req;
         sks_resp_create_pin_policy resp;
         ck_assert_msg(sks_issuer_prepare_pin_policy(is, &p, out->puk_policy, &m, &req) == 0, "%s",

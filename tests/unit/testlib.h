@@ -109,6 +109,7 @@ typedef struct {
     uint8_t pin_max_length;    /* [16] */
     uint8_t user_modifiable;   /* PIN may be changed */
     uint8_t pin_user_defined;  /* PIN sent in the clear as chosen by the user */
+    uint8_t pin_no_caching;    /* CachingSupport false: each key use needs its own verifyPIN */
     const char *friendly_name; /* [none] */
 } tl_key_spec;
 
