@@ -166,7 +166,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     pInfo->hardwareVersion.major = 1;
     pInfo->firmwareVersion.major = SKS_API_LEVEL;
     if (slot->kind == TOK_SLOT_FREE) {
-        /* C_InitToken's SO PIN becomes the new token's PUK. */
+        /* Uninitialised: it holds no objects (CKR_TOKEN_WRITE_PROTECTED) until
+         * C_InitToken, whose SO PIN becomes the new token's PUK. */
+        pInfo->flags |= CKF_WRITE_PROTECTED;
         pInfo->ulMinPinLen = 1;
         pInfo->ulMaxPinLen = SKS_PIN_MAX;
     } else if (slot->kind == TOK_SLOT_NOPIN) {

@@ -61,6 +61,7 @@ START_TEST(t_fresh_token_info)
     assert_blank_padded(si.slotDescription, sizeof(si.slotDescription));
     TT_OK(f->C_GetTokenInfo(slot, &ti));
     ck_assert(ti.flags & CKF_RNG);
+    ck_assert(ti.flags & CKF_WRITE_PROTECTED); /* the free slot holds no objects */
     ck_assert(!(ti.flags & (CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
                             CKF_PROTECTED_AUTHENTICATION_PATH)));
     assert_blank_padded(ti.label, sizeof(ti.label));
