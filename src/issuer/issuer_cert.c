@@ -1,7 +1,9 @@
 /*
  * issuer_cert.c - the certificates an issuer hands out: a small self-signed
  * CA and end-entity certificates for public keys a card generated, so tests
- * and examples can complete setCertificatePath with real X.509 paths.
+ * and examples can complete setCertificatePath with real X.509 paths; and
+ * the certificate skeleton and extension helper every issuer shares (the
+ * local issuer in src/provision builds its certificates on them too).
  */
 #include "issuer_internal.h"
 
@@ -10,8 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-/* Add one extension given in OpenSSL's configuration syntax. */
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+int sks_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
@@ -21,13 +22,11 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     return ok;
 }
 
-/* A certificate skeleton: version 3, serial, validity from an hour ago, subject CN. */
-static X509 *new_cert(uint64_t serial, long days, const char *common_name)
+X509 *sks_cert_skeleton(OSSL_LIB_CTX *libctx, long days, const char *common_name)
 {
-    X509 *cert = X509_new();
+    X509 *cert = X509_new_ex(libctx, NULL);
     X509_NAME *name = X509_NAME_new();
     int ok = cert != NULL && name != NULL && X509_set_version(cert, 2) == 1 &&
-             ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert), serial) == 1 &&
              X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
              X509_gmtime_adj(X509_getm_notAfter(cert), days * 86400L) != NULL &&
              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
@@ -41,15 +40,26 @@ static X509 *new_cert(uint64_t serial, long days, const char *common_name)
     return cert;
 }
 
+/* A skeleton with a given serial number, in the default library context. */
+static X509 *new_cert(uint64_t serial, long days, const char *common_name)
+{
+    X509 *cert = sks_cert_skeleton(NULL, days, common_name);
+    if (cert != NULL && ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert), serial) != 1) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
 int sks_issuer_ca_new(const char *common_name, EVP_PKEY **ca_key, X509 **ca_cert)
 {
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509 *cert = key != NULL ? new_cert(1, 3650, common_name) : NULL;
     int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
              X509_set_pubkey(cert, key) == 1 &&
-             add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
-             add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
-             add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
+             sks_cert_add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
+             sks_cert_add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+             sks_cert_add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
              X509_sign(cert, key, EVP_sha256()) > 0;
     if (!ok) {
         X509_free(cert);
@@ -69,8 +79,8 @@ X509 *sks_issuer_issue_cert(EVP_PKEY *ca_key, X509 *ca_cert, sks_view spki, cons
     X509 *cert = pub != NULL ? new_cert(serial, 365, common_name) : NULL;
     int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) == 1 &&
              X509_set_pubkey(cert, pub) == 1 &&
-             add_ext(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
-             add_ext(cert, ca_cert, NID_authority_key_identifier, "keyid") &&
+             sks_cert_add_ext(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
+             sks_cert_add_ext(cert, ca_cert, NID_authority_key_identifier, "keyid") &&
              X509_sign(cert, ca_key, EVP_sha256()) > 0;
     EVP_PKEY_free(pub);
     if (!ok) {

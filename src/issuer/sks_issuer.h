@@ -198,6 +198,16 @@ EVP_PKEY *sks_issuer_decrypt_backup(sks_issuer_session *s, sks_view encrypted_pr
 
 /* ---- Certificates ----------------------------------------------------- */
 
+/*
+ * The common part of every certificate an issuer makes: version 3, valid
+ * from an hour ago for `days`, subject CN=common_name, made in `libctx`
+ * (NULL: the default context). The caller sets the serial number, the
+ * public key, the issuer name and the extensions, then signs. NULL on failure.
+ */
+X509 *sks_cert_skeleton(OSSL_LIB_CTX *libctx, long days, const char *common_name);
+/* Add one extension in OpenSSL's configuration syntax ("critical,CA:FALSE"). 1 or 0. */
+int sks_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value);
+
 /* A self-signed EC P-256 CA (for tests and examples). 0 or -1. */
 int sks_issuer_ca_new(const char *common_name, EVP_PKEY **ca_key, X509 **ca_cert);
 

@@ -13,19 +13,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "issuer/sks_issuer.h"
 #include "protocol/sks_proto.h"
 #include "provision/local_issuer_internal.h"
-
-/* Add one extension given in OpenSSL's configuration syntax. */
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    int ok = ext != NULL && X509_add_ext(cert, ext, -1) == 1;
-    X509_EXTENSION_free(ext);
-    return ok;
-}
 
 /* A random positive 16-byte serial number (RFC 5280 allows up to 20 octets). */
 static int set_random_serial(OSSL_LIB_CTX *libctx, X509 *cert)
@@ -40,20 +30,11 @@ static int set_random_serial(OSSL_LIB_CTX *libctx, X509 *cert)
     return ok;
 }
 
-/* Version 3, random serial, valid from an hour ago for LI_VALIDITY_DAYS, subject CN. */
+/* The issuers' common skeleton, with a random serial and the subject's key. */
 static X509 *new_cert(OSSL_LIB_CTX *libctx, const char *common_name, EVP_PKEY *subject)
 {
-    X509 *cert = X509_new_ex(libctx, NULL);
-    X509_NAME *name = X509_NAME_new();
-    int ok = cert != NULL && name != NULL && X509_set_version(cert, 2) == 1 &&
-             set_random_serial(libctx, cert) &&
-             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
-             X509_gmtime_adj(X509_getm_notAfter(cert), LI_VALIDITY_DAYS * 86400L) != NULL &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                        (const unsigned char *)common_name, -1, -1, 0) == 1 &&
-             X509_set_subject_name(cert, name) == 1 && X509_set_pubkey(cert, subject) == 1;
-    X509_NAME_free(name);
-    if (!ok) {
+    X509 *cert = sks_cert_skeleton(libctx, LI_VALIDITY_DAYS, common_name);
+    if (cert != NULL && (!set_random_serial(libctx, cert) || X509_set_pubkey(cert, subject) != 1)) {
         X509_free(cert);
         return NULL;
     }
@@ -65,9 +46,9 @@ int li_ca_new(OSSL_LIB_CTX *libctx, EVP_PKEY **ca_key, X509 **ca_cert)
     EVP_PKEY *key = li_generate(libctx, 0);
     X509 *cert = key != NULL ? new_cert(libctx, LI_CA_NAME, key) : NULL;
     int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
-             add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
-             add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
-             add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
+             sks_cert_add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
+             sks_cert_add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+             sks_cert_add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
              X509_sign(cert, key, EVP_sha256()) > 0;
     if (!ok) {
         X509_free(cert);
@@ -95,12 +76,13 @@ X509 *li_issue_cert(const sks_local_issuer *li, EVP_PKEY *subject, const char *c
     char ku[96];
     key_usage_text(subject, usage, ku, sizeof(ku));
     X509 *cert = new_cert(li->libctx, common_name, subject);
-    int ok = cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(li->ca_cert)) == 1 &&
-             add_ext(cert, li->ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
-             (strcmp(ku, "critical") == 0 || add_ext(cert, li->ca_cert, NID_key_usage, ku)) &&
-             add_ext(cert, li->ca_cert, NID_subject_key_identifier, "hash") &&
-             add_ext(cert, li->ca_cert, NID_authority_key_identifier, "keyid") &&
-             X509_sign(cert, li->ca_key, EVP_sha256()) > 0;
+    int ok =
+        cert != NULL && X509_set_issuer_name(cert, X509_get_subject_name(li->ca_cert)) == 1 &&
+        sks_cert_add_ext(cert, li->ca_cert, NID_basic_constraints, "critical,CA:FALSE") &&
+        (strcmp(ku, "critical") == 0 || sks_cert_add_ext(cert, li->ca_cert, NID_key_usage, ku)) &&
+        sks_cert_add_ext(cert, li->ca_cert, NID_subject_key_identifier, "hash") &&
+        sks_cert_add_ext(cert, li->ca_cert, NID_authority_key_identifier, "keyid") &&
+        X509_sign(cert, li->ca_key, EVP_sha256()) > 0;
     if (!ok) {
         X509_free(cert);
         ERR_clear_error();
