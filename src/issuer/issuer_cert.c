@@ -7,6 +7,7 @@
  */
 #include "issuer_internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -38,6 +39,24 @@ X509 *sks_cert_skeleton(OSSL_LIB_CTX *libctx, long days, const char *common_name
         return NULL;
     }
     return cert;
+}
+
+X509 *sks_cert_parse(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len)
+{
+    if (der == NULL || len == 0 || len > LONG_MAX)
+        return NULL;
+    X509 *x = X509_new_ex(libctx, NULL);
+    if (x == NULL)
+        return NULL;
+    const unsigned char *p = der;
+    /* On failure d2i frees the reused object and sets it to NULL. */
+    if (d2i_X509(&x, &p, (long)len) == NULL)
+        return NULL;
+    if (p != der + len) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
 }
 
 /* A skeleton with a given serial number, in the default library context. */

@@ -205,6 +205,8 @@ EVP_PKEY *sks_issuer_decrypt_backup(sks_issuer_session *s, sks_view encrypted_pr
  * public key, the issuer name and the extensions, then signs. NULL on failure.
  */
 X509 *sks_cert_skeleton(OSSL_LIB_CTX *libctx, long days, const char *common_name);
+/* Parse exactly one DER certificate (nothing may follow it) in `libctx`. NULL on failure. */
+X509 *sks_cert_parse(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len);
 /* Add one extension in OpenSSL's configuration syntax ("critical,CA:FALSE"). 1 or 0. */
 int sks_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value);
 

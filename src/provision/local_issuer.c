@@ -97,7 +97,7 @@ static X509_STORE *presented_path_store(OSSL_LIB_CTX *libctx, const sks_certpath
         return NULL;
     X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
     for (size_t i = 0; i < path->count; i++) {
-        X509 *c = li_parse_cert(libctx, path->cert[i].ptr, path->cert[i].len);
+        X509 *c = sks_cert_parse(libctx, path->cert[i].ptr, path->cert[i].len);
         int ok = c != NULL && X509_STORE_add_cert(store, c) == 1;
         X509_free(c);
         if (!ok) {

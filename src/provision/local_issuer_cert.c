@@ -90,21 +90,3 @@ X509 *li_issue_cert(const sks_local_issuer *li, EVP_PKEY *subject, const char *c
     }
     return cert;
 }
-
-X509 *li_parse_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len)
-{
-    if (der == NULL || len == 0 || len > LONG_MAX)
-        return NULL;
-    X509 *x = X509_new_ex(libctx, NULL);
-    if (x == NULL)
-        return NULL;
-    const unsigned char *p = der;
-    /* On failure d2i frees the reused object and sets it to NULL. */
-    if (d2i_X509(&x, &p, (long)len) == NULL)
-        return NULL;
-    if (p != der + len) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
-}

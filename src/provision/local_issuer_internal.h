@@ -36,7 +36,6 @@ int li_random(OSSL_LIB_CTX *libctx, void *buf, size_t len);
 EVP_PKEY *li_generate(OSSL_LIB_CTX *libctx, int rsa);
 
 /* A certificate (DER, exactly `len` bytes) in a library context, or NULL. */
-X509 *li_parse_cert(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len);
 
 /*
  * An end-entity certificate for `subject` (only its public key is used):

@@ -12,6 +12,7 @@
 #include <openssl/decoder.h>
 #include <openssl/rand.h>
 
+#include "issuer/sks_issuer.h"
 #include "token/tok_ossl.h"
 
 #define FETCHED_MAX 32
@@ -142,20 +143,7 @@ EVP_PKEY *tok_ossl_spki(const uint8_t *der, size_t len)
 X509 *tok_ossl_cert(const uint8_t *der, size_t len)
 {
     OSSL_LIB_CTX *ctx = tok_ossl_ctx();
-    if (der == NULL || len == 0 || len > LONG_MAX || ctx == NULL)
-        return NULL;
-    X509 *x = X509_new_ex(ctx, NULL);
-    if (x == NULL)
-        return NULL;
-    const unsigned char *p = der;
-    /* On failure d2i frees the reused object and sets it to NULL. */
-    if (d2i_X509(&x, &p, (long)len) == NULL)
-        return NULL;
-    if (p != der + len) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
+    return ctx != NULL ? sks_cert_parse(ctx, der, len) : NULL;
 }
 
 /* Random bytes from the public or the private DRBG of the module's context. */
