@@ -24,6 +24,9 @@ static const card_method card_methods[] = {
     {SKS_M_SET_CERTIFICATE_PATH, card_m_set_certificate_path, CARD_TXN_AUTO},
     {SKS_M_RESTORE_PRIVATE_KEY, card_m_restore_private_key, CARD_TXN_AUTO},
     {SKS_M_IMPORT_PRIVATE_KEY, card_m_import_private_key, CARD_TXN_AUTO},
+    {SKS_M_IMPORT_SESSION_KEY, card_m_import_session_key, CARD_TXN_NONE},
+    {SKS_M_INJECT_PRIVATE_KEY, card_m_inject_private_key, CARD_TXN_AUTO},
+    {SKS_M_DELETE_SESSION_KEY, card_m_delete_session_key, CARD_TXN_NONE},
     {SKS_M_GET_DEVICE_INFO, card_m_get_device_info, CARD_TXN_NONE},
     {SKS_M_ENUMERATE_KEYS, card_m_enumerate_keys, CARD_TXN_NONE},
     {SKS_M_GET_KEY_ATTRIBUTES, card_m_get_key_attributes, CARD_TXN_NONE},
@@ -45,6 +48,11 @@ static const card_method card_methods[] = {
     {SKS_M_UPDATE_OBJECT, card_m_update_object, CARD_TXN_AUTO},
     {SKS_M_SET_KEY_ATTRIBUTES, card_m_set_key_attributes, CARD_TXN_AUTO},
     {SKS_M_RESET_PIN_POLICY, card_m_reset_pin_policy, CARD_TXN_SELF},
+    {SKS_M_INITIALIZE_DKEK, card_m_initialize_dkek, CARD_TXN_AUTO},
+    {SKS_M_IMPORT_DKEK_SHARE, card_m_import_dkek_share, CARD_TXN_AUTO},
+    {SKS_M_GET_DKEK_STATUS, card_m_get_dkek_status, CARD_TXN_NONE},
+    {SKS_M_WRAP_KEY, card_m_wrap_key, CARD_TXN_NONE},
+    {SKS_M_UNWRAP_KEY, card_m_unwrap_key, CARD_TXN_AUTO},
 };
 
 int card_fail(card_call *call, int status, const char *fmt, ...)

@@ -44,6 +44,9 @@ struct sks_card {
 
     /* Parsed private keys by handle (card_keyuse.c); NULL until first use. */
     struct card_key_cache *key_cache;
+
+    /* Injection session keys S1 (card_inject.c): volatile, lost on reset. */
+    struct card_session_keys *session_keys;
 };
 
 /*
@@ -109,6 +112,16 @@ int card_m_read_object(card_call *, const void *, void *);
 int card_m_update_object(card_call *, const void *, void *);
 int card_m_set_key_attributes(card_call *, const void *, void *);
 int card_m_reset_pin_policy(card_call *, const void *, void *);
+/* Secure key injection (card_inject.c). */
+int card_m_import_session_key(card_call *, const void *, void *);
+int card_m_inject_private_key(card_call *, const void *, void *);
+int card_m_delete_session_key(card_call *, const void *, void *);
+/* DKEK backup (card_dkek.c, card_backup.c). */
+int card_m_initialize_dkek(card_call *, const void *, void *);
+int card_m_import_dkek_share(card_call *, const void *, void *);
+int card_m_get_dkek_status(card_call *, const void *, void *);
+int card_m_wrap_key(card_call *, const void *, void *);
+int card_m_unwrap_key(card_call *, const void *, void *);
 
 /* Current time through the card's clock. */
 uint64_t card_now(const sks_card *card);

@@ -15,6 +15,9 @@ src_card_libskscard_la_SOURCES = \
 	src/card/card_keys.c \
 	src/card/card_objects.c \
 	src/card/card_reset.c \
-	src/card/card_info.c
+	src/card/card_info.c \
+	src/card/card_inject.c \
+	src/card/card_dkek.c \
+	src/card/card_backup.c
 src_card_libskscard_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS)
 src_card_libskscard_la_LIBADD = src/protocol/libsksproto.la $(CRYPTO_LIBS) $(SQLITE_LIBS)

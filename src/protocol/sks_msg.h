@@ -332,6 +332,62 @@ typedef struct {
     sks_view new_id; /* the policy's new ID (1..32 bytes) */
 } sks_req_reset_pin_policy;
 
+/* ---- Secure key injection (section 10) ----------------------------------- */
+typedef struct {
+    uint32_t key_handle; /* K1: a complete card key with decrypt or key agreement usage */
+    uint8_t algorithm;   /* enum sks_session_key_import_alg */
+    sks_view encrypted_key;
+} sks_req_import_session_key;
+typedef struct {
+    uint32_t session_key_handle;
+} sks_resp_import_session_key;
+
+typedef struct {
+    uint32_t session_key_handle;
+    sks_view iv;                    /* SKS_INJECT_IV_LEN */
+    sks_view encrypted_private_key; /* AES-256-GCM ciphertext | tag */
+    sks_view id;
+    sks_view friendly_name;
+    uint8_t key_usage;
+    sks_certpath certificate_path; /* 0..SKS_CERT_PATH_MAX, end entity first */
+} sks_req_inject_private_key;
+typedef struct {
+    uint32_t key_handle;
+} sks_resp_inject_private_key;
+
+typedef struct {
+    uint32_t session_key_handle;
+} sks_req_delete_session_key;
+
+/* ---- DKEK (section 11) ----------------------------------------------------- */
+typedef struct {
+    uint8_t share_count; /* 0: a card-internal random DKEK */
+} sks_req_initialize_dkek;
+
+typedef struct {
+    sks_view share; /* SKS_DKEK_SHARE_LEN */
+} sks_req_import_dkek_share;
+typedef struct {
+    uint8_t shares_total;
+    uint8_t shares_outstanding;
+    sks_view kcv;       /* SKS_DKEK_KCV_LEN; zeros while shares are outstanding or no DKEK */
+} sks_resp_dkek_status; /* importDKEKShare and getDKEKStatus */
+
+typedef struct {
+    uint32_t key_handle;
+} sks_req_wrap_key;
+typedef struct {
+    sks_view blob;
+} sks_resp_wrap_key;
+
+typedef struct {
+    uint32_t pin_policy_handle; /* the restored key's PIN policy; SKS_HANDLE_NONE: no PIN */
+    sks_view blob;
+} sks_req_unwrap_key;
+typedef struct {
+    uint32_t key_handle;
+} sks_resp_unwrap_key;
+
 /*
  * Storage large enough for any request or response struct above, for code
  * that decodes a method it does not know in advance. A new message struct
@@ -362,6 +418,13 @@ typedef union {
     sks_req_update_object update_object;
     sks_req_set_key_attributes set_key_attributes;
     sks_req_reset_pin_policy reset_pin_policy;
+    sks_req_import_session_key import_session_key;
+    sks_req_inject_private_key inject;
+    sks_req_delete_session_key delete_session_key;
+    sks_req_initialize_dkek initialize_dkek;
+    sks_req_import_dkek_share dkek_share;
+    sks_req_wrap_key wrap;
+    sks_req_unwrap_key unwrap;
 } sks_any_request;
 
 typedef union {
@@ -380,6 +443,11 @@ typedef union {
     sks_resp_enumerate_pin_policies pin_policies;
     sks_resp_create_object create_object;
     sks_resp_read_object read_object;
+    sks_resp_import_session_key import_session_key;
+    sks_resp_inject_private_key inject;
+    sks_resp_dkek_status dkek_status;
+    sks_resp_wrap_key wrap;
+    sks_resp_unwrap_key unwrap;
 } sks_any_response;
 
 /* ---- Descriptor access and codec -------------------------------------- */

@@ -195,6 +195,65 @@ static const sks_field put_private_key_req[] = {
 };
 #undef S
 
+/* ---- 10 Secure key injection ------------------------------------------ */
+#define S sks_req_import_session_key
+static const sks_field import_session_key_req[] = {
+    F_INT(S, key_handle, "KeyHandle", W),
+    F_BYTE(S, algorithm, "Algorithm", W),
+    F_BYTES(S, encrypted_key, "EncryptedKey", W, 1, ANY_BYTES),
+};
+#undef S
+static const sks_field import_session_key_resp[] = {
+    F_INT(sks_resp_import_session_key, session_key_handle, "SessionKeyHandle", W),
+};
+
+#define S sks_req_inject_private_key
+static const sks_field inject_private_key_req[] = {
+    F_INT(S, session_key_handle, "SessionKeyHandle", W),
+    F_BYTES(S, iv, "IV", W, SKS_INJECT_IV_LEN, SKS_INJECT_IV_LEN),
+    F_BLOB(S, encrypted_private_key, "EncryptedPrivateKey", W, SKS_INJECT_TAG_LEN + 1, ANY_BLOB),
+    F_BYTES(S, id, "ID", W, 1, SKS_ID_MAX),
+    F_BYTES(S, friendly_name, "FriendlyName", W, 0, SKS_FRIENDLY_NAME_MAX),
+    F_BYTE(S, key_usage, "KeyUsage", W),
+    F_CERTS(S, certificate_path, "CertificatePath", W, 0),
+};
+#undef S
+static const sks_field inject_private_key_resp[] = {
+    F_INT(sks_resp_inject_private_key, key_handle, "KeyHandle", W),
+};
+
+static const sks_field delete_session_key_req[] = {
+    F_INT(sks_req_delete_session_key, session_key_handle, "SessionKeyHandle", W),
+};
+
+/* ---- 11 DKEK ----------------------------------------------------------- */
+static const sks_field initialize_dkek_req[] = {
+    F_BYTE(sks_req_initialize_dkek, share_count, "ShareCount", W),
+};
+static const sks_field import_dkek_share_req[] = {
+    F_BYTES(sks_req_import_dkek_share, share, "Share", W, SKS_DKEK_SHARE_LEN, SKS_DKEK_SHARE_LEN),
+};
+#define S sks_resp_dkek_status
+static const sks_field dkek_status_resp[] = {
+    F_BYTE(S, shares_total, "SharesTotal", W),
+    F_BYTE(S, shares_outstanding, "SharesOutstanding", W),
+    F_BYTES(S, kcv, "KCV", W, SKS_DKEK_KCV_LEN, SKS_DKEK_KCV_LEN),
+};
+#undef S
+static const sks_field wrap_key_req[] = {
+    F_INT(sks_req_wrap_key, key_handle, "KeyHandle", W),
+};
+static const sks_field wrap_key_resp[] = {
+    F_BLOB(sks_resp_wrap_key, blob, "Blob", W, 1, ANY_BLOB),
+};
+static const sks_field unwrap_key_req[] = {
+    F_INT(sks_req_unwrap_key, pin_policy_handle, "PINPolicyHandle", W),
+    F_BLOB(sks_req_unwrap_key, blob, "Blob", W, 1, ANY_BLOB),
+};
+static const sks_field unwrap_key_resp[] = {
+    F_INT(sks_resp_unwrap_key, key_handle, "KeyHandle", W),
+};
+
 /* ---- 7 Key User API --------------------------------------------------- */
 #define S sks_resp_get_device_info
 static const sks_field get_device_info_resp[] = {
@@ -398,6 +457,11 @@ static const sks_msgdesc methods[] = {
     METHOD_NO_RESP(SKS_M_SET_CERTIFICATE_PATH, "setCertificatePath", set_certificate_path_req, 1),
     METHOD_NO_RESP(SKS_M_RESTORE_PRIVATE_KEY, "restorePrivateKey", put_private_key_req, 1),
     METHOD_NO_RESP(SKS_M_IMPORT_PRIVATE_KEY, "importPrivateKey", put_private_key_req, 1),
+    METHOD(SKS_M_IMPORT_SESSION_KEY, "importSessionKey", import_session_key_req,
+           import_session_key_resp, 0),
+    METHOD(SKS_M_INJECT_PRIVATE_KEY, "injectPrivateKey", inject_private_key_req,
+           inject_private_key_resp, 0),
+    METHOD_NO_RESP(SKS_M_DELETE_SESSION_KEY, "deleteSessionKey", delete_session_key_req, 0),
     METHOD_NO_REQ(SKS_M_GET_DEVICE_INFO, "getDeviceInfo", get_device_info_resp),
     METHOD(SKS_M_ENUMERATE_KEYS, "enumerateKeys", enumerate_keys_req, enumerate_keys_resp, 0),
     METHOD(SKS_M_GET_KEY_ATTRIBUTES, "getKeyAttributes", key_handle_req, get_key_attributes_resp,
@@ -422,6 +486,11 @@ static const sks_msgdesc methods[] = {
     METHOD_NO_RESP(SKS_M_UPDATE_OBJECT, "updateObject", update_object_req, 0),
     METHOD_NO_RESP(SKS_M_SET_KEY_ATTRIBUTES, "setKeyAttributes", set_key_attributes_req, 0),
     METHOD_NO_RESP(SKS_M_RESET_PIN_POLICY, "resetPINPolicy", reset_pin_policy_req, 0),
+    METHOD_NO_RESP(SKS_M_INITIALIZE_DKEK, "initializeDKEK", initialize_dkek_req, 0),
+    METHOD(SKS_M_IMPORT_DKEK_SHARE, "importDKEKShare", import_dkek_share_req, dkek_status_resp, 0),
+    METHOD_NO_REQ(SKS_M_GET_DKEK_STATUS, "getDKEKStatus", dkek_status_resp),
+    METHOD(SKS_M_WRAP_KEY, "wrapKey", wrap_key_req, wrap_key_resp, 0),
+    METHOD(SKS_M_UNWRAP_KEY, "unwrapKey", unwrap_key_req, unwrap_key_resp, 0),
 };
 
 const sks_msgdesc *sks_msg_find(uint8_t method_id)

@@ -23,6 +23,10 @@ enum sks_method_id {
     SKS_M_SET_CERTIFICATE_PATH = 8,
     SKS_M_RESTORE_PRIVATE_KEY = 20,
     SKS_M_IMPORT_PRIVATE_KEY = 21,
+    /* Secure key injection (docs/protocol.md section 10). */
+    SKS_M_IMPORT_SESSION_KEY = 22,
+    SKS_M_INJECT_PRIVATE_KEY = 23,
+    SKS_M_DELETE_SESSION_KEY = 24,
     /* Key User API. */
     SKS_M_GET_DEVICE_INFO = 64,
     SKS_M_ENUMERATE_KEYS = 65,
@@ -45,41 +49,47 @@ enum sks_method_id {
     SKS_M_UPDATE_OBJECT = 82,
     SKS_M_SET_KEY_ATTRIBUTES = 83,
     SKS_M_RESET_PIN_POLICY = 84,
+    /* Key backup under the DKEK (docs/protocol.md section 11, docs/dkek.md). */
+    SKS_M_INITIALIZE_DKEK = 85,
+    SKS_M_IMPORT_DKEK_SHARE = 86,
+    SKS_M_GET_DKEK_STATUS = 87,
+    SKS_M_WRAP_KEY = 88,
+    SKS_M_UNWRAP_KEY = 89,
 };
 
 /* ---- Status codes (first byte of every answer) ------------------------ */
 /* 1..8 are the seed's table unchanged; 9.. extend it (docs/protocol.md). */
 enum sks_status {
     SKS_OK = 0,
-    SKS_ERR_AUTHENTICATION = 1, /* wrong PIN or PUK value */
-    SKS_ERR_STORAGE = 2,        /* persistent storage full or failing */
-    SKS_ERR_MAC = 3,            /* MAC does not match the data */
-    SKS_ERR_CRYPTO = 4,         /* a cryptographic operation failed */
-    SKS_ERR_NO_SESSION = 5,     /* unknown, closed or expired provisioning session */
-    SKS_ERR_SESSION_VERIFY = 6, /* closeProvisioningSession's final check failed */
-    SKS_ERR_NO_KEY = 7,         /* unknown key handle */
-    SKS_ERR_ALGORITHM = 8,      /* unknown or unfitting algorithm */
-    SKS_ERR_NOT_ALLOWED = 9,    /* operation forbidden by a flag, state or limit */
-    SKS_ERR_OPTION = 10,        /* an argument value is out of its allowed range */
-    SKS_ERR_INTERNAL = 11,      /* card-side bug or resource failure */
-    SKS_ERR_FORMAT = 12,        /* malformed call: bad length, trailing bytes, bad bool */
-    SKS_ERR_PIN_BLOCKED = 13,   /* retry counter exhausted */
+    SKS_ERR_AUTHENTICATION = 1,     /* wrong PIN or PUK value */
+    SKS_ERR_STORAGE = 2,            /* persistent storage full or failing */
+    SKS_ERR_MAC = 3,                /* MAC does not match the data */
+    SKS_ERR_CRYPTO = 4,             /* a cryptographic operation failed */
+    SKS_ERR_NO_SESSION = 5,         /* unknown, closed or expired provisioning session */
+    SKS_ERR_SESSION_VERIFY = 6,     /* closeProvisioningSession's final check failed */
+    SKS_ERR_NO_KEY = 7,             /* unknown key handle */
+    SKS_ERR_ALGORITHM = 8,          /* unknown or unfitting algorithm */
+    SKS_ERR_NOT_ALLOWED = 9,        /* operation forbidden by a flag, state or limit */
+    SKS_ERR_OPTION = 10,            /* an argument value is out of its allowed range */
+    SKS_ERR_INTERNAL = 11,          /* card-side bug or resource failure */
+    SKS_ERR_FORMAT = 12,            /* malformed call: bad length, trailing bytes, bad bool */
+    SKS_ERR_PIN_BLOCKED = 13,       /* retry counter exhausted */
     SKS_ERR_NOT_AUTHENTICATED = 14, /* the key's PIN has not been verified */
-    SKS_ERR_NO_METHOD = 15,     /* unknown method ID */
-    SKS_ERR_NO_POLICY = 16,     /* unknown PIN or PUK policy handle */
+    SKS_ERR_NO_METHOD = 15,         /* unknown method ID */
+    SKS_ERR_NO_POLICY = 16,         /* unknown PIN or PUK policy handle */
 };
 
 /* ---- Limits ----------------------------------------------------------- */
-#define SKS_SESSION_ID_LEN 32
-#define SKS_MAC_LEN 32
-#define SKS_SK_LEN 32
-#define SKS_ID_MAX 32          /* key, PIN and PUK IDs */
-#define SKS_URI_MAX 1024       /* IssuerURI */
+#define SKS_SESSION_ID_LEN    32
+#define SKS_MAC_LEN           32
+#define SKS_SK_LEN            32
+#define SKS_ID_MAX            32   /* key, PIN and PUK IDs */
+#define SKS_URI_MAX           1024 /* IssuerURI */
 #define SKS_FRIENDLY_NAME_MAX 255
-#define SKS_PIN_MAX 128        /* PIN and PUK values, any format */
-#define SKS_CERT_PATH_MAX 10   /* certificates in one path */
-#define SKS_ENUM_PAGE_MAX 1000 /* handles returned by one enumerateKeys */
-#define SKS_HANDLE_DEVICE 0xFFFFFFFFu /* "device PIN/PUK": not supported */
+#define SKS_PIN_MAX           128         /* PIN and PUK values, any format */
+#define SKS_CERT_PATH_MAX     10          /* certificates in one path */
+#define SKS_ENUM_PAGE_MAX     1000        /* handles returned by one enumerateKeys */
+#define SKS_HANDLE_DEVICE     0xFFFFFFFFu /* "device PIN/PUK": not supported */
 
 /* ---- createProvisioningSession: session key establishment ------------- */
 enum sks_session_key_alg {
@@ -103,9 +113,9 @@ enum sks_pin_grouping {
 };
 
 /* PatternRestrictions bits. */
-#define SKS_PATTERN_TWO_IN_A_ROW 0x01   /* "11" forbidden */
+#define SKS_PATTERN_TWO_IN_A_ROW   0x01 /* "11" forbidden */
 #define SKS_PATTERN_THREE_IN_A_ROW 0x02 /* "111" forbidden */
-#define SKS_PATTERN_SEQUENCE 0x04       /* "1234" / "4321" forbidden */
+#define SKS_PATTERN_SEQUENCE       0x04 /* "1234" / "4321" forbidden */
 
 /* ---- Key algorithms (createKeyPair AlgorithmData) ---------------------- */
 enum sks_key_alg {
@@ -117,19 +127,19 @@ enum sks_key_alg {
 };
 
 /* KeyUsage bits. */
-#define SKS_USAGE_SIGN 0x01
-#define SKS_USAGE_DECRYPT 0x02
+#define SKS_USAGE_SIGN          0x01
+#define SKS_USAGE_DECRYPT       0x02
 #define SKS_USAGE_KEY_AGREEMENT 0x04
-#define SKS_USAGE_ALL 0x07
+#define SKS_USAGE_ALL           0x07
 
 /* Key flags as reported by getKeyAttributes. */
 #define SKS_KEYFLAG_PRIVATE_KEY_BACKUP 0x01
-#define SKS_KEYFLAG_MIGRATABLE 0x02
-#define SKS_KEYFLAG_UPDATABLE 0x04
-#define SKS_KEYFLAG_DELETE_PROTECTED 0x08
+#define SKS_KEYFLAG_MIGRATABLE         0x02
+#define SKS_KEYFLAG_UPDATABLE          0x04
+#define SKS_KEYFLAG_DELETE_PROTECTED   0x08
 #define SKS_KEYFLAG_IMPORT_PRIVATE_KEY 0x10
-#define SKS_KEYFLAG_GENERATED_ON_CARD 0x20 /* private key never left the card */
-#define SKS_KEYFLAG_COMPLETE 0x40          /* session closed: usable */
+#define SKS_KEYFLAG_GENERATED_ON_CARD  0x20 /* private key never left the card */
+#define SKS_KEYFLAG_COMPLETE           0x40 /* session closed: usable */
 
 /* ---- Key User API algorithms ------------------------------------------ */
 enum sks_hash_alg {
@@ -159,6 +169,20 @@ enum sks_object_class {
     SKS_OBJECT_PUBLIC_KEY = 3,
 };
 #define SKS_OBJECT_MAX (64u * 1024u) /* largest Attributes blob */
+
+/* ---- Secure key injection (section 10) --------------------------------- */
+enum sks_session_key_import_alg {
+    SKS_SKIMPORT_RSA_OAEP_SHA256 = 1, /* EncryptedKey = RSAES-OAEP-SHA256(K1, S1) */
+    SKS_SKIMPORT_ECDH_P256 = 2,       /* EncryptedKey = issuer's ephemeral P-256 point */
+};
+#define SKS_SESSION_KEYS_MAX 8  /* injection session keys held at once (volatile) */
+#define SKS_INJECT_IV_LEN    12 /* AES-256-GCM nonce */
+#define SKS_INJECT_TAG_LEN   16
+
+/* ---- DKEK (section 11) ------------------------------------------------- */
+#define SKS_DKEK_SHARE_LEN  32
+#define SKS_DKEK_KCV_LEN    8
+#define SKS_DKEK_SHARES_MAX 16
 
 /* PIN policy "no PUK" / key "no PIN". */
 #define SKS_HANDLE_NONE 0u

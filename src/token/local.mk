@@ -43,7 +43,11 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_digest.c \
 	src/token/tok_keypair.c \
 	src/token/tok_secret.c \
-	src/token/tok_derive.c
+	src/token/tok_derive.c \
+	src/token/tok_vendor.h src/token/tok_vendor.c \
+	src/token/tok_prov.c \
+	src/token/tok_inject.c \
+	src/token/tok_dkek.c
 # The other layers are compiled in from their sources: linking their
 # convenience libraries, which contain one another, would duplicate objects.
 src_token_sks_pkcs11_la_SOURCES += \

@@ -15,6 +15,7 @@
 #include "token/p11_entry.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_vendor.h"
 
 /* CKR_TOKEN_WRITE_PROTECTED for a token object (CKA_TOKEN true) on the free slot. */
 static CK_RV free_slot_check(const tok_slot *slot, const CK_ATTRIBUTE *tmpl, CK_ULONG n)
@@ -34,7 +35,10 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_CHECK(pMechanism != NULL && phKey != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulCount));
     TOK_TRY(free_slot_check(slot, pTemplate, ulCount));
-    TOK_TRY(tok_generate_secret(s, pMechanism, pTemplate, ulCount, phKey));
+    if (tok_vendor_mech(pMechanism->mechanism))
+        TOK_TRY(tok_vendor_generate_key(s, slot, pMechanism, pTemplate, ulCount, phKey));
+    else
+        TOK_TRY(tok_generate_secret(s, pMechanism, pTemplate, ulCount, phKey));
     TOK_LEAVE();
 }
 
@@ -64,7 +68,11 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     tok_slot *slot;
     TOK_ENTER_SESSION(hSession, &s, &slot);
     TOK_CHECK(pMechanism != NULL && pulWrappedKeyLen != NULL, CKR_ARGUMENTS_BAD);
-    TOK_TRY(tok_wrap_key(s, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen));
+    if (tok_vendor_mech(pMechanism->mechanism))
+        TOK_TRY(tok_vendor_wrap_key(s, slot, pMechanism, hWrappingKey, hKey, pWrappedKey,
+                                    pulWrappedKeyLen));
+    else
+        TOK_TRY(tok_wrap_key(s, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen));
     TOK_LEAVE();
 }
 
@@ -80,8 +88,12 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_CHECK(pWrappedKey != NULL || ulWrappedKeyLen == 0, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulAttributeCount));
     TOK_TRY(free_slot_check(slot, pTemplate, ulAttributeCount));
-    TOK_TRY(tok_unwrap_key(s, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen, pTemplate,
-                           ulAttributeCount, phKey));
+    if (tok_vendor_mech(pMechanism->mechanism))
+        TOK_TRY(tok_vendor_unwrap_key(s, slot, pMechanism, hUnwrappingKey, pWrappedKey,
+                                      ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey));
+    else
+        TOK_TRY(tok_unwrap_key(s, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen,
+                               pTemplate, ulAttributeCount, phKey));
     TOK_LEAVE();
 }
 
@@ -95,7 +107,11 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_CHECK(pMechanism != NULL && phKey != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulAttributeCount));
     TOK_TRY(free_slot_check(slot, pTemplate, ulAttributeCount));
-    TOK_TRY(tok_derive_key(s, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
+    if (tok_vendor_mech(pMechanism->mechanism))
+        TOK_TRY(tok_vendor_derive_key(s, slot, pMechanism, hBaseKey, pTemplate, ulAttributeCount,
+                                      phKey));
+    else
+        TOK_TRY(tok_derive_key(s, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
     TOK_LEAVE();
 }
 

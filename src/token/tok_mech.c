@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "pkcs11/sks-pkcs11.h"
 #include "protocol/sks_proto.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
@@ -87,6 +88,23 @@ static const tok_mech mechs[] = {
     AES(CKM_AES_KEY_WRAP_PAD, CKF_WRAP | CKF_UNWRAP, 1),
     /* Generic secrets: 1..512 bytes, given in bits. */
     {CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE, TOK_MK_GENERIC, 0, 0, 0},
+    /* Vendor mechanisms (include/pkcs11/sks-pkcs11.h): provisioning relayed to the card. */
+    {CKM_VENDOR_SKS_SESSION, 0, 0, CKF_GENERATE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_PUK_POLICY, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_PIN_POLICY, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_KEY_PAIR, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_CERTIFICATE_PATH, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_IMPORT_PRIVATE_KEY, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_RESTORE_PRIVATE_KEY, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    {CKM_VENDOR_SKS_CLOSE, 0, 0, CKF_DERIVE | CKF_HW, TOK_MK_NONE, 0, 0, 0},
+    /* Secure key injection: unwrapping on the card, wrapping on the issuer side. */
+    {CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP, RSA_MIN, RSA_MAX, CKF_WRAP | CKF_UNWRAP | CKF_HW,
+     TOK_MK_RSA, 0, 0, 0},
+    {CKM_VENDOR_SKS_SESSION_KEY_ECDH, EC_MIN, EC_MIN, CKF_WRAP | CKF_UNWRAP | CKF_HW | EC_FLAGS,
+     TOK_MK_EC, 0, 0, 0},
+    {CKM_VENDOR_SKS_INJECT_KEY, 32, 32, CKF_WRAP | CKF_UNWRAP | CKF_HW, TOK_MK_AES, 0, 0, 0},
+    /* Backup under the DKEK, on the card. */
+    {CKM_VENDOR_SKS_DKEK_WRAP, 0, 0, CKF_WRAP | CKF_UNWRAP | CKF_HW, TOK_MK_NONE, 0, 0, 0},
 };
 
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))

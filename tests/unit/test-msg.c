@@ -27,6 +27,9 @@ static const struct {
     {8, "setCertificatePath"},
     {20, "restorePrivateKey"},
     {21, "importPrivateKey"},
+    {22, "importSessionKey"},
+    {23, "injectPrivateKey"},
+    {24, "deleteSessionKey"},
     {64, "getDeviceInfo"},
     {65, "enumerateKeys"},
     {66, "getKeyAttributes"},
@@ -48,6 +51,11 @@ static const struct {
     {82, "updateObject"},
     {83, "setKeyAttributes"},
     {84, "resetPINPolicy"},
+    {85, "initializeDKEK"},
+    {86, "importDKEKShare"},
+    {87, "getDKEKStatus"},
+    {88, "wrapKey"},
+    {89, "unwrapKey"},
 };
 #define NMETHODS (sizeof all_methods / sizeof all_methods[0])
 
@@ -273,7 +281,8 @@ START_TEST(test_descriptor_shape)
 {
     for (size_t i = 0; i < NMETHODS; i++) {
         const sks_msgdesc *d = sks_msg_find(all_methods[i].id);
-        int provisioning = d->id < 64;
+        /* 1..21 are the provisioning methods; 22..24 (injection) are not in a session. */
+        int provisioning = d->id < SKS_M_IMPORT_SESSION_KEY;
         int needs_mac = provisioning && d->id != SKS_M_CREATE_PROVISIONING_SESSION &&
                         d->id != SKS_M_ABORT_PROVISIONING_SESSION;
         ck_assert_int_eq(d->in_session, provisioning && d->id != 1);

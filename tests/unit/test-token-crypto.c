@@ -14,6 +14,8 @@
  * in its own process with a fresh C_Initialize and logs in to that token.
  */
 #include <check.h>
+
+#include "pkcs11/sks-pkcs11.h"
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,6 +374,18 @@ START_TEST(mechanism_list_and_info)
         CKM_AES_KEY_WRAP,
         CKM_AES_KEY_WRAP_PAD,
         CKM_GENERIC_SECRET_KEY_GEN,
+        CKM_VENDOR_SKS_SESSION,
+        CKM_VENDOR_SKS_PUK_POLICY,
+        CKM_VENDOR_SKS_PIN_POLICY,
+        CKM_VENDOR_SKS_KEY_PAIR,
+        CKM_VENDOR_SKS_CERTIFICATE_PATH,
+        CKM_VENDOR_SKS_IMPORT_PRIVATE_KEY,
+        CKM_VENDOR_SKS_RESTORE_PRIVATE_KEY,
+        CKM_VENDOR_SKS_CLOSE,
+        CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP,
+        CKM_VENDOR_SKS_SESSION_KEY_ECDH,
+        CKM_VENDOR_SKS_INJECT_KEY,
+        CKM_VENDOR_SKS_DKEK_WRAP,
     };
     const size_t nwant = sizeof(want) / sizeof(want[0]);
     CK_SLOT_ID slot = keys_slot();

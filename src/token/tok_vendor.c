@@ -1,0 +1,63 @@
+/*
+ * tok_vendor.c - routes each CKM_VENDOR_SKS_* mechanism to the file that
+ * implements it, per PKCS#11 function. A vendor mechanism used with a
+ * function it is not made for is CKR_MECHANISM_INVALID, as the standard
+ * asks for any mechanism a function does not support.
+ */
+#include "token/tok_vendor.h"
+
+int tok_vendor_mech(CK_MECHANISM_TYPE type)
+{
+    return (type & ~(CK_MECHANISM_TYPE)0xFFFF) == CKM_VENDOR_SKS_BASE;
+}
+
+static int is_provisioning_call(CK_MECHANISM_TYPE type)
+{
+    return type >= CKM_VENDOR_SKS_PUK_POLICY && type <= CKM_VENDOR_SKS_CLOSE;
+}
+
+static int is_injection(CK_MECHANISM_TYPE type)
+{
+    return type == CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP || type == CKM_VENDOR_SKS_SESSION_KEY_ECDH ||
+           type == CKM_VENDOR_SKS_INJECT_KEY;
+}
+
+CK_RV tok_vendor_generate_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
+                              const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    if (m->mechanism == CKM_VENDOR_SKS_SESSION)
+        return tok_prov_open(s, slot, m, tmpl, n, out);
+    return CKR_MECHANISM_INVALID;
+}
+
+CK_RV tok_vendor_derive_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
+                            CK_OBJECT_HANDLE base, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                            CK_OBJECT_HANDLE *out)
+{
+    if (is_provisioning_call(m->mechanism))
+        return tok_prov_call(s, slot, m, base, tmpl, n, out);
+    return CKR_MECHANISM_INVALID;
+}
+
+CK_RV tok_vendor_wrap_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
+                          CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key, uint8_t *out,
+                          CK_ULONG *out_len)
+{
+    if (is_injection(m->mechanism))
+        return tok_inject_wrap(s, slot, m, wrapping_key, key, out, out_len);
+    if (m->mechanism == CKM_VENDOR_SKS_DKEK_WRAP)
+        return tok_dkek_wrap(s, slot, m, wrapping_key, key, out, out_len);
+    return CKR_MECHANISM_INVALID;
+}
+
+CK_RV tok_vendor_unwrap_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
+                            CK_OBJECT_HANDLE unwrapping_key, const uint8_t *wrapped,
+                            CK_ULONG wrapped_len, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                            CK_OBJECT_HANDLE *out)
+{
+    if (is_injection(m->mechanism))
+        return tok_inject_unwrap(s, slot, m, unwrapping_key, wrapped, wrapped_len, tmpl, n, out);
+    if (m->mechanism == CKM_VENDOR_SKS_DKEK_WRAP)
+        return tok_dkek_unwrap(s, slot, m, unwrapping_key, wrapped, wrapped_len, tmpl, n, out);
+    return CKR_MECHANISM_INVALID;
+}
