@@ -65,6 +65,16 @@ extern "C" {
 #define CKM_VENDOR_SKS_IMPORT_PRIVATE_KEY  (CKM_VENDOR_SKS_BASE + 0x06)
 #define CKM_VENDOR_SKS_RESTORE_PRIVATE_KEY (CKM_VENDOR_SKS_BASE + 0x07)
 #define CKM_VENDOR_SKS_CLOSE               (CKM_VENDOR_SKS_BASE + 0x08)
+/*
+ * Post-provisioning (docs/protocol.md 6.10): in a later session of the
+ * same issuer (IssuerURI and issuer key), C_DeriveKey(mechanism, hBaseKey =
+ * the provisioning object, CK_SKS_POST_PARAMS) marks a key the issuer made
+ * for deletion, PIN unlock, or replacement by a key of this session; the
+ * card applies them when the session closes. -> CK_INVALID_HANDLE.
+ */
+#define CKM_VENDOR_SKS_POST_DELETE_KEY (CKM_VENDOR_SKS_BASE + 0x09)
+#define CKM_VENDOR_SKS_POST_UNLOCK_KEY (CKM_VENDOR_SKS_BASE + 0x0A)
+#define CKM_VENDOR_SKS_POST_UPDATE_KEY (CKM_VENDOR_SKS_BASE + 0x0B)
 
 /*
  * Secure key injection (the minidriver flow). Card side:
@@ -257,6 +267,13 @@ typedef struct CK_SKS_CLOSE_PARAMS {
     /* out */
     CK_BYTE attestedResponse[CKS_MAC_LEN];
 } CK_SKS_CLOSE_PARAMS;
+
+/* CKM_VENDOR_SKS_POST_* (6.10); all in. */
+typedef struct CK_SKS_POST_PARAMS {
+    CK_OBJECT_HANDLE hKey;    /* the issuer's earlier key (its CKO_PRIVATE_KEY) */
+    CK_OBJECT_HANDLE hNewKey; /* POST_UPDATE_KEY: the key of this session replacing it */
+    CK_BYTE mac[CKS_MAC_LEN];
+} CK_SKS_POST_PARAMS;
 
 /* ---- Parameters: secure key injection ------------------------------------ */
 /*

@@ -112,6 +112,10 @@ int card_m_read_object(card_call *, const void *, void *);
 int card_m_update_object(card_call *, const void *, void *);
 int card_m_set_key_attributes(card_call *, const void *, void *);
 int card_m_reset_pin_policy(card_call *, const void *, void *);
+/* Post-provisioning (card_post.c). */
+int card_m_post_delete_key(card_call *, const void *, void *);
+int card_m_post_unlock_key(card_call *, const void *, void *);
+int card_m_post_update_key(card_call *, const void *, void *);
 /* Secure key injection (card_inject.c). */
 int card_m_import_session_key(card_call *, const void *, void *);
 int card_m_inject_private_key(card_call *, const void *, void *);

@@ -16,6 +16,7 @@ src_card_libskscard_la_SOURCES = \
 	src/card/card_objects.c \
 	src/card/card_reset.c \
 	src/card/card_info.c \
+	src/card/card_post.c \
 	src/card/card_inject.c \
 	src/card/card_dkek.c \
 	src/card/card_backup.c

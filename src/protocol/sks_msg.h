@@ -332,6 +332,22 @@ typedef struct {
     sks_view new_id; /* the policy's new ID (1..32 bytes) */
 } sks_req_reset_pin_policy;
 
+/*
+ * Post-provisioning (6.10): postDeleteKey, postUnlockKey, postUpdateKey. The
+ * target key is named by its handle on the wire and bound into the MAC by
+ * its ID and public key (what the issuer recorded when it made the key);
+ * postUpdateKey also names the new key made in this session.
+ */
+typedef struct {
+    uint32_t provisioning_handle;
+    uint32_t key_handle;
+    sks_view key_id;         /* MAC only */
+    sks_view key_public_key; /* MAC only */
+    uint32_t new_key_handle; /* postUpdateKey only (0 otherwise, not on the wire) */
+    sks_view new_key_id;     /* postUpdateKey only, MAC only */
+    sks_view mac;
+} sks_req_post_key;
+
 /* ---- Secure key injection (section 10) ----------------------------------- */
 typedef struct {
     uint32_t key_handle; /* K1: a complete card key with decrypt or key agreement usage */
@@ -418,6 +434,7 @@ typedef union {
     sks_req_update_object update_object;
     sks_req_set_key_attributes set_key_attributes;
     sks_req_reset_pin_policy reset_pin_policy;
+    sks_req_post_key post;
     sks_req_import_session_key import_session_key;
     sks_req_inject_private_key inject;
     sks_req_delete_session_key delete_session_key;

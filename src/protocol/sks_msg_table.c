@@ -195,6 +195,26 @@ static const sks_field put_private_key_req[] = {
 };
 #undef S
 
+/* ---- 6.10 post-provisioning ------------------------------------------- */
+#define S sks_req_post_key
+static const sks_field post_key_req[] = {
+    F_INT(S, provisioning_handle, "ProvisioningHandle", W),
+    F_INT(S, key_handle, "KeyHandle", W),
+    F_BYTES(S, key_id, "key ID", M, 0, SKS_ID_MAX),
+    F_BYTES(S, key_public_key, "key public key", M, 0, ANY_BYTES),
+    F_MAC(S),
+};
+static const sks_field post_update_key_req[] = {
+    F_INT(S, provisioning_handle, "ProvisioningHandle", W),
+    F_INT(S, key_handle, "KeyHandle", W),
+    F_BYTES(S, key_id, "key ID", M, 0, SKS_ID_MAX),
+    F_BYTES(S, key_public_key, "key public key", M, 0, ANY_BYTES),
+    F_INT(S, new_key_handle, "NewKeyHandle", W),
+    F_BYTES(S, new_key_id, "new key ID", M, 0, SKS_ID_MAX),
+    F_MAC(S),
+};
+#undef S
+
 /* ---- 10 Secure key injection ------------------------------------------ */
 #define S sks_req_import_session_key
 static const sks_field import_session_key_req[] = {
@@ -455,6 +475,9 @@ static const sks_msgdesc methods[] = {
            create_pin_policy_resp, 1),
     METHOD(SKS_M_CREATE_KEY_PAIR, "createKeyPair", create_key_pair_req, create_key_pair_resp, 1),
     METHOD_NO_RESP(SKS_M_SET_CERTIFICATE_PATH, "setCertificatePath", set_certificate_path_req, 1),
+    METHOD_NO_RESP(SKS_M_POST_DELETE_KEY, "postDeleteKey", post_key_req, 1),
+    METHOD_NO_RESP(SKS_M_POST_UNLOCK_KEY, "postUnlockKey", post_key_req, 1),
+    METHOD_NO_RESP(SKS_M_POST_UPDATE_KEY, "postUpdateKey", post_update_key_req, 1),
     METHOD_NO_RESP(SKS_M_RESTORE_PRIVATE_KEY, "restorePrivateKey", put_private_key_req, 1),
     METHOD_NO_RESP(SKS_M_IMPORT_PRIVATE_KEY, "importPrivateKey", put_private_key_req, 1),
     METHOD(SKS_M_IMPORT_SESSION_KEY, "importSessionKey", import_session_key_req,

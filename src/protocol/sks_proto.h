@@ -21,6 +21,10 @@ enum sks_method_id {
     SKS_M_CREATE_PIN_POLICY = 6,
     SKS_M_CREATE_KEY_PAIR = 7,
     SKS_M_SET_CERTIFICATE_PATH = 8,
+    /* Post-provisioning by the issuer of a key (docs/protocol.md 6.10). */
+    SKS_M_POST_DELETE_KEY = 9,
+    SKS_M_POST_UNLOCK_KEY = 10,
+    SKS_M_POST_UPDATE_KEY = 11,
     SKS_M_RESTORE_PRIVATE_KEY = 20,
     SKS_M_IMPORT_PRIVATE_KEY = 21,
     /* Secure key injection (docs/protocol.md section 10). */

@@ -46,6 +46,7 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_derive.c \
 	src/token/tok_vendor.h src/token/tok_vendor.c \
 	src/token/tok_prov.c \
+	src/token/tok_post.c \
 	src/token/tok_inject.c \
 	src/token/tok_dkek.c
 # The other layers are compiled in from their sources: linking their

@@ -36,6 +36,9 @@ CK_RV tok_vendor_derive_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *
 {
     if (is_provisioning_call(m->mechanism))
         return tok_prov_call(s, slot, m, base, tmpl, n, out);
+    if (m->mechanism >= CKM_VENDOR_SKS_POST_DELETE_KEY &&
+        m->mechanism <= CKM_VENDOR_SKS_POST_UPDATE_KEY)
+        return tok_post_call(s, slot, m, base, tmpl, n, out);
     return CKR_MECHANISM_INVALID;
 }
 

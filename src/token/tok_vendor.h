@@ -38,6 +38,10 @@ CK_RV tok_prov_open(tok_session *s, tok_slot *slot, const CK_MECHANISM *m, const
 CK_RV tok_prov_call(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                     CK_OBJECT_HANDLE provisioning, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                     CK_OBJECT_HANDLE *out);
+/* tok_post.c: CKM_VENDOR_SKS_POST_* (derive, base = the provisioning object). */
+CK_RV tok_post_call(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
+                    CK_OBJECT_HANDLE provisioning, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                    CK_OBJECT_HANDLE *out);
 /* tok_inject*.c: CKM_VENDOR_SKS_SESSION_KEY_* and CKM_VENDOR_SKS_INJECT_KEY. */
 CK_RV tok_inject_wrap(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                       CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key, uint8_t *out,
