@@ -127,6 +127,7 @@ const char *demo_rv_name(CK_RV rv)
 #define N(x) {x, #x}
         N(CKR_OK),
         N(CKR_ARGUMENTS_BAD),
+        N(CKR_ATTRIBUTE_SENSITIVE),
         N(CKR_ATTRIBUTE_TYPE_INVALID),
         N(CKR_ATTRIBUTE_VALUE_INVALID),
         N(CKR_BUFFER_TOO_SMALL),
@@ -147,6 +148,8 @@ const char *demo_rv_name(CK_RV rv)
         N(CKR_TEMPLATE_INCOMPLETE),
         N(CKR_TEMPLATE_INCONSISTENT),
         N(CKR_TOKEN_NOT_PRESENT),
+        N(CKR_USER_PIN_NOT_INITIALIZED),
+        N(CKR_OPERATION_NOT_INITIALIZED),
         N(CKR_USER_NOT_LOGGED_IN),
         N(CKR_WRAPPED_KEY_INVALID),
         N(CKR_WRAPPING_KEY_HANDLE_INVALID),

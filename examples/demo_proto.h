@@ -35,4 +35,56 @@
 #define DT_RV          13 /* a PKCS#11 return value (u32) */
 #define DT_SERIAL      14 /* the certificate's serial number (u32) */
 
+/*
+ * (b) Fields of a provisioning call (DM_CALL, with DT_MECH naming the
+ * CKM_VENDOR_SKS_* mechanism) and of its answer (DM_ANSWER, with DT_RV):
+ * the members of the CK_SKS_*_PARAMS structures of <pkcs11/sks-pkcs11.h>,
+ * numbers as 4 bytes. Objects made earlier in the session (policies, keys)
+ * are named by their ID; the client maps IDs to its own object handles.
+ */
+#define DP_SESSION_KEY_ALG  32
+#define DP_SERVER_SESSION   33
+#define DP_ISSUER_URI       34
+#define DP_ISSUER_KEY       35
+#define DP_UPDATABLE        36
+#define DP_OPERATION_LIMIT  37
+#define DP_LIFETIME         38
+#define DP_CLIENT_SESSION   40 /* answers */
+#define DP_ENC_SESSION_KEY  41
+#define DP_ATTESTATION      42
+#define DP_DEVICE_CERT      43 /* repeated, device certificate first */
+#define DP_ID               50
+#define DP_ENC_VALUE        51
+#define DP_FORMAT           52
+#define DP_RETRY_LIMIT      53
+#define DP_MAC              54
+#define DP_PUK_ID           55
+#define DP_USER_DEFINED     56
+#define DP_USER_MODIFIABLE  57
+#define DP_GROUPING         58
+#define DP_PATTERN          59
+#define DP_MIN_LENGTH       60
+#define DP_MAX_LENGTH       61
+#define DP_CACHING          62
+#define DP_INPUT_METHOD     63
+#define DP_PIN_ID           64
+#define DP_PIN_VALUE        65 /* absent for a UserDefined PIN: the client's user gives it */
+#define DP_BACKUP           66
+#define DP_MIGRATABLE       67
+#define DP_KEY_UPDATABLE    68
+#define DP_DELETE_PROTECTED 69
+#define DP_IMPORT           70
+#define DP_KEY_USAGE        71
+#define DP_FRIENDLY_NAME    72
+#define DP_KEY_ALG          73
+#define DP_KEY_ID           74 /* the key a call is about */
+#define DP_CERT             75 /* repeated, end entity first */
+#define DP_ENC_PRIVATE_KEY  76
+#define DP_CLOSE_COUNTS     77 /* five numbers: generated, deleted, cloned, replaced, extension */
+#define DP_NEW_KEY_ID       78
+#define DP_PUBLIC_KEY       80 /* answers */
+#define DP_ATTESTED_KEY     81
+#define DP_KEY_BACKUP       82
+#define DP_ATTESTED_CLOSE   83
+
 #endif

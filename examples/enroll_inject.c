@@ -83,11 +83,11 @@ static CK_OBJECT_HANDLE find_or_make_k1(demo_enroll *e)
                              {CKA_PRIVATE, (void *)&yes, sizeof(yes)},
                              {CKA_SENSITIVE, (void *)&yes, sizeof(yes)},
                              {CKA_SIGN, (void *)&no, sizeof(no)},
-                             {e->ecdh ? CKA_DERIVE : CKA_DECRYPT, (void *)&yes, sizeof(yes)},
-                             {CKA_UNWRAP, (void *)&yes, sizeof(yes)},
                              {CKA_LABEL, K1_LABEL, sizeof(K1_LABEL) - 1},
-                             {CKA_ID, id, sizeof(id)}};
-    /* Without CKA_DECRYPT an EC key still needs CKA_DERIVE; RSA keys also unwrap. */
+                             {CKA_ID, id, sizeof(id)},
+                             {e->ecdh ? CKA_DERIVE : CKA_DECRYPT, (void *)&yes, sizeof(yes)},
+                             {CKA_UNWRAP, (void *)&yes, sizeof(yes)}};
+    /* K1 decrypts (RSA: S1 under RSA-OAEP) or agrees keys (EC: ECDH); RSA keys also unwrap. */
     if (demo_check(e->p11.f->C_GenerateKeyPair(e->p11.session, &gen, e->ecdh ? pub_ec : pub_rsa,
                                                e->ecdh ? 4 : 5, priv_t, e->ecdh ? 7 : 8, &pub,
                                                &priv),

@@ -17,9 +17,12 @@ typedef struct {
     demo_p11 p11; /* a session on the issuer token */
     demo_ca ca;
     const char *state_dir;
-    const char *archive_dir; /* NULL: keys are not archived */
-    const char *key_type;    /* K2: "rsa" or "ec" */
-    FILE *secrets;           /* --secrets-out: session keys written for audits/tests */
+    const char *archive_dir;        /* NULL: keys are not archived */
+    const char *key_type;           /* K2: "rsa" or "ec" */
+    const char *manufacturer_ca;    /* (b) PEM of the CA that issues SKS device certificates */
+    FILE *secrets;                  /* --secrets-out: session keys written for audits/tests */
+    unsigned long session_lifetime; /* (b) seconds */
+    unsigned long operation_limit;  /* (b) ClientOperationLimit */
     uint32_t next_serial;
 } demo_issuer;
 

@@ -92,17 +92,24 @@ static int add_bn(demo_issuer *d, OSSL_PARAM_BLD *b, CK_OBJECT_HANDLE h, CK_ATTR
 {
     size_t len = 0;
     unsigned char *v = demo_p11_attr(&d->p11, h, t, &len);
-    if (v == NULL)
+    if (v == NULL) {
+        fprintf(stderr, "cannot read attribute 0x%lx of the unwrapped key\n", (unsigned long)t);
         return -1;
+    }
     *keep = BN_bin2bn(v, (int)len, NULL);
     OPENSSL_cleanse(v, len);
     free(v);
     return *keep != NULL && OSSL_PARAM_BLD_push_BN(b, name, *keep) ? 0 : -1;
 }
 
-/* The unwrapped key's attributes as an EVP_PKEY (RSA components or EC private value). */
-static EVP_PKEY *pkey_from_object(demo_issuer *d, CK_OBJECT_HANDLE h, int ec)
+/*
+ * The unwrapped key's attributes as an EVP_PKEY (RSA components, or the EC
+ * private value with the public point of the archived certificate `pub`).
+ */
+static EVP_PKEY *pkey_from_object(demo_issuer *d, CK_OBJECT_HANDLE h, int ec, EVP_PKEY *pub)
 {
+    unsigned char point[133];
+    size_t plen = 0;
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
     BIGNUM *bn[8] = {NULL};
     EVP_PKEY *pk = NULL;
@@ -110,6 +117,9 @@ static EVP_PKEY *pkey_from_object(demo_issuer *d, CK_OBJECT_HANDLE h, int ec)
     int ok = b != NULL && ctx != NULL;
     if (ok && ec) {
         ok = OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+             EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                             sizeof(point), &plen) &&
+             OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, plen) &&
              add_bn(d, b, h, CKA_VALUE, OSSL_PKEY_PARAM_PRIV_KEY, &bn[0]) == 0;
     } else if (ok) {
         ok = add_bn(d, b, h, CKA_MODULUS, OSSL_PKEY_PARAM_RSA_N, &bn[0]) == 0 &&
@@ -152,16 +162,18 @@ int issuer_recover(demo_issuer *d, uint32_t serial)
     int ec = EVP_PKEY_is_a(X509_get0_pubkey(x), "EC");
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_KEY_TYPE kt = ec ? CKK_EC : CKK_RSA;
-    CK_BBOOL no = CK_FALSE;
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+    /* Readable only while neither sensitive nor unextractable (PKCS#11's rule). */
     CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
                         {CKA_KEY_TYPE, &kt, sizeof(kt)},
                         {CKA_TOKEN, &no, sizeof(no)},
-                        {CKA_SENSITIVE, &no, sizeof(no)}};
+                        {CKA_SENSITIVE, &no, sizeof(no)},
+                        {CKA_EXTRACTABLE, &yes, sizeof(yes)}};
     CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
-    if (demo_check(d->p11.f->C_UnwrapKey(d->p11.session, &kwp, ak, blob, blen, t, 4, &h),
+    if (demo_check(d->p11.f->C_UnwrapKey(d->p11.session, &kwp, ak, blob, blen, t, 5, &h),
                    "C_UnwrapKey(archived key)"))
         goto out;
-    EVP_PKEY *pk = pkey_from_object(d, h, ec);
+    EVP_PKEY *pk = pkey_from_object(d, h, ec, X509_get0_pubkey(x));
     if (pk != NULL && X509_check_private_key(x, pk) == 1 &&
         PEM_write_PrivateKey(stdout, pk, NULL, NULL, 0, NULL, NULL))
         rc = 0;

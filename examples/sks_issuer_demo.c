@@ -40,6 +40,9 @@ static void usage(FILE *out)
                  "  --pin PIN           the issuer token's user PIN (default: none needed or "
                  "\"issuer-demo\")\n"
                  "  --secrets-out FILE  append the session keys used (audit and tests only)\n"
+                 "  --manufacturer-ca PEM  (sks) the CA that certifies the cards' device keys\n"
+                 "  --session-lifetime S   (sks) session lifetime in seconds (default 300)\n"
+                 "  --operation-limit N    (sks) client operation limit (default 50)\n"
                  "  --once              serve one enrollment and exit with its status\n"
                  "  --recover SERIAL    print the archived key of a certificate serial as PEM\n");
 }
@@ -157,6 +160,9 @@ int main(int argc, char **argv)
         {"pin", required_argument, NULL, 'i'},
         {"secrets-out", required_argument, NULL, 's'},
         {"once", no_argument, NULL, 'o'},
+        {"manufacturer-ca", required_argument, NULL, 'M'},
+        {"session-lifetime", required_argument, NULL, 'L'},
+        {"operation-limit", required_argument, NULL, 'O'},
         {"recover", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -169,6 +175,8 @@ int main(int argc, char **argv)
     long port = 7443, recover = -1;
     int once = 0, no_archive = 0, c;
     d.key_type = "rsa";
+    d.session_lifetime = 300;
+    d.operation_limit = 50;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -197,6 +205,15 @@ int main(int argc, char **argv)
             break;
         case 'o':
             once = 1;
+            break;
+        case 'M':
+            d.manufacturer_ca = optarg;
+            break;
+        case 'L':
+            d.session_lifetime = strtoul(optarg, NULL, 10);
+            break;
+        case 'O':
+            d.operation_limit = strtoul(optarg, NULL, 10);
             break;
         case 'r':
             recover = strtol(optarg, NULL, 10);

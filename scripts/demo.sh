@@ -21,7 +21,8 @@ module="$prefix/lib/pkcs11/sks-pkcs11.so"
 echo "module: $module"
 
 demo=$(mktemp -d "${TMPDIR:-/tmp}/sks-demo.XXXXXX")
-trap 'rm -rf "$demo"' EXIT
+issuer_pid=""
+trap '[ -z "$issuer_pid" ] || kill "$issuer_pid" 2>/dev/null; rm -rf "$demo"' EXIT
 # The module's configuration: an embedded card of its own in $demo.
 export SKS_PKCS11_CONF="$demo/sks-pkcs11.conf"
 printf 'state_dir = %s\n' "$demo/state" >"$SKS_PKCS11_CONF"
@@ -70,6 +71,43 @@ p11 'algorithm' --token-label demo --login --pin "$pin" --sign -m SHA256-RSA-PKC
 p11 '^$' --token-label demo --read-object --type pubkey --id 02 -o "$demo/rsa.der"
 openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
     -verify "$demo/rsa.der" -keyform DER -signature "$demo/rsa.sig" "$demo/message"
+
+# The example issuer runs the module in no-card mode in its own state directory.
+issuer_demo() { # ARGS...: start sks-issuer-demo for one enrollment, wait for its port
+    rm -f "$demo/issuer.port"
+    env -u SKS_PKCS11_CONF "$prefix/bin/sks-issuer-demo" --module "$module" \
+        --state-dir "$demo/issuer" --port 0 --port-file "$demo/issuer.port" --once "$@" &
+    issuer_pid=$!
+    i=0
+    while [ ! -s "$demo/issuer.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    port=$(cat "$demo/issuer.port")
+}
+
+step "scenario (a): secure key injection (the minidriver seed's 31 steps, key archival)"
+issuer_demo
+"$prefix/bin/sks-enroll" --module "$module" --server "127.0.0.1:$port" --scenario inject \
+    --token demo --pin "$pin" --subject "Demo Injected"
+wait "$issuer_pid"
+serial=$(ls "$demo/issuer/archive" | sed -n 's/\.der$//p' | head -n 1)
+injected=$(printf 'K2-%s' "$serial" | od -An -tx1 | tr -d ' \n')
+step "sign with the injected key on the card; OpenSSL verifies with the issued certificate"
+p11 'algorithm' --token-label demo --login --pin "$pin" --sign -m SHA256-RSA-PKCS --id "$injected" \
+    -i "$demo/message" -o "$demo/inj.sig"
+openssl x509 -inform DER -in "$demo/issuer/archive/$serial.der" -pubkey -noout >"$demo/inj.pem"
+openssl dgst -sha256 -verify "$demo/inj.pem" -signature "$demo/inj.sig" "$demo/message"
+
+step "scenario (b): an SKS provisioning session (PUK, PIN policy, attested key pair, certificate)"
+issuer_demo --manufacturer-ca "$demo/state/card/manufacturer/ca-cert.pem"
+"$prefix/bin/sks-enroll" --module "$module" --server "127.0.0.1:$port" --scenario sks \
+    --pin 5872 --subject "Demo SKS"
+wait "$issuer_pid"
+key=$(printf 'Key.1' | od -An -tx1 | tr -d ' \n')
+step "sign with the card-generated key of the new token 'PIN'; OpenSSL verifies with its certificate"
+p11 'algorithm' --token-label PIN --login --pin 5872 --sign -m ECDSA-SHA256 \
+    --signature-format openssl --id "$key" -i "$demo/message" -o "$demo/sks.sig"
+p11 '^$' --token-label PIN --read-object --type cert --id "$key" -o "$demo/sks.der"
+openssl x509 -inform DER -in "$demo/sks.der" -pubkey -noout >"$demo/sks.pem"
+openssl dgst -sha256 -verify "$demo/sks.pem" -signature "$demo/sks.sig" "$demo/message"
 
 step "done: the module is $module"
 echo "Use it with any PKCS#11 application; see README.md, 'Using the token'."

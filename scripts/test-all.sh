@@ -2,7 +2,8 @@
 # test-all.sh - the README's second command and CI's only step: install what
 # is needed, then build and run every test: the unit suites (-Werror), the
 # integration tests (the installed module under pkcs11-tool, OpenSSL, GnuTLS,
-# NSS and p11-kit), the unit suites under AddressSanitizer +
+# NSS and p11-kit), a short run of the benchmark (never failing on a
+# figure), the unit suites under AddressSanitizer +
 # UndefinedBehaviorSanitizer, the libFuzzer target for 60 seconds, and
 # make distcheck.
 set -eu
@@ -26,6 +27,9 @@ run_check "$top/_build/check" || fail=1
 
 section "integration tests: the installed module under pkcs11-tool, OpenSSL, GnuTLS, NSS, p11-kit"
 "$top/tests/integration/run-all.sh" "$top/_build/check" || fail=1
+
+section "benchmark, short run (bench/README.md): fails only if the benchmark itself breaks"
+"$top/bench/run-bench.sh" --short "$top/_build/check" || fail=1
 
 section "unit tests under ASan + UBSan"
 "$top/scripts/build.sh" "$top/_build/sanitize" --enable-werror --enable-sanitizers

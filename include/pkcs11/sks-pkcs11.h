@@ -19,10 +19,17 @@
  *
  * Parameter structures carry inputs and outputs (as CK_SSL3_KEY_MAT_PARAMS
  * does). An output buffer is a pointer and a length: on input the length is
- * the buffer's size, on output the number of bytes written. A buffer that is
- * too small fails the call with CKR_BUFFER_TOO_SMALL before anything is sent
- * to the card, and the length then holds the size needed where it is known
- * in advance (else the CKS_*_MAX bound).
+ * the buffer's size (a NULL buffer has size 0), on output the number of
+ * bytes written. A buffer that is too small fails the call with
+ * CKR_BUFFER_TOO_SMALL before the card changes anything, and the length then
+ * holds the size needed where it is known in advance (else the CKS_*_MAX
+ * bound). The card side's provisioning calls know every size in advance and
+ * set every output length of their struct: exact for a SubjectPublicKeyInfo
+ * of the key's algorithm, an EncryptedSessionKey and the card's device
+ * certificate path (read from the card first), a bound for an
+ * EncryptedPrivateKey (the largest of the algorithm) and a
+ * SessionAttestation (the largest signature of the device key); the call
+ * is then repeated with buffers that large.
  */
 #ifndef SKS_PKCS11_H
 #define SKS_PKCS11_H
@@ -107,6 +114,14 @@ extern "C" {
 #define CKO_VENDOR_SKS_PIN_POLICY   (CKO_VENDOR_DEFINED | CK_SKS_VENDOR_BASE | 0x03)
 
 #define CKK_VENDOR_SKS_DKEK (CKK_VENDOR_DEFINED | CK_SKS_VENDOR_BASE | 0x01)
+/*
+ * A CKO_SECRET_KEY view of a card private key that allows backup, shown
+ * while the token's DKEK is complete, with the key's CKA_ID and CKA_LABEL:
+ * C_WrapKey(CKM_VENDOR_SKS_DKEK_WRAP) accepts it for the private key, for
+ * tools that wrap only secret keys (pkcs11-tool before OpenSC 0.26). It
+ * cannot be used for anything else, changed or destroyed (docs/dkek.md).
+ */
+#define CKK_VENDOR_SKS_KEY_BACKUP (CKK_VENDOR_DEFINED | CK_SKS_VENDOR_BASE | 0x02)
 
 #define CKA_VENDOR_SKS_BASE (CKA_VENDOR_DEFINED | CK_SKS_VENDOR_BASE)
 /* CK_ULONG, read-only: the card's handle of the object (policy, provisioning session). */
@@ -127,6 +142,13 @@ extern "C" {
 #define CKA_VENDOR_SKS_BACKUP_ALLOWED (CKA_VENDOR_SKS_BASE + 0x06)
 /* Byte array, read-only, on card private keys: the SKS key flags (SKS_KEYFLAG_*). */
 #define CKA_VENDOR_SKS_KEY_FLAGS (CKA_VENDOR_SKS_BASE + 0x07)
+/*
+ * Byte array (32), read-only, issuer side (no-card mode): on S1 after
+ * C_WrapKey(CKM_VENDOR_SKS_SESSION_KEY_*), SHA-256 of K1's
+ * SubjectPublicKeyInfo DER, the AAD of CKM_VENDOR_SKS_INJECT_KEY; its
+ * presence is what makes S1 usable for the injection.
+ */
+#define CKA_VENDOR_SKS_INJECTION_AAD (CKA_VENDOR_SKS_BASE + 0x10)
 
 /* ---- Return values ------------------------------------------------------ */
 /*
@@ -140,6 +162,7 @@ extern "C" {
 #define CKR_VENDOR_SKS_NO_SESSION     CKR_VENDOR_SKS(5)  /* provisioning session gone */
 #define CKR_VENDOR_SKS_SESSION_VERIFY CKR_VENDOR_SKS(6)  /* close: final check failed */
 #define CKR_VENDOR_SKS_LIMIT          CKR_VENDOR_SKS(9)  /* forbidden by a flag or limit */
+#define CKR_VENDOR_SKS_NO_POLICY      CKR_VENDOR_SKS(16) /* a policy the session may not use */
 /* Issuer side: the card's attestation or device certificate did not verify. */
 #define CKR_VENDOR_SKS_ATTESTATION (CKR_VENDOR_SKS_BASE + 0x100)
 /* DKEK: not all shares imported / a blob or share of another DKEK. */
@@ -268,7 +291,12 @@ typedef struct CK_SKS_CLOSE_PARAMS {
     CK_BYTE attestedResponse[CKS_MAC_LEN];
 } CK_SKS_CLOSE_PARAMS;
 
-/* CKM_VENDOR_SKS_POST_* (6.10); all in. */
+/*
+ * CKM_VENDOR_SKS_POST_* (6.10); all in. A key may also be named by its
+ * CKO_PUBLIC_KEY, which is visible without login (a token whose PIN is
+ * blocked cannot be logged into), and may be one of another token of the
+ * same card.
+ */
 typedef struct CK_SKS_POST_PARAMS {
     CK_OBJECT_HANDLE hKey;    /* the issuer's earlier key (its CKO_PRIVATE_KEY) */
     CK_OBJECT_HANDLE hNewKey; /* POST_UPDATE_KEY: the key of this session replacing it */
@@ -301,6 +329,149 @@ typedef struct CK_SKS_INJECT_PARAMS {
     CK_BYTE_PTR pCertificatePath; /* DER certificates, end entity first; or NULL */
     CK_ULONG ulCertificatePathLen;
 } CK_SKS_INJECT_PARAMS;
+
+/* ---- Issuer side (no-card mode) ------------------------------------------ */
+/*
+ * The issuer's half of SKS provisioning on the issuer token of no-card mode
+ * (transport = none; docs/provisioning.md "Issuer side through PKCS#11").
+ * A server prepares every call of the card side (its MAC and its encrypted
+ * values) and verifies every answer of the card (device certificate path,
+ * session attestation, key attestations, close attestation) with the same
+ * mechanisms where the call is the same, and three more for the checks:
+ *
+ *   C_GenerateKey(CKM_VENDOR_SKS_SESSION, CK_SKS_ISSUER_SESSION_PARAMS)
+ *       -> a CKO_VENDOR_SKS_PROVISIONING session object on the issuer token
+ *          holding the issuer's session; its outputs complete the card
+ *          side's CK_SKS_SESSION_PARAMS inputs.
+ *   C_DeriveKey(CKM_VENDOR_SKS_SESSION_ACCEPT, hBaseKey = that object,
+ *               CK_SKS_SESSION_ACCEPT_PARAMS)                -> CK_INVALID_HANDLE
+ *       verifies the card's answer and derives the session key.
+ *   C_DeriveKey(CKM_VENDOR_SKS_PUK_POLICY, _PIN_POLICY, _KEY_PAIR,
+ *               _CERTIFICATE_PATH, _IMPORT_PRIVATE_KEY, _RESTORE_PRIVATE_KEY
+ *               or _CLOSE, hBaseKey = that object,
+ *               CK_SKS_ISSUER_CALL_PARAMS)                   -> CK_INVALID_HANDLE
+ *       fills the card side's parameter struct of the same mechanism with
+ *       its MAC and encrypted values, ready for the card side's C_DeriveKey.
+ *   C_DeriveKey(CKM_VENDOR_SKS_VERIFY_KEY_PAIR, that object,
+ *               CK_SKS_KEY_PAIR_PARAMS as the card side returned it)
+ *       -> a CKO_PUBLIC_KEY session object of the card's new key (CKA_ID =
+ *          the key's ID, CKA_LABEL = its friendly name) to issue its
+ *          certificate from; CK_INVALID_HANDLE for an ImportPrivateKey key.
+ *   C_DeriveKey(CKM_VENDOR_SKS_VERIFY_CLOSE, that object,
+ *               CK_SKS_CLOSE_PARAMS as the card side returned it)
+ *                                                            -> CK_INVALID_HANDLE
+ *   C_DestroyObject(the provisioning object), closing its session or
+ *   C_Finalize forgets the issuer's session (its keys zeroized).
+ *
+ * Calls must reach the card in the order they were prepared (each MAC takes
+ * the next value of the session's counter); they may be prepared ahead as a
+ * batch. Key attestations may be verified in any order after their call.
+ * Handles are local to each side and never MACed: the issuer names the
+ * policies and keys a call refers to by their IDs (pReferenceId), the relay
+ * puts its card-side handles (hPukPolicy, hPinPolicy, hKey) into the struct.
+ *
+ * A prepare call that fails on its arguments (CKR_ARGUMENTS_BAD,
+ * CKR_MECHANISM_PARAM_INVALID, CKR_BUFFER_TOO_SMALL, a key handle) changes
+ * nothing. An answer that does not verify fails with
+ * CKR_VENDOR_SKS_ATTESTATION and, like any other failure, ends the issuer's
+ * session as a failed call ends the card's: every later call on it answers
+ * CKR_VENDOR_SKS_NO_SESSION, as do calls after VERIFY_CLOSE succeeded.
+ * The issuer-side mechanisms need an issuer token: on a card token they
+ * are the card side's (and the three below CKR_MECHANISM_INVALID).
+ */
+#define CKM_VENDOR_SKS_SESSION_ACCEPT   (CKM_VENDOR_SKS_BASE + 0x30)
+#define CKM_VENDOR_SKS_VERIFY_KEY_PAIR  (CKM_VENDOR_SKS_BASE + 0x31)
+#define CKM_VENDOR_SKS_VERIFY_CLOSE     (CKM_VENDOR_SKS_BASE + 0x32)
+
+/* CKM_VENDOR_SKS_SESSION on the issuer token: the createProvisioningSession request. */
+typedef struct CK_SKS_ISSUER_SESSION_PARAMS {
+    /* in */
+    CK_ULONG ulSessionKeyAlgorithm; /* CKS_SESSION_KEY_* */
+    CK_UTF8CHAR_PTR pIssuerUri;     /* 1..1024 bytes */
+    CK_ULONG ulIssuerUriLen;
+    /*
+     * The issuer's CKO_PRIVATE_KEY on the issuer token that the card
+     * encrypts the session secret to: EC P-256 with CKA_DERIVE for
+     * CKS_SESSION_KEY_ECDH_P256, RSA 2048..4096 with CKA_DECRYPT for
+     * CKS_SESSION_KEY_RSA_OAEP_SHA256. CK_INVALID_HANDLE: a fresh key for
+     * this session only (an issuer that uses policies of its earlier
+     * sessions, docs/protocol.md 6.9, needs its persistent key).
+     */
+    CK_OBJECT_HANDLE hIssuerKey;
+    CK_BBOOL bUpdatable;
+    CK_ULONG ulClientOperationLimit; /* 0..65535 (0 = 65535) */
+    CK_ULONG ulSessionLifeTime;      /* seconds, 1..2^32-1 */
+    /* out */
+    CK_BYTE serverSessionId[CKS_SESSION_ID_LEN]; /* random */
+    CK_BYTE_PTR pIssuerPublicKey;                /* the issuer key's SubjectPublicKeyInfo DER */
+    CK_ULONG ulIssuerPublicKeyLen;
+} CK_SKS_ISSUER_SESSION_PARAMS;
+
+/*
+ * CKM_VENDOR_SKS_SESSION_ACCEPT; all in. The device certificate path must
+ * lead to the trust anchor, the session secret must come out with the
+ * issuer's key and the session attestation must verify with the device
+ * certificate's key (else CKR_VENDOR_SKS_ATTESTATION); then the session key
+ * is derived and calls can be prepared.
+ */
+typedef struct CK_SKS_SESSION_ACCEPT_PARAMS {
+    /* The manufacturer CA: a CKO_CERTIFICATE (CKC_X_509) on the issuer token. */
+    CK_OBJECT_HANDLE hTrustAnchor;
+    /*
+     * The card side's CK_SKS_SESSION_PARAMS after its C_GenerateKey: its out
+     * fields (clientSessionId, pEncryptedSessionKey, pSessionAttestation,
+     * pDeviceCertificatePath) are read; its in fields are not (the issuer
+     * attests against its own request).
+     */
+    CK_SKS_SESSION_PARAMS_PTR pSession;
+} CK_SKS_SESSION_ACCEPT_PARAMS;
+
+/*
+ * One in-session call on the issuer side. pCall is the card side's struct
+ * of the same mechanism; the issuer reads the values it chooses and writes
+ * the ones it computes, the rest is left alone:
+ *
+ *   mechanism           pCall                            reads               writes
+ *   PUK_POLICY          CK_SKS_PUK_POLICY_PARAMS         pId, ulFormat,      pEncryptedValue
+ *                                                        ulRetryLimit        (buffer), mac
+ *   PIN_POLICY          CK_SKS_PIN_POLICY_PARAMS         pId, bUserDefined   mac
+ *                                                        .. ulInputMethod
+ *   KEY_PAIR            CK_SKS_KEY_PAIR_PARAMS           pId, bPrivateKey-   pPinValue
+ *                                                        Backup .. ulAlgorithm (buffer), mac
+ *   CERTIFICATE_PATH    CK_SKS_CERTIFICATE_PATH_PARAMS   pCertificatePath    mac
+ *   IMPORT_/RESTORE_    CK_SKS_PRIVATE_KEY_PARAMS        -                   pEncryptedPrivateKey
+ *   PRIVATE_KEY                                                              (buffer), mac
+ *   CLOSE               CK_SKS_CLOSE_PARAMS              the five counts     mac
+ *
+ * A written buffer is the caller's (pointer and size in; length out). The
+ * size an encrypted value needs is known before anything is prepared:
+ * 16 + 16 * (n / 16 + 1) for n clear bytes (the PKCS#8 DER of a private
+ * key); a smaller buffer fails with CKR_BUFFER_TOO_SMALL and that length.
+ */
+typedef struct CK_SKS_ISSUER_CALL_PARAMS {
+    CK_VOID_PTR pCall;  /* the card side's parameter struct */
+    CK_ULONG ulCallLen; /* sizeof that struct */
+    /*
+     * The ID of what the call names where the card side has a handle:
+     * PIN_POLICY its PUK policy, KEY_PAIR its PIN policy (NULL: none);
+     * CERTIFICATE_PATH, IMPORT_ and RESTORE_PRIVATE_KEY the key.
+     */
+    CK_BYTE_PTR pReferenceId;
+    CK_ULONG ulReferenceIdLen;
+    /*
+     * A clear value the issuer chooses, sent encrypted: PUK_POLICY the PUK,
+     * KEY_PAIR the PIN (NULL: no PIN policy, or a UserDefined PIN the user
+     * sets on the card side; pPinValue is then written empty).
+     */
+    CK_BYTE_PTR pValue;
+    CK_ULONG ulValueLen;
+    /*
+     * IMPORT_ and RESTORE_PRIVATE_KEY: the CKO_PRIVATE_KEY on the issuer
+     * token to put into the card's key (CKA_EXTRACTABLE true); else
+     * CK_INVALID_HANDLE.
+     */
+    CK_OBJECT_HANDLE hPrivateKey;
+} CK_SKS_ISSUER_CALL_PARAMS;
 
 #ifdef __cplusplus
 }

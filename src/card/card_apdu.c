@@ -149,4 +149,5 @@ void sks_card_reset(sks_card *card)
     card->selected = 0;
     card->nverified = 0; /* every verified PIN and PUK is forgotten */
     card->npuk_verified = 0;
+    card_session_keys_free(card); /* injection session keys live in RAM only */
 }

@@ -812,6 +812,7 @@ void sks_card_close(sks_card *card)
     if (card == NULL)
         return;
     card_keyuse_cache_free(card);
+    card_session_keys_free(card);
     card_store_close(card->store);
     EVP_PKEY_free(card->attestation_key);
     card_buf_free(&card->device_cert_path);

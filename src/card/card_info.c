@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "card_internal.h"
+#include "card_keycache.h"
 #include "card_keymat.h"
 
 /* A certificate path as stored: the wire form of a CERTS field. */
@@ -43,10 +44,9 @@ int card_m_get_device_info(card_call *call, const void *reqp, void *respp)
     if (card_certpath_view(&card->device_cert_path, &resp->device_certificate_path) != 0 ||
         resp->device_certificate_path.count == 0)
         return card_fail(call, SKS_ERR_INTERNAL, "the device certificate path is damaged");
-    if (card_store_key_count(card->store, &used) != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot count the keys");
-    if (card_store_change_counter(card->store, &changes) != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot read the change counter");
+    /* From memory while card.db is unchanged (card_keycache.c). */
+    if (card_keycache_counts(card, &used, &changes) != SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot count the keys or read the change counter");
     for (size_t i = 0; i < sizeof(candidates); i++)
         if (card_keymat_alg_supported(candidates[i]))
             sks_put_byte(&call->out[0], candidates[i]);

@@ -178,4 +178,18 @@ int card_certpath_view(const card_buf *wire, sks_certpath *out);
 void card_keyuse_cache_forget(sks_card *card, uint32_t key_handle);
 void card_keyuse_cache_free(sks_card *card);
 
+/*
+ * A key use by another part of the card (importSessionKey): the checks of
+ * 7.0 in their order (complete key, KeyUsage `usage`, PIN verified) and the
+ * parsed private key (owned by the key cache), then, after the operation,
+ * card_keyuse_end() consumes the PIN verification of a policy without
+ * CachingSupport when `status` is SKS_OK (card_keyuse.c).
+ */
+int card_keyuse_begin(card_call *call, uint32_t key_handle, uint8_t usage, const char *what,
+                      EVP_PKEY **key, uint32_t *consume);
+int card_keyuse_end(card_call *call, int status, uint32_t consume);
+
+/* Zeroize and free every injection session key (reset, sks_card_close; card_session_keys.c). */
+void card_session_keys_free(sks_card *card);
+
 #endif

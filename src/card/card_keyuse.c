@@ -1,9 +1,10 @@
 /*
  * card_keyuse.c - the private-key operations of the Key User API:
  * signHashedData (RSA PKCS#1 v1.5 and PSS, ECDSA), asymmetricDecrypt (RSA
- * PKCS#1 v1.5 and OAEP) and keyAgreement (ECDH), plus a small per-card
- * cache of parsed private keys so that a signature costs neither a PKCS#8
- * parse nor a fresh RSA Montgomery setup.
+ * PKCS#1 v1.5 and OAEP) and keyAgreement (ECDH). Keys come from the card's
+ * key cache (card_keycache.c), so a signature costs neither a database read
+ * nor a PKCS#8 parse, and reuses its key's signing context while the
+ * signature parameters stay the same.
  *
  * Every operation checks, in this order: the key is complete (NO_KEY), its
  * KeyUsage allows the operation (NOT_ALLOWED), its PIN is verified
@@ -27,147 +28,30 @@
 
 #include "../protocol/sks_crypto.h"
 #include "card_internal.h"
+#include "card_keycache.h"
 #include "card_keymat.h"
 
-#define KEY_CACHE_SLOTS 8
-#define RSA_MAX_BYTES   512 /* RSA-4096 */
-#define EC_MAX_BYTES    66  /* coordinate or order size, up to P-521 */
-#define EC_DER_SIG_MAX  160 /* DER ECDSA signature for EC_MAX_BYTES */
-#define CURVE_NAME_MAX  64
+#define RSA_MAX_BYTES  512 /* RSA-4096 */
+#define EC_MAX_BYTES   66  /* coordinate or order size, up to P-521 */
+#define EC_DER_SIG_MAX 160 /* DER ECDSA signature for EC_MAX_BYTES */
+#define CURVE_NAME_MAX 64
 
 /*
- * Parsed private keys by handle, least recently used one replaced. An entry
- * also holds the SHA-256 of the PKCS#8 it came from, so it is only used for
- * the very key bytes the store holds now.
- */
-struct card_key_cache {
-    struct {
-        uint32_t handle;
-        uint8_t fingerprint[32];
-        EVP_PKEY *key;
-        uint64_t last_use;
-    } slot[KEY_CACHE_SLOTS];
-    uint64_t clock;
-};
-
-void card_keyuse_cache_forget(sks_card *card, uint32_t key_handle)
-{
-    struct card_key_cache *cache = card->key_cache;
-    if (cache == NULL)
-        return;
-    for (size_t i = 0; i < KEY_CACHE_SLOTS; i++) {
-        if (cache->slot[i].key != NULL && cache->slot[i].handle == key_handle) {
-            EVP_PKEY_free(cache->slot[i].key);
-            memset(&cache->slot[i], 0, sizeof(cache->slot[i]));
-        }
-    }
-}
-
-void card_keyuse_cache_free(sks_card *card)
-{
-    struct card_key_cache *cache = card->key_cache;
-    if (cache == NULL)
-        return;
-    for (size_t i = 0; i < KEY_CACHE_SLOTS; i++)
-        EVP_PKEY_free(cache->slot[i].key);
-    sks_cleanse(cache, sizeof(*cache));
-    free(cache);
-    card->key_cache = NULL;
-}
-
-/* The parsed private key of `rec`, from the cache or freshly loaded (owned by the cache). */
-static int private_key_of(card_call *call, const card_key_rec *rec, EVP_PKEY **out)
-{
-    uint8_t fingerprint[32];
-    if (rec->private_key.len == 0)
-        return card_fail(call, SKS_ERR_INTERNAL, "key %u has no private key", rec->handle);
-    if (sks_sha256(rec->private_key.ptr, rec->private_key.len, fingerprint) != 0)
-        return card_fail(call, SKS_ERR_INTERNAL, "cannot hash the private key");
-    if (call->card->key_cache == NULL)
-        call->card->key_cache = calloc(1, sizeof(*call->card->key_cache));
-    struct card_key_cache *cache = call->card->key_cache;
-    if (cache == NULL)
-        return card_fail(call, SKS_ERR_INTERNAL, "out of memory");
-
-    /* A hit, or else the slot to reuse: a stale entry of this handle, an empty one, the LRU. */
-    size_t victim = KEY_CACHE_SLOTS;
-    for (size_t i = 0; i < KEY_CACHE_SLOTS && victim == KEY_CACHE_SLOTS; i++) {
-        if (cache->slot[i].key == NULL || cache->slot[i].handle != rec->handle)
-            continue;
-        if (sks_mac_equal(cache->slot[i].fingerprint, fingerprint, sizeof(fingerprint))) {
-            cache->slot[i].last_use = ++cache->clock;
-            *out = cache->slot[i].key;
-            return SKS_OK;
-        }
-        victim = i;
-    }
-    for (size_t i = 0; i < KEY_CACHE_SLOTS && victim == KEY_CACHE_SLOTS; i++)
-        if (cache->slot[i].key == NULL)
-            victim = i;
-    if (victim == KEY_CACHE_SLOTS) {
-        victim = 0;
-        for (size_t i = 1; i < KEY_CACHE_SLOTS; i++)
-            if (cache->slot[i].last_use < cache->slot[victim].last_use)
-                victim = i;
-    }
-
-    EVP_PKEY *key = card_keymat_load(rec->private_key.ptr, rec->private_key.len);
-    if (key == NULL || card_keymat_alg_of(key) != rec->algorithm) {
-        EVP_PKEY_free(key);
-        return card_fail(call, SKS_ERR_CRYPTO, "the stored private key of key %u is damaged",
-                         rec->handle);
-    }
-    EVP_PKEY_free(cache->slot[victim].key);
-    cache->slot[victim].key = key;
-    cache->slot[victim].handle = rec->handle;
-    memcpy(cache->slot[victim].fingerprint, fingerprint, sizeof(fingerprint));
-    cache->slot[victim].last_use = ++cache->clock;
-    *out = key;
-    return SKS_OK;
-}
-
-/*
- * The PIN policy whose verification a use of `rec` consumes (6.5, 7.0): the
- * key's policy when its CachingSupport is false, else SKS_HANDLE_NONE.
- */
-static int policy_to_consume(card_call *call, const card_key_rec *rec, uint32_t *consume)
-{
-    card_pin_rec pin;
-    *consume = SKS_HANDLE_NONE;
-    if (rec->pin_policy == SKS_HANDLE_NONE)
-        return SKS_OK;
-    memset(&pin, 0, sizeof(pin));
-    int rc = card_store_pin_get(call->card->store, rec->pin_policy, &pin);
-    if (rc == SKS_OK && !pin.caching_support)
-        *consume = rec->pin_policy;
-    card_pin_rec_free(&pin);
-    if (rc != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot read the PIN policy of key %u",
-                         rec->handle);
-    return SKS_OK;
-}
-
-/*
- * The key of an operation: complete, allowing `usage`, PIN verified, parsed.
- * The key belongs to the cache; the record is not needed afterwards.
- * *consume is the policy whose verification a successful use forgets
- * (use_done), SKS_HANDLE_NONE when the policy lets the PIN be cached.
+ * The key of an operation: complete, allowing `usage`, PIN verified, parsed
+ * (card_keycache.c). The key belongs to the cache. *consume is the policy
+ * whose verification a successful use forgets (use_done), SKS_HANDLE_NONE
+ * when the policy lets the PIN be cached.
  */
 static int usable_key(card_call *call, uint32_t handle, uint8_t usage, const char *what,
                       EVP_PKEY **key, uint32_t *consume)
 {
-    card_key_rec rec;
+    card_cached_key *k = NULL;
     *consume = SKS_HANDLE_NONE;
-    int status = card_key_get_complete(call, handle, &rec);
-    if (status == SKS_OK && !(rec.usage & usage))
-        status = card_fail(call, SKS_ERR_NOT_ALLOWED, "key %u is not for %s", handle, what);
-    if (status == SKS_OK)
-        status = card_key_require_pin(call, &rec);
-    if (status == SKS_OK)
-        status = policy_to_consume(call, &rec, consume);
-    if (status == SKS_OK)
-        status = private_key_of(call, &rec, key);
-    card_key_rec_free(&rec);
+    int status = card_keycache_use(call, handle, usage, what, &k);
+    if (status == SKS_OK) {
+        *key = k->key;
+        *consume = k->consume;
+    }
     return status;
 }
 
@@ -236,56 +120,123 @@ static int check_rsa_sign(card_call *call, EVP_PKEY *key, const sks_req_sign *re
     return SKS_OK;
 }
 
-static int sign_rsa(card_call *call, EVP_PKEY *key, const sks_req_sign *req, sks_writer *w)
+/* RSA padding, digest and PSS parameters of a request on a signing context. 1 or 0. */
+static int set_rsa_sign_params(EVP_PKEY_CTX *ctx, const sks_req_sign *req)
 {
     const EVP_MD *md = hash_md(req->hash);
     int pss = req->algorithm == SKS_SIGN_RSA_PSS;
+    return EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
+               1 &&
+           (md == NULL || EVP_PKEY_CTX_set_signature_md(ctx, md) == 1) &&
+           (!pss || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
+                     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, req->salt_length) == 1));
+}
+
+/*
+ * The signing context of key `k` for the request's parameters: the one kept
+ * with the key when they are those of its last signature, else a new one,
+ * kept in turn. NULL on failure.
+ */
+static EVP_PKEY_CTX *signing_ctx(card_cached_key *k, const sks_req_sign *req, int rsa)
+{
+    uint32_t config =
+        (uint32_t)req->algorithm | (uint32_t)req->hash << 8 | (uint32_t)req->salt_length << 16;
+    if (k->sign_ctx != NULL && k->sign_config == config)
+        return k->sign_ctx;
+    EVP_PKEY_CTX_free(k->sign_ctx);
+    k->sign_ctx = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->key, NULL);
+    if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 || (rsa && !set_rsa_sign_params(ctx, req))) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    k->sign_ctx = ctx;
+    k->sign_config = config;
+    return ctx;
+}
+
+/* One signature with the key's context; a failed one does not keep the context. 1 or 0. */
+static int sign_with(card_cached_key *k, const sks_req_sign *req, int rsa, uint8_t *sig,
+                     size_t *siglen)
+{
+    EVP_PKEY_CTX *ctx = signing_ctx(k, req, rsa);
+    if (ctx != NULL && EVP_PKEY_sign(ctx, sig, siglen, req->data.ptr, req->data.len) == 1)
+        return 1;
+    EVP_PKEY_CTX_free(k->sign_ctx);
+    k->sign_ctx = NULL;
+    return 0;
+}
+
+static int sign_rsa(card_call *call, card_cached_key *k, const sks_req_sign *req, sks_writer *w)
+{
     uint8_t sig[RSA_MAX_BYTES];
     size_t siglen = sizeof(sig);
 
-    int status = check_rsa_sign(call, key, req, md);
+    int status = check_rsa_sign(call, k->key, req, hash_md(req->hash));
     if (status != SKS_OK)
         return status;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-    int ok =
-        ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
-        EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) == 1 &&
-        (md == NULL || EVP_PKEY_CTX_set_signature_md(ctx, md) == 1) &&
-        (!pss || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
-                  EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, req->salt_length) == 1)) &&
-        EVP_PKEY_sign(ctx, sig, &siglen, req->data.ptr, req->data.len) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    if (!ok)
+    if (!sign_with(k, req, 1, sig, &siglen))
         return card_fail(call, SKS_ERR_CRYPTO, "RSA signing failed");
     sks_put_raw(w, sig, siglen);
     return SKS_OK;
 }
 
-/* DER ECDSA-Sig-Value to r | s, each `n` bytes. 0 or -1. */
-static int ecdsa_der_to_fixed(const uint8_t *der, size_t derlen, size_t n, sks_writer *w)
+/*
+ * One DER INTEGER (positive, minimal) at *p, right-aligned into out[n]:
+ * the r or s of an ECDSA-Sig-Value. 0 or -1.
+ */
+static int der_integer_fixed(const uint8_t **p, const uint8_t *end, uint8_t *out, size_t n)
 {
-    const unsigned char *p = der;
-    uint8_t rs[2 * EC_MAX_BYTES];
-    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
-    const BIGNUM *r = NULL, *s = NULL;
-    int ok = 0;
-
-    if (sig != NULL && n <= EC_MAX_BYTES) {
-        ECDSA_SIG_get0(sig, &r, &s);
-        ok = BN_bn2binpad(r, rs, (int)n) == (int)n && BN_bn2binpad(s, rs + n, (int)n) == (int)n;
+    if (end - *p < 2 || (*p)[0] != 0x02 || (*p)[1] > 0x7F || (size_t)(end - *p - 2) < (*p)[1])
+        return -1;
+    size_t len = (*p)[1];
+    const uint8_t *v = *p + 2;
+    *p = v + len;
+    if (len == 0 || (v[0] & 0x80) != 0)
+        return -1; /* empty or negative */
+    while (len > 1 && v[0] == 0) {
+        v++;
+        len--;
     }
-    ECDSA_SIG_free(sig);
-    if (ok)
-        sks_put_raw(w, rs, 2 * n);
-    return ok ? 0 : -1;
+    if (len > n)
+        return -1;
+    memset(out, 0, n - len);
+    memcpy(out + n - len, v, len);
+    return 0;
 }
 
-static int sign_ecdsa(card_call *call, EVP_PKEY *key, const sks_req_sign *req, sks_writer *w)
+/*
+ * DER ECDSA-Sig-Value (SEQUENCE of two INTEGERs, short lengths: orders up
+ * to 521 bits fit) to r | s, each `n` bytes. 0 or -1.
+ */
+static int ecdsa_der_to_fixed(const uint8_t *der, size_t derlen, size_t n, sks_writer *w)
+{
+    uint8_t rs[2 * EC_MAX_BYTES];
+    const uint8_t *p = der, *end = der + derlen;
+    if (n > EC_MAX_BYTES || derlen < 2 || der[0] != 0x30)
+        return -1;
+    if (der[1] == 0x81 && derlen >= 3) { /* long form, one length byte */
+        if (der[2] != derlen - 3)
+            return -1;
+        p += 3;
+    } else if (der[1] == derlen - 2 && der[1] < 0x80) {
+        p += 2;
+    } else {
+        return -1;
+    }
+    if (der_integer_fixed(&p, end, rs, n) != 0 || der_integer_fixed(&p, end, rs + n, n) != 0 ||
+        p != end)
+        return -1;
+    sks_put_raw(w, rs, 2 * n);
+    return 0;
+}
+
+static int sign_ecdsa(card_call *call, card_cached_key *k, const sks_req_sign *req, sks_writer *w)
 {
     const EVP_MD *md = hash_md(req->hash);
     uint8_t der[EC_DER_SIG_MAX];
     size_t derlen = sizeof(der);
-    size_t order_len = ((size_t)EVP_PKEY_get_bits(key) + 7) / 8;
+    size_t order_len = ((size_t)EVP_PKEY_get_bits(k->key) + 7) / 8;
 
     if (req->salt_length != 0)
         return card_fail(call, SKS_ERR_OPTION, "SaltLength is only for RSASSA-PSS");
@@ -294,14 +245,10 @@ static int sign_ecdsa(card_call *call, EVP_PKEY *key, const sks_req_sign *req, s
     if (md != NULL && req->data.len != (size_t)EVP_MD_get_size(md))
         return card_fail(call, SKS_ERR_OPTION, "Data is not a hash value of %d bytes",
                          EVP_MD_get_size(md));
-    if ((size_t)EVP_PKEY_get_size(key) > sizeof(der))
+    if ((size_t)EVP_PKEY_get_size(k->key) > sizeof(der))
         return card_fail(call, SKS_ERR_ALGORITHM, "EC key too large");
     /* No digest is set: ECDSA signs Data as the hash value (truncated to the order). */
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
-             EVP_PKEY_sign(ctx, der, &derlen, req->data.ptr, req->data.len) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    if (!ok || ecdsa_der_to_fixed(der, derlen, order_len, w) != 0)
+    if (!sign_with(k, req, 0, der, &derlen) || ecdsa_der_to_fixed(der, derlen, order_len, w) != 0)
         return card_fail(call, SKS_ERR_CRYPTO, "ECDSA signing failed");
     return SKS_OK;
 }
@@ -310,24 +257,23 @@ int card_m_sign_hashed_data(card_call *call, const void *reqp, void *respp)
 {
     const sks_req_sign *req = reqp;
     sks_resp_sign *resp = respp;
-    EVP_PKEY *key = NULL;
-    uint32_t consume;
+    card_cached_key *k = NULL;
 
-    int status = usable_key(call, req->key_handle, SKS_USAGE_SIGN, "signing", &key, &consume);
+    int status = card_keycache_use(call, req->key_handle, SKS_USAGE_SIGN, "signing", &k);
     if (status != SKS_OK)
         return status;
-    int rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
+    int rsa = EVP_PKEY_get_base_id(k->key) == EVP_PKEY_RSA;
     if (req->hash != SKS_HASH_NONE && hash_md(req->hash) == NULL)
         return card_fail(call, SKS_ERR_ALGORITHM, "unknown hash %u", req->hash);
 
     switch (req->algorithm) {
     case SKS_SIGN_RSA_PKCS1:
     case SKS_SIGN_RSA_PSS:
-        status = rsa ? sign_rsa(call, key, req, &call->out[0])
+        status = rsa ? sign_rsa(call, k, req, &call->out[0])
                      : card_fail(call, SKS_ERR_ALGORITHM, "an RSA signature needs an RSA key");
         break;
     case SKS_SIGN_ECDSA:
-        status = !rsa ? sign_ecdsa(call, key, req, &call->out[0])
+        status = !rsa ? sign_ecdsa(call, k, req, &call->out[0])
                       : card_fail(call, SKS_ERR_ALGORITHM, "ECDSA needs an EC key");
         break;
     default:
@@ -337,7 +283,7 @@ int card_m_sign_hashed_data(card_call *call, const void *reqp, void *respp)
     }
     if (status == SKS_OK)
         status = view_of(call, &call->out[0], &resp->signature);
-    return use_done(call, status, consume);
+    return use_done(call, status, k->consume);
 }
 
 /* ---- asymmetricDecrypt --------------------------------------------------- */
@@ -512,4 +458,17 @@ int card_m_key_agreement(card_call *call, const void *reqp, void *respp)
     if (!ok)
         return card_fail(call, SKS_ERR_CRYPTO, "key agreement failed");
     return use_done(call, view_of(call, &call->out[0], &resp->shared_secret), consume);
+}
+
+/* ---- key use by other methods (card_internal.h) --------------------------- */
+
+int card_keyuse_begin(card_call *call, uint32_t key_handle, uint8_t usage, const char *what,
+                      EVP_PKEY **key, uint32_t *consume)
+{
+    return usable_key(call, key_handle, usage, what, key, consume);
+}
+
+int card_keyuse_end(card_call *call, int status, uint32_t consume)
+{
+    return use_done(call, status, consume);
 }

@@ -190,31 +190,6 @@ static int key_id_taken(card_call *call, uint32_t session, sks_view id)
 }
 
 /*
- * May session `s` use a policy created by session `owner`? Its own, or one
- * of an earlier, closed session with byte-identical IssuerURI and
- * IssuerPublicKey (docs/protocol.md 6.9): only that issuer can MAC calls
- * of `s`. 1 yes, 0 no, or a negative status on a storage failure.
- */
-static int policy_usable_by(card_call *call, const card_session_rec *s, uint32_t owner)
-{
-    card_session_rec o;
-    if (owner == s->handle)
-        return 1;
-    int rc = card_store_session_get(call->card->store, owner, &o);
-    if (rc == SKS_ERR_NO_SESSION)
-        return 0;
-    if (rc != SKS_OK)
-        return -SKS_ERR_STORAGE;
-    int same_issuer =
-        o.state == CARD_SESSION_CLOSED && o.issuer_uri.len == s->issuer_uri.len &&
-        o.issuer_public_key.len == s->issuer_public_key.len &&
-        memcmp(o.issuer_uri.ptr, s->issuer_uri.ptr, o.issuer_uri.len) == 0 &&
-        memcmp(o.issuer_public_key.ptr, s->issuer_public_key.ptr, o.issuer_public_key.len) == 0;
-    card_session_rec_free(&o);
-    return same_issuer;
-}
-
-/*
  * The end of load_puk and load_pin: `read_rc`, the status of reading policy
  * `handle` (kind "PUK" or "PIN"), then the rule of 6.9 for session `s`
  * (skipped when `s` is NULL) on the policy's `owner` session. SKS_OK, else
@@ -225,7 +200,7 @@ static int check_policy_use(card_call *call, const card_session_rec *s, int read
 {
     int rc = read_rc;
     if (rc == SKS_OK && s != NULL) {
-        int usable = policy_usable_by(call, s, owner);
+        int usable = card_session_same_issuer(call, s, owner);
         rc = usable > 0 ? SKS_OK : usable == 0 ? SKS_ERR_NO_POLICY : -usable;
     }
     if (rc != SKS_OK)

@@ -3,7 +3,9 @@
  * closeProvisioningSession and abortProvisioningSession (docs/protocol.md
  * 6.1-6.3), and the helpers every provisioning handler uses to load a
  * session, check a MAC, attest and decrypt under the session's counter and
- * operation budget (5.2-5.5).
+ * operation budget (5.2-5.5), and to tell whether two sessions share their
+ * issuer (6.9, 6.10). The close also applies the session's
+ * post-provisioning operations (card_post.c) in its transaction.
  */
 #include "card_session.h"
 
@@ -51,6 +53,25 @@ int card_session_save(card_call *call, const card_session_rec *s)
     if (card_store_session_put(call->card->store, s) != SKS_OK)
         return card_fail(call, SKS_ERR_STORAGE, "cannot store the provisioning session");
     return SKS_OK;
+}
+
+int card_session_same_issuer(card_call *call, const card_session_rec *s, uint32_t owner)
+{
+    card_session_rec o;
+    if (owner == s->handle)
+        return 1;
+    int rc = card_store_session_get(call->card->store, owner, &o);
+    if (rc == SKS_ERR_NO_SESSION)
+        return 0;
+    if (rc != SKS_OK)
+        return -SKS_ERR_STORAGE;
+    int same_issuer =
+        o.state == CARD_SESSION_CLOSED && o.issuer_uri.len == s->issuer_uri.len &&
+        o.issuer_public_key.len == s->issuer_public_key.len &&
+        memcmp(o.issuer_uri.ptr, s->issuer_uri.ptr, o.issuer_uri.len) == 0 &&
+        memcmp(o.issuer_public_key.ptr, s->issuer_public_key.ptr, o.issuer_public_key.len) == 0;
+    card_session_rec_free(&o);
+    return same_issuer;
 }
 
 /* Take the next counter value and one unit of the operation budget. */
@@ -334,16 +355,25 @@ static const char *key_incomplete(const card_key_rec *k)
     return NULL;
 }
 
-/* The checks of 6.2 over the session's keys; their handles go to *handles (caller frees). */
+/*
+ * The checks of 6.2 over the session's keys and post-provisioning
+ * operations (6.10); the keys' handles go to *handles (caller frees).
+ */
 static int check_keys(card_call *call, const sks_req_close_session *req, uint32_t session,
                       uint32_t **handles, size_t *n)
 {
+    card_post_counts post;
     if (card_store_session_keys(call->card->store, session, handles, n) != SKS_OK)
         return card_fail(call, SKS_ERR_STORAGE, "cannot list the session's keys");
-    if (req->generated_keys != *n || req->deleted_keys != 0 || req->cloned_keys != 0 ||
-        req->replaced_keys != 0 || req->extension_objects != 0)
+    int rc = card_post_check(call, session, &post);
+    if (rc != SKS_OK)
+        return rc;
+    if (req->generated_keys != *n || req->deleted_keys != post.deleted || req->cloned_keys != 0 ||
+        req->replaced_keys != post.replaced || req->extension_objects != 0)
         return card_fail(call, SKS_ERR_SESSION_VERIFY,
-                         "counts do not match: the session generated %zu keys", *n);
+                         "counts do not match: the session generated %zu keys, deleted %u, "
+                         "replaced %u",
+                         *n, post.deleted, post.replaced);
     for (size_t i = 0; i < *n; i++) {
         card_key_rec k;
         memset(&k, 0, sizeof k);
@@ -402,6 +432,8 @@ int card_m_close_session(card_call *call, const void *reqp, void *respp)
     }
     if (rc == SKS_OK)
         rc = complete_keys(call, handles, n);
+    if (rc == SKS_OK)
+        rc = card_post_apply(call, s.handle);
     if (rc == SKS_OK) {
         s.state = CARD_SESSION_CLOSED;
         sks_cleanse(s.sk, sizeof s.sk);

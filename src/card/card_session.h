@@ -49,6 +49,30 @@ int card_session_encryption_key(const card_session_rec *s, uint8_t ek[32]);
  */
 int card_session_decrypt(card_call *call, const card_session_rec *s, sks_view enc, card_buf *out);
 
+/*
+ * May session `s` use what session `owner` created? Yes for `s` itself, or
+ * for an earlier, closed session with byte-identical IssuerURI and
+ * IssuerPublicKey (docs/protocol.md 6.9, 6.10): only that issuer can MAC
+ * calls of `s`. 1 yes, 0 no, or -SKS_ERR_STORAGE when the store fails.
+ */
+int card_session_same_issuer(card_call *call, const card_session_rec *s, uint32_t owner);
+
+/* What a session's post-provisioning operations amount to (card_post.c). */
+typedef struct {
+    uint32_t deleted;  /* postDeleteKey calls */
+    uint32_t unlocked; /* postUnlockKey calls */
+    uint32_t replaced; /* postUpdateKey calls */
+} card_post_counts;
+
+/*
+ * At closeProvisioningSession: count the session's operations and check
+ * that every key they name is still there (SESSION_VERIFY if one was
+ * deleted meanwhile), then, once the close is sure to succeed, apply them
+ * and remove their records, inside the close's transaction (6.10).
+ */
+int card_post_check(card_call *call, uint32_t session, card_post_counts *counts);
+int card_post_apply(card_call *call, uint32_t session);
+
 /* Parse a certificate path in wire form (count byte 1..10, then byte[]s). 0 or -1. */
 int card_certpath_parse(const card_buf *b, sks_certpath *cp);
 

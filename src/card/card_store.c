@@ -23,7 +23,7 @@
 
 #include "card_seal.h"
 
-#define SCHEMA_VERSION      2
+#define SCHEMA_VERSION      3
 #define BUSY_TIMEOUT_MS     10000
 #define META_NEXT_HANDLE    "next_handle"
 #define META_CHANGE_COUNTER "change_counter"
@@ -66,6 +66,9 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS objects ("
     " handle INTEGER PRIMARY KEY, pin_policy INTEGER NOT NULL, class INTEGER NOT NULL,"
     " private INTEGER NOT NULL, attributes BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS post_ops ("
+    " handle INTEGER PRIMARY KEY, session INTEGER NOT NULL, op INTEGER NOT NULL,"
+    " target INTEGER NOT NULL, new_key INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS keys_by_session ON keys(session);"
     "CREATE INDEX IF NOT EXISTS pin_policies_by_session ON pin_policies(session);"
     "CREATE INDEX IF NOT EXISTS puk_policies_by_session ON puk_policies(session);";
@@ -105,6 +108,10 @@ enum stmt_id {
     S_PURGE_POLICY_KEYS,
     S_PURGE_POLICY_OBJECTS,
     S_PIN_ID_USED,
+    S_POST_GET,
+    S_POST_PUT,
+    S_SESSION_POSTS,
+    S_PURGE_POSTS,
     S_COUNT
 };
 
@@ -123,6 +130,7 @@ enum stmt_id {
     "handle, session, id, pin_policy, flags, usage, algorithm, friendly_name, public_key,"         \
     " private_key, cert_path"
 #define OBJECT_COLS "handle, pin_policy, class, private, attributes"
+#define POST_COLS   "handle, session, op, target, new_key"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -165,6 +173,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_POLICY_KEYS] = "DELETE FROM keys WHERE pin_policy = ?1",
     [S_PURGE_POLICY_OBJECTS] = "DELETE FROM objects WHERE pin_policy = ?1",
     [S_PIN_ID_USED] = "SELECT count(*) FROM pin_policies WHERE id = ?1 AND handle != ?2",
+    [S_POST_GET] = "SELECT " POST_COLS " FROM post_ops WHERE handle = ?1",
+    [S_POST_PUT] = "INSERT OR REPLACE INTO post_ops (" POST_COLS ") VALUES (?, ?, ?, ?, ?)",
+    [S_SESSION_POSTS] = "SELECT handle FROM post_ops WHERE session = ?1 ORDER BY handle",
+    [S_PURGE_POSTS] = "DELETE FROM post_ops WHERE session = ?1",
 };
 
 struct card_store {
@@ -613,6 +625,18 @@ static const col_def object_cols[] = {
 static const record_layout object_layout =
     LAYOUT("objects", S_OBJECT_GET, S_OBJECT_PUT, SKS_ERR_NO_KEY, object_cols);
 
+/* clang-format off */
+static const col_def post_cols[] = {
+    U32_COLUMN(card_post_rec, handle),
+    U32_COLUMN(card_post_rec, session),
+    U8_COLUMN(card_post_rec, op),
+    U32_COLUMN(card_post_rec, target),
+    U32_COLUMN(card_post_rec, new_key),
+};
+/* clang-format on */
+static const record_layout post_layout =
+    LAYOUT("post_ops", S_POST_GET, S_POST_PUT, SKS_ERR_NO_KEY, post_cols);
+
 /* Read the next column into its field of `rec` (the row of `handle`). */
 static void get_column(row_reader *r, const record_layout *l, const col_def *c, uint32_t handle,
                        void *rec)
@@ -756,7 +780,8 @@ static void store_free(card_store *st)
 
 /*
  * Create the tables of a new database, or accept an existing one of our
- * version. A version 1 database (before stored objects) is upgraded in place:
+ * version. A version 1 database (before stored objects) or 2 (before
+ * post-provisioning operations) is upgraded in place:
  * the schema only ever adds tables, so running it again adds what is missing.
  */
 static int store_schema(card_store *st)
@@ -772,7 +797,7 @@ static int store_schema(card_store *st)
     sqlite3_finalize(s);
     if (version == SCHEMA_VERSION)
         return 0;
-    if (version != 0 && version != 1)
+    if (version != 0 && version != 1 && version != 2)
         return -1; /* unreadable, or written by a newer version */
 
     /* Create or upgrade in one transaction; a concurrent creator is harmless. */
@@ -1185,7 +1210,8 @@ int card_store_key_id_used(card_store *st, sks_view id, uint32_t except, int *us
 
 int card_store_session_purge(card_store *st, uint32_t session)
 {
-    static const enum stmt_id steps[] = {S_PURGE_KEYS, S_PURGE_PINS, S_PURGE_PUKS, S_PURGE_SESSION};
+    static const enum stmt_id steps[] = {S_PURGE_KEYS, S_PURGE_PINS, S_PURGE_PUKS, S_PURGE_POSTS,
+                                         S_PURGE_SESSION};
     int rc = SKS_OK;
 
     for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == SKS_OK; i++)
@@ -1428,4 +1454,66 @@ int card_store_key_count(card_store *st, uint32_t *n)
 int card_store_object_count(card_store *st, uint32_t *n)
 {
     return count_rows(st, S_OBJECT_COUNT, n);
+}
+
+/* ---- Post-provisioning operations ------------------------------------- */
+
+void card_post_rec_free(card_post_rec *rec)
+{
+    record_free(&post_layout, rec, sizeof *rec);
+}
+
+int card_store_post_get(card_store *st, uint32_t handle, card_post_rec *out)
+{
+    return record_get(st, &post_layout, handle, out, sizeof *out);
+}
+
+int card_store_post_put(card_store *st, const card_post_rec *rec)
+{
+    return record_put(st, &post_layout, rec->handle, rec);
+}
+
+int card_store_session_posts(card_store *st, uint32_t session, uint32_t **out, size_t *n)
+{
+    sqlite3_stmt *s = st->stmt[S_SESSION_POSTS];
+
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_bind_int64(s, 1, session) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    return collect_handles(s, out, n);
+}
+
+int card_store_session_posts_clear(card_store *st, uint32_t session)
+{
+    return delete_where(st, S_PURGE_POSTS, session);
+}
+
+/* ---- Keys by flag (initializeDKEK) ------------------------------------ */
+
+/*
+ * Prepared per call: initializeDKEK is rare, and a statement of its own
+ * keeps this addition out of the table of prepared statements.
+ */
+int card_store_key_flag_used(card_store *st, uint8_t flag, int *used)
+{
+    sqlite3_stmt *s = NULL;
+    sqlite3_int64 n = -1;
+
+    *used = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM keys WHERE (flags & ?1) = ?1", -1, &s,
+                           NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 1, flag) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return SKS_ERR_STORAGE;
+    }
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (n < 0)
+        return SKS_ERR_STORAGE;
+    *used = n > 0;
+    return SKS_OK;
 }

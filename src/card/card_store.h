@@ -167,7 +167,7 @@ int card_store_object_list(card_store *st, uint32_t after, uint32_t *out, size_t
                            int *more);
 int card_store_object_count(card_store *st, uint32_t *n);
 
-/* Remove a session and every policy and key it created (abort). */
+/* Remove a session and every policy, key and post-provisioning operation it created (abort). */
 int card_store_session_purge(card_store *st, uint32_t session);
 
 /* Handles of the keys created by a session, ascending (caller frees *out). */
@@ -193,7 +193,33 @@ int card_store_pin_id_used(card_store *st, sks_view id, uint32_t except, int *us
 /* Handles of all PIN policies of closed sessions, ascending (caller frees *out). */
 int card_store_pin_list(card_store *st, uint32_t **out, size_t *n);
 
+/*
+ * A post-provisioning operation (docs/protocol.md 6.10) recorded by an open
+ * session and applied when it closes: `op` is the method ID
+ * (SKS_M_POST_DELETE_KEY, _UNLOCK_KEY, _UPDATE_KEY), `target` the issuer's
+ * earlier key, `new_key` the replacing key of postUpdateKey (0 otherwise).
+ * Its handle comes from the one handle counter. get: SKS_OK or NO_KEY.
+ */
+typedef struct {
+    uint32_t handle;
+    uint32_t session;
+    uint8_t op;
+    uint32_t target;
+    uint32_t new_key;
+} card_post_rec;
+
+int card_store_post_get(card_store *st, uint32_t handle, card_post_rec *out);
+int card_store_post_put(card_store *st, const card_post_rec *rec);
+void card_post_rec_free(card_post_rec *rec);
+/* Handles of a session's operations, ascending (caller frees *out). */
+int card_store_session_posts(card_store *st, uint32_t session, uint32_t **out, size_t *n);
+/* Remove a session's operations (once applied; an abort removes them too). */
+int card_store_session_posts_clear(card_store *st, uint32_t session);
+
 /* Fault injection for the crash tests; 0 disables. */
 void card_store_set_crash_after(card_store *st, long writes);
+
+/* Does any key (complete or not) have every bit of `flag` in its flags? (initializeDKEK) */
+int card_store_key_flag_used(card_store *st, uint8_t flag, int *used);
 
 #endif

@@ -11,6 +11,7 @@ src_card_libskscard_la_SOURCES = \
 	src/card/card_session.c src/card/card_session.h \
 	src/card/card_provision.c \
 	src/card/card_keyuse.c \
+	src/card/card_keycache.c src/card/card_keycache.h \
 	src/card/card_pin.c \
 	src/card/card_keys.c \
 	src/card/card_objects.c \
@@ -18,6 +19,7 @@ src_card_libskscard_la_SOURCES = \
 	src/card/card_info.c \
 	src/card/card_post.c \
 	src/card/card_inject.c \
+	src/card/card_session_keys.c src/card/card_session_keys.h \
 	src/card/card_dkek.c \
 	src/card/card_backup.c
 src_card_libskscard_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS)

@@ -42,7 +42,10 @@ void sks_card_close(sks_card *card);
  */
 size_t sks_card_apdu(sks_card *card, const uint8_t *cmd, size_t n, uint8_t *resp, size_t cap);
 
-/* Power cycle / warm reset: verified PINs, selection and chaining are forgotten. */
+/*
+ * Power cycle / warm reset: verified PINs, selection, chaining and injection
+ * session keys are forgotten.
+ */
 void sks_card_reset(sks_card *card);
 
 /*

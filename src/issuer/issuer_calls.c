@@ -626,7 +626,8 @@ int sks_issuer_prepare_close(sks_issuer_session *s, sks_issuer_msg *m, sks_req_c
 {
     if (s->nkeys > 0xFFFF)
         return issuer_fail(s, "too many keys for one session");
-    const uint16_t counts[5] = {(uint16_t)s->nkeys, 0, 0, 0, 0};
+    uint16_t counts[5] = {(uint16_t)s->nkeys, 0, 0, 0, 0};
+    issuer_post_counts(s, &counts[1], &counts[3]);
     return sks_issuer_prepare_close_counts(s, counts, m, req);
 }
 
@@ -647,4 +648,22 @@ int sks_issuer_verify_close(sks_issuer_session *s, const sks_issuer_msg *m,
         rc = issuer_fail(s, "the close attestation does not verify");
     sks_cleanse(expect, sizeof expect);
     return rc;
+}
+
+/* ---- Shared with issuer_post.c ---------------------------------------- */
+
+int issuer_begin(sks_issuer_session *s, sks_issuer_msg *m)
+{
+    return begin(s, m);
+}
+
+int issuer_mac_request(sks_issuer_session *s, uint8_t method_id, const void *req, sks_issuer_msg *m,
+                       int attested)
+{
+    return mac_request(s, method_id, req, m, attested);
+}
+
+int issuer_find_key(const sks_issuer_session *s, const char *id)
+{
+    return find_key(s, id);
 }

@@ -46,6 +46,20 @@ typedef struct {
     size_t public_key_len;
 } issuer_key_rec;
 
+/*
+ * A key of an earlier, closed session of this issuer that a
+ * post-provisioning call of this session names (6.10): what the issuer
+ * recorded when it made the key, and what this session does with it.
+ */
+typedef struct {
+    uint8_t id[SKS_ID_MAX];
+    size_t id_len;
+    uint8_t *public_key; /* SPKI DER as the card holds it */
+    size_t public_key_len;
+    uint8_t post_op; /* SKS_M_POST_* of the call naming it in this session; 0: none yet */
+    int new_key;     /* postUpdateKey: index into keys of the replacing key; else -1 */
+} issuer_earlier_key_rec;
+
 struct sks_issuer_session {
     uint8_t session_key_alg;
     uint8_t *issuer_uri;
@@ -66,6 +80,8 @@ struct sks_issuer_session {
     size_t npins;
     issuer_key_rec **keys;
     size_t nkeys;
+    issuer_earlier_key_rec **earlier_keys; /* declared, for post-provisioning */
+    size_t nearlier_keys;
     char error[256];
 };
 
@@ -83,5 +99,20 @@ EVP_PKEY *issuer_parse_spki(const uint8_t *p, size_t n);
 
 /* Is `key` an EC key on P-256? */
 int issuer_is_p256(const EVP_PKEY *key);
+
+/*
+ * Shared with issuer_post.c (defined in issuer_calls.c): start a prepared
+ * message; MAC a request under the next counter value (and reserve one
+ * for the card's attestation when `attested`); the index of this
+ * session's key `id` in keys, or -1.
+ */
+int issuer_begin(sks_issuer_session *s, sks_issuer_msg *m);
+int issuer_mac_request(sks_issuer_session *s, uint8_t method_id, const void *req, sks_issuer_msg *m,
+                       int attested);
+int issuer_find_key(const sks_issuer_session *s, const char *id);
+
+/* issuer_post.c: the post-provisioning counts of the close, and freeing its records. */
+void issuer_post_counts(const sks_issuer_session *s, uint16_t *deleted, uint16_t *replaced);
+void issuer_post_free(sks_issuer_session *s);
 
 #endif

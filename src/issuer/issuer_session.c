@@ -167,6 +167,7 @@ void sks_issuer_session_free(sks_issuer_session *s)
     free_records((void **)s->puks, s->npuks, sizeof(issuer_puk_rec));
     free_records((void **)s->pins, s->npins, sizeof(issuer_pin_rec));
     free_records((void **)s->keys, s->nkeys, sizeof(issuer_key_rec));
+    issuer_post_free(s);
     EVP_PKEY_free(s->issuer_key);
     free(s->issuer_uri);
     free(s->issuer_spki);

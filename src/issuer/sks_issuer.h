@@ -185,7 +185,11 @@ int sks_issuer_prepare_put_pkey(sks_issuer_session *s, uint8_t method_id, const 
                                 uint32_t key_handle, EVP_PKEY *key, sks_issuer_msg *m,
                                 sks_req_put_private_key *req);
 
-/* closeProvisioningSession with GeneratedKeys = the keys the issuer asked for. */
+/*
+ * closeProvisioningSession with GeneratedKeys = the keys the issuer asked
+ * for, DeletedKeys and ReplacedKeys = its postDeleteKey and postUpdateKey
+ * calls (6.10, below).
+ */
 int sks_issuer_prepare_close(sks_issuer_session *s, sks_issuer_msg *m, sks_req_close_session *req);
 /* The same with explicit counts (GeneratedKeys, Deleted, Cloned, Replaced, Extension). */
 int sks_issuer_prepare_close_counts(sks_issuer_session *s, const uint16_t counts[5],
@@ -226,5 +230,42 @@ X509_STORE *sks_issuer_trust_pem(const char *pem_file);
 
 /* DER of a certificate into w (appended). 0 or -1. */
 int sks_issuer_cert_der(X509 *cert, sks_writer *w);
+
+/* ---- Post-provisioning (docs/protocol.md 6.10) ------------------------- */
+
+/*
+ * A key this issuer made in an earlier, closed session (same IssuerURI and
+ * issuer key, created with Updatable): its ID and its public key as the
+ * card holds it (SubjectPublicKeyInfo DER: the generated key's PublicKey
+ * of createKeyPair, or the SPKI of the imported key), as the issuer
+ * recorded them. The MAC of a post-provisioning call binds both, so the
+ * call only works for the key the issuer means. Declaring the same ID and
+ * public key twice fails. A declared key is no key of this session: it is
+ * not counted in GeneratedKeys and cannot get a certificate path.
+ */
+int sks_issuer_declare_key(sks_issuer_session *s, const char *key_id, sks_view public_key);
+
+/*
+ * postDeleteKey, postUnlockKey, postUpdateKey of the earlier key `key_id`
+ * whose card handle is `key_handle` (wire only). `public_key` is its SPKI
+ * (the key is then declared if it was not), or empty to take the one
+ * declared with this ID (which must then be the only key declared with
+ * it). A key is named by at most one of these calls per session, as the
+ * card requires. postUpdateKey names the key of this session replacing
+ * it (`new_key_id`, prepared with sks_issuer_prepare_key_pair; its card
+ * handle `new_key_handle`); a key replaces at most one key. The card
+ * applies the operations at closeProvisioningSession, and
+ * sks_issuer_prepare_close() then counts them: DeletedKeys the
+ * postDeleteKey calls, ReplacedKeys the postUpdateKey calls (the new keys
+ * are among GeneratedKeys).
+ */
+int sks_issuer_prepare_post_delete(sks_issuer_session *s, const char *key_id, sks_view public_key,
+                                   uint32_t key_handle, sks_issuer_msg *m, sks_req_post_key *req);
+int sks_issuer_prepare_post_unlock(sks_issuer_session *s, const char *key_id, sks_view public_key,
+                                   uint32_t key_handle, sks_issuer_msg *m, sks_req_post_key *req);
+int sks_issuer_prepare_post_update(sks_issuer_session *s, const char *key_id, sks_view public_key,
+                                   uint32_t key_handle, const char *new_key_id,
+                                   uint32_t new_key_handle, sks_issuer_msg *m,
+                                   sks_req_post_key *req);
 
 #endif

@@ -7,6 +7,7 @@ src_protocol_libsksproto_la_SOURCES = \
 	src/protocol/sks_msg_table.c \
 	src/protocol/sks_apdu.c src/protocol/sks_apdu.h \
 	src/protocol/sks_crypto.c src/protocol/sks_crypto.h \
+	src/protocol/sks_dkek.c src/protocol/sks_dkek.h \
 	src/protocol/sks_proto.h
 src_protocol_libsksproto_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 src_protocol_libsksproto_la_LIBADD = $(CRYPTO_LIBS)

@@ -384,9 +384,10 @@ typedef struct {
     sks_view share; /* SKS_DKEK_SHARE_LEN */
 } sks_req_import_dkek_share;
 typedef struct {
+    uint8_t state; /* enum sks_dkek_state */
     uint8_t shares_total;
     uint8_t shares_outstanding;
-    sks_view kcv;       /* SKS_DKEK_KCV_LEN; zeros while shares are outstanding or no DKEK */
+    sks_view kcv;       /* SKS_DKEK_KCV_LEN; zeros unless the state is SKS_DKEK_READY */
 } sks_resp_dkek_status; /* importDKEKShare and getDKEKStatus */
 
 typedef struct {

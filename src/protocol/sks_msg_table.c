@@ -255,6 +255,7 @@ static const sks_field import_dkek_share_req[] = {
 };
 #define S sks_resp_dkek_status
 static const sks_field dkek_status_resp[] = {
+    F_BYTE(S, state, "State", W),
     F_BYTE(S, shares_total, "SharesTotal", W),
     F_BYTE(S, shares_outstanding, "SharesOutstanding", W),
     F_BYTES(S, kcv, "KCV", W, SKS_DKEK_KCV_LEN, SKS_DKEK_KCV_LEN),

@@ -187,6 +187,13 @@ enum sks_session_key_import_alg {
 #define SKS_DKEK_SHARE_LEN  32
 #define SKS_DKEK_KCV_LEN    8
 #define SKS_DKEK_SHARES_MAX 16
+#define SKS_DKEK_LEN        32
+/* getDKEKStatus/importDKEKShare State. */
+enum sks_dkek_state {
+    SKS_DKEK_NONE = 0,    /* initializeDKEK never ran: no backup, no restore */
+    SKS_DKEK_PENDING = 1, /* shares outstanding */
+    SKS_DKEK_READY = 2,   /* complete: wrapKey and unwrapKey work */
+};
 
 /* PIN policy "no PUK" / key "no PIN". */
 #define SKS_HANDLE_NONE 0u

@@ -45,10 +45,31 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_secret.c \
 	src/token/tok_derive.c \
 	src/token/tok_vendor.h src/token/tok_vendor.c \
-	src/token/tok_prov.c \
+	src/token/tok_prov.h src/token/tok_prov.c \
+	src/token/tok_prov_session.c \
+	src/token/tok_prov_calls.c \
+	src/token/tok_prov_keys.c \
 	src/token/tok_post.c \
-	src/token/tok_inject.c \
-	src/token/tok_dkek.c
+	src/token/tok_inject_unwrap.c \
+	src/token/tok_inject_wrap.c \
+	src/token/tok_dkek.h src/token/tok_dkek.c \
+	src/token/tok_dkek_wrap.c \
+	src/token/tok_issuer_prov.h src/token/tok_issuer_prov.c \
+	src/token/tok_issuer_prov_core.h src/token/tok_issuer_prov_int.h \
+	src/token/tok_issuer_prov_session.c \
+	src/token/tok_issuer_prov_calls.c
+# No-card mode: the issuer token and its software keys (tok_issuer_token.h, tok_soft.h).
+src_token_sks_pkcs11_la_SOURCES += \
+	src/token/tok_issuer_token.h src/token/tok_issuer_int.h \
+	src/token/tok_issuer_token.c \
+	src/token/tok_issuer_pin.c \
+	src/token/tok_issuer_store.c \
+	src/token/tok_issuer_objects.c \
+	src/token/tok_soft.h \
+	src/token/tok_soft_key.c \
+	src/token/tok_soft_ops.c \
+	src/token/tok_soft_gen.c \
+	src/token/tok_soft_wrap.c
 # The other layers are compiled in from their sources: linking their
 # convenience libraries, which contain one another, would duplicate objects.
 src_token_sks_pkcs11_la_SOURCES += \

@@ -5,13 +5,16 @@
  * (refreshed first) and the session objects, and kept as a list of handles,
  * so a search that is interrupted by other calls - even ones that create
  * or destroy objects - returns a consistent snapshot. A template with
- * CKA_ID or CKA_LABEL starts from the cache's index instead of every object.
+ * CKA_ID or CKA_LABEL starts from the cache's index instead of every object,
+ * and one of only CKA_CLASS, CKA_TOKEN, CKA_ID and CKA_LABEL is matched
+ * against a key's objects without building their attributes.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "token/p11_entry.h"
 #include "token/tok.h"
+#include "token/tok_dkek.h"
 
 typedef struct {
     CK_OBJECT_HANDLE *v;
@@ -41,9 +44,60 @@ static CK_OBJECT_CLASS entry_class(const tok_card *card, const tok_card_entry *e
         return CKO_PUBLIC_KEY;
     case TOK_KIND_STORED:
         return card->objects[e->pos].cls;
+    case TOK_KIND_DKEK:
+    case TOK_KIND_BACKUP:
+        return CKO_SECRET_KEY;
     default:
         return CKO_CERTIFICATE;
     }
+}
+
+/*
+ * Can the template be matched against a key's objects from the cache alone:
+ * are all its attributes among CKA_CLASS, CKA_TOKEN, CKA_ID and CKA_LABEL?
+ * A key's private key, public key and end-entity certificate have the
+ * key's ID and friendly name as CKA_ID and CKA_LABEL (tok_keyattrs.c), and
+ * building all their attributes (certificate parsing) would cost far more
+ * than the search.
+ */
+static int cheap_template(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (t[i].type != CKA_CLASS && t[i].type != CKA_TOKEN && t[i].type != CKA_ID &&
+            t[i].type != CKA_LABEL)
+            return 0;
+    return 1;
+}
+
+/* One template attribute against a value, by the rule of tok_attrs_match. */
+static int value_matches(const void *value, size_t len, const CK_ATTRIBUTE *a)
+{
+    if (a->ulValueLen != len)
+        return 0;
+    return len == 0 || (a->pValue != NULL && memcmp(a->pValue, value, len) == 0);
+}
+
+/*
+ * A cheap template (cheap_template) against the private key, public key or
+ * end-entity certificate of a card key, from the cache. Such an object is
+ * found even when its other attributes could not be built (a damaged
+ * public key); using it then fails with CKR_DEVICE_ERROR.
+ */
+static int key_entry_matches(const tok_card *card, const tok_card_entry *e, const CK_ATTRIBUTE *t,
+                             CK_ULONG n)
+{
+    const tok_card_key *k = &card->keys[e->pos];
+    CK_OBJECT_CLASS cls = entry_class(card, e);
+    CK_BBOOL token = CK_TRUE;
+    for (CK_ULONG i = 0; i < n; i++) {
+        int ok = t[i].type == CKA_CLASS   ? value_matches(&cls, sizeof(cls), &t[i])
+                 : t[i].type == CKA_TOKEN ? value_matches(&token, sizeof(token), &t[i])
+                 : t[i].type == CKA_ID    ? value_matches(k->id, k->id_len, &t[i])
+                                          : value_matches(k->label, strlen(k->label), &t[i]);
+        if (!ok)
+            return 0;
+    }
+    return 1;
 }
 
 /* Check one cache entry against the session's token, visibility and the template. */
@@ -56,9 +110,13 @@ static CK_RV match_entry(tok_session *s, tok_card *card, uint32_t idx, const CK_
     CK_ULONG cls;
     if (tok_tmpl_get_ulong(t, n, CKA_CLASS, &cls) && cls != entry_class(card, e))
         return CKR_OK;
+    if (e->kind <= TOK_KIND_CERT_FIRST && cheap_template(t, n))
+        return key_entry_matches(card, e, t, n) ? push(out, e->handle) : CKR_OK;
     const tok_attrs *a;
     if (e->kind == TOK_KIND_STORED)
         a = &card->objects[e->pos].attrs;
+    else if (e->kind == TOK_KIND_DKEK || e->kind == TOK_KIND_BACKUP)
+        a = tok_dkek_entry_attrs(card, e);
     else
         a = tok_card_key_attrs(&card->keys[e->pos], e->kind);
     if (a == NULL) {
@@ -101,7 +159,8 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
     TOK_CHECK(!s->finding, CKR_OPERATION_ACTIVE);
     TOK_TRY(tok_tmpl_valid(pTemplate, ulCount));
     int logged_in = tok_logged_in(slot);
-    if (slot->kind != TOK_SLOT_FREE)
+    /* The issuer token of no-card mode has no card: its objects are all in the list below. */
+    if (slot->kind != TOK_SLOT_FREE && slot->kind != TOK_SLOT_ISSUER)
         TOK_TRY(find_card(s, slot->card, pTemplate, ulCount, logged_in, &found));
     for (tok_session_object *o = tok_g.session_objects; o != NULL; o = o->next) {
         if (o->slot == s->slot && tok_object_visible(s, &o->attrs) &&

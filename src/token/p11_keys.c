@@ -15,6 +15,7 @@
 #include "token/p11_entry.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_soft.h"
 #include "token/tok_vendor.h"
 
 /* CKR_TOKEN_WRITE_PROTECTED for a token object (CKA_TOKEN true) on the free slot. */
@@ -37,6 +38,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_TRY(free_slot_check(slot, pTemplate, ulCount));
     if (tok_vendor_mech(pMechanism->mechanism))
         TOK_TRY(tok_vendor_generate_key(s, slot, pMechanism, pTemplate, ulCount, phKey));
+    else if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: token secret keys too */
+        TOK_TRY(tok_soft_generate_key(s, slot, pMechanism, pTemplate, ulCount, phKey));
     else
         TOK_TRY(tok_generate_secret(s, pMechanism, pTemplate, ulCount, phKey));
     TOK_LEAVE();
@@ -54,6 +57,10 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     TOK_TRY(tok_tmpl_valid(pPublicKeyTemplate, ulPublicKeyAttributeCount));
     TOK_TRY(tok_tmpl_valid(pPrivateKeyTemplate, ulPrivateKeyAttributeCount));
     TOK_CHECK(slot->kind != TOK_SLOT_FREE, CKR_TOKEN_WRITE_PROTECTED);
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: a software key pair */
+        TOK_FAIL(tok_soft_generate_key_pair(s, slot, pMechanism, pPublicKeyTemplate,
+                                            ulPublicKeyAttributeCount, pPrivateKeyTemplate,
+                                            ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey));
     TOK_TRY(tok_generate_key_pair(s, slot, pMechanism, pPublicKeyTemplate,
                                   ulPublicKeyAttributeCount, pPrivateKeyTemplate,
                                   ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey));
@@ -71,6 +78,9 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (tok_vendor_mech(pMechanism->mechanism))
         TOK_TRY(tok_vendor_wrap_key(s, slot, pMechanism, hWrappingKey, hKey, pWrappedKey,
                                     pulWrappedKeyLen));
+    else if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: software private keys too */
+        TOK_TRY(tok_soft_wrap_key(s, slot, pMechanism, hWrappingKey, hKey, pWrappedKey,
+                                  pulWrappedKeyLen));
     else
         TOK_TRY(tok_wrap_key(s, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen));
     TOK_LEAVE();
@@ -91,6 +101,9 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (tok_vendor_mech(pMechanism->mechanism))
         TOK_TRY(tok_vendor_unwrap_key(s, slot, pMechanism, hUnwrappingKey, pWrappedKey,
                                       ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey));
+    else if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: software private keys too */
+        TOK_TRY(tok_soft_unwrap_key(s, slot, pMechanism, hUnwrappingKey, pWrappedKey,
+                                    ulWrappedKeyLen, pTemplate, ulAttributeCount, phKey));
     else
         TOK_TRY(tok_unwrap_key(s, pMechanism, hUnwrappingKey, pWrappedKey, ulWrappedKeyLen,
                                pTemplate, ulAttributeCount, phKey));
@@ -110,6 +123,9 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (tok_vendor_mech(pMechanism->mechanism))
         TOK_TRY(tok_vendor_derive_key(s, slot, pMechanism, hBaseKey, pTemplate, ulAttributeCount,
                                       phKey));
+    else if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: token secret keys too */
+        TOK_TRY(
+            tok_soft_derive_key(s, slot, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
     else
         TOK_TRY(tok_derive_key(s, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
     TOK_LEAVE();

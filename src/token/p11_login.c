@@ -11,6 +11,7 @@
 
 #include "token/p11_entry.h"
 #include "token/tok.h"
+#include "token/tok_issuer_token.h"
 
 static CK_RV pin_call(tok_card *card, uint8_t method, const void *req)
 {
@@ -61,8 +62,10 @@ static CK_RV context_login(tok_session *s, tok_slot *slot, CK_UTF8CHAR_PTR pin, 
         return rv;
     sks_req_verify_pin req = {slot->pin_policy, {pin, len}};
     rv = pin_call(slot->card, SKS_M_VERIFY_PIN, &req);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         op->auth_pending = 0;
+        tok_card_pin_verified(slot->card);
+    }
     return rv;
 }
 
@@ -80,6 +83,8 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
         TOK_FAIL(context_login(s, slot, pPin, ulPinLen));
     }
     TOK_TRY(pin_args(pPin, ulPinLen));
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: the issuer token's own PINs */
+        TOK_FAIL(tok_issuer_login(slot, userType, pPin, ulPinLen));
     /*
      * Ask the card first: a reset by another application, or its logout of
      * this policy, ends our login (tok_card.c) before it is judged here.
@@ -107,8 +112,11 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
         TOK_TRY(pin_call(slot->card, SKS_M_VERIFY_PUK, &req));
     }
     slot->login = userType;
-    /* Private stored objects can be read now: reload on next use. */
-    tok_card_invalidate(slot->card);
+    /* Private stored objects can be read now: the next refresh reads them. */
+    if (userType == CKU_USER)
+        tok_card_pin_verified(slot->card);
+    else
+        tok_card_invalidate(slot->card); /* a PUK may have no counter: no count to expect */
     TOK_EXIT
     /* Counters changed (or a private object became readable): the next refresh reloads. */
     if (slot != NULL && (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED))
@@ -123,7 +131,9 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession)
     TOK_ENTER_SESSION(hSession, &s, &slot);
     TOK_CHECK(slot->login != TOK_NOBODY, CKR_USER_NOT_LOGGED_IN);
     sks_req_logout req = {slot->pin_policy};
-    CK_RV card_rv = pin_call(slot->card, SKS_M_LOGOUT, &req);
+    /* No-card mode: no card to tell; the issuer token forgets its keys. */
+    CK_RV card_rv = slot->kind == TOK_SLOT_ISSUER ? tok_issuer_logout()
+                                                  : pin_call(slot->card, SKS_M_LOGOUT, &req);
     if (card_rv != CKR_OK)
         tok_log(TOK_LOG_WARN, "logout on the card failed (0x%lx)", (unsigned long)card_rv);
     slot->login = TOK_NOBODY;
@@ -144,6 +154,8 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
     tok_slot *slot;
     const sks_pin_policy_info *p;
     TOK_ENTER_SESSION(hSession, &s, &slot);
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode */
+        TOK_FAIL(tok_issuer_init_pin(s, slot, pPin, ulPinLen));
     TOK_CHECK(slot->login == CKU_SO, CKR_USER_NOT_LOGGED_IN);
     TOK_CHECK(tok_session_rw(s), CKR_SESSION_READ_ONLY);
     TOK_TRY(pin_args(pPin, ulPinLen));
@@ -171,6 +183,8 @@ CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulO
     TOK_CHECK(tok_session_rw(s), CKR_SESSION_READ_ONLY);
     TOK_TRY(pin_args(pOldPin, ulOldLen));
     TOK_TRY(pin_args(pNewPin, ulNewLen));
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode */
+        TOK_FAIL(tok_issuer_set_pin(s, slot, pOldPin, ulOldLen, pNewPin, ulNewLen));
     TOK_CHECK(slot->kind == TOK_SLOT_POLICY, CKR_USER_PIN_NOT_INITIALIZED);
     /* The card has no method to change a PUK. */
     TOK_CHECK(slot->login != CKU_SO, CKR_FUNCTION_NOT_SUPPORTED);
@@ -212,6 +226,8 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
     TOK_CHECK(ulPinLen >= 1, CKR_PIN_LEN_RANGE);
     char label[TOK_LABEL_LEN + 1];
     init_label(pLabel, label);
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: the issuer token's SO PIN and label */
+        TOK_FAIL(tok_issuer_init_token(pPin, ulPinLen, label));
     if (slot->kind == TOK_SLOT_POLICY) {
         /* An existing token: its SO PIN (the PUK) empties it under the new label. */
         rv = tok_token_reinit(slot, pPin, ulPinLen, label);

@@ -20,6 +20,8 @@
 #include "token/p11_entry.h"
 #include "token/tok.h"
 #include "token/tok_crypto.h"
+#include "token/tok_issuer_token.h"
+#include "token/tok_soft.h"
 
 /* Can the caller create or change token objects on this slot now? */
 static CK_RV token_write_allowed(const tok_session *s, const tok_slot *slot)
@@ -58,6 +60,9 @@ static CK_RV store_object(tok_session *s, tok_slot *slot, CK_OBJECT_CLASS cls, t
             return CKR_USER_NOT_LOGGED_IN;
         return tok_object_add_session(s, a, out);
     }
+    /* No-card mode: the issuer token keeps its token objects, of any class, in files. */
+    if (slot->kind == TOK_SLOT_ISSUER)
+        return tok_issuer_store_object(s, slot, a, out);
     /* The free slot's uninitialised token holds nothing, secret keys included. */
     if (slot->kind == TOK_SLOT_FREE)
         return CKR_TOKEN_WRITE_PROTECTED;
@@ -187,7 +192,11 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_
     TOK_TRY(tok_tmpl_valid(pTemplate, ulCount));
     CK_ULONG c;
     if (tok_tmpl_get_ulong(pTemplate, ulCount, CKA_CLASS, &c) && c == CKO_PRIVATE_KEY) {
-        rv = tok_import_private_key(s, slot, pTemplate, ulCount, phObject);
+        /* No-card mode: a software key of the issuer token; else imported onto the card. */
+        if (slot->kind == TOK_SLOT_ISSUER)
+            rv = tok_soft_create_private_key(s, slot, pTemplate, ulCount, phObject);
+        else
+            rv = tok_import_private_key(s, slot, pTemplate, ulCount, phObject);
         goto out;
     }
     TOK_TRY(template_types(pTemplate, ulCount, &cls, &kt));
@@ -312,6 +321,8 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
     }
     TOK_CHECK(tok_attrs_bool(o.attrs, CKA_DESTROYABLE, CK_TRUE), CKR_ACTION_PROHIBITED);
     if (o.where == TOK_OBJ_SESSION) {
+        if (o.sobj->token_id != 0) /* a token object of the issuer token: its file too */
+            TOK_FAIL(tok_issuer_object_destroy(s, slot, o.sobj));
         tok_object_destroy_session_object(o.sobj);
         goto out;
     }
@@ -426,6 +437,8 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
     TOK_TRY(tok_rules_check_change(o.attrs, TOK_OP_SET, pTemplate, ulCount));
     TOK_TRY(tok_rules_check(o.cls, o.key_type, TOK_OP_SET, pTemplate, ulCount));
     if (o.where == TOK_OBJ_SESSION) {
+        if (o.sobj->token_id != 0) /* a token object of the issuer token: its file first */
+            TOK_FAIL(tok_issuer_object_update(s, slot, o.sobj, pTemplate, ulCount));
         TOK_TRY(tok_attrs_merge_tmpl(&o.sobj->attrs, pTemplate, ulCount));
         goto out;
     }

@@ -17,6 +17,7 @@
 #include "token/p11_entry.h"
 #include "token/tok.h"
 #include "token/tok_crypto.h"
+#include "token/tok_issuer_token.h"
 
 #define NOPIN_LABEL "SKS (no PIN)"
 #define FREE_LABEL  "SKS (uninitialized)"
@@ -70,6 +71,10 @@ static void token_label(const tok_slot *slot, char *buf, size_t cap)
     }
     if (slot->kind == TOK_SLOT_FREE) {
         snprintf(buf, cap, "%s", FREE_LABEL);
+        return;
+    }
+    if (slot->kind == TOK_SLOT_ISSUER) { /* no-card mode */
+        tok_issuer_token_label(buf, cap);
         return;
     }
     const sks_pin_policy_info *p = tok_card_find_policy(slot->card, slot->pin_policy);
@@ -140,6 +145,8 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     TOK_ENTER();
     TOK_CHECK(pInfo != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_slot_get(slotID, &slot));
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: no card to ask */
+        TOK_FAIL(tok_issuer_token_info(slot, pInfo));
     tok_card *card = slot->card;
     TOK_TRY(tok_card_refresh(card));
     /* The refresh may have removed the token. */
@@ -198,7 +205,8 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
     TOK_ENTER();
     TOK_CHECK(pulCount != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_slot_get(slotID, &slot));
-    rv = tok_mech_list(pMechanismList, pulCount);
+    rv = slot->kind == TOK_SLOT_ISSUER ? tok_issuer_mech_list(pMechanismList, pulCount)
+                                       : tok_mech_list(pMechanismList, pulCount);
     TOK_LEAVE();
 }
 
@@ -208,7 +216,8 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
     TOK_ENTER();
     TOK_CHECK(pInfo != NULL, CKR_ARGUMENTS_BAD);
     TOK_TRY(tok_slot_get(slotID, &slot));
-    rv = tok_mech_info(type, pInfo);
+    rv = slot->kind == TOK_SLOT_ISSUER ? tok_issuer_mech_info(type, pInfo) /* no-card mode */
+                                       : tok_mech_info(type, pInfo);
     TOK_LEAVE();
 }
 

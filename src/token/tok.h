@@ -163,6 +163,7 @@ typedef struct {
     uint8_t *spki;               /* owned */
     size_t spki_len;
     EVP_PKEY *public_key; /* parsed SPKI, for verify/encrypt and attributes */
+    uint8_t public_key_tried; /* SPKI parsed on first use (tok_card_find_key, tok_card_key_attrs) */
     uint8_t cert_count;
     uint8_t *cert[SKS_CERT_PATH_MAX]; /* owned DER */
     size_t cert_len[SKS_CERT_PATH_MAX];
@@ -211,6 +212,8 @@ typedef struct tok_card {
     /* Cache, valid while `cache_loaded` and the card's change counter is unchanged. */
     int cache_loaded;
     uint32_t change_counter;
+    /* How far our own verifyPINs moved the counter since the load (tok_card_pin_verified). */
+    uint32_t own_changes;
     uint32_t max_keys, used_keys;
     tok_card_key *keys; /* complete keys, ascending handles */
     size_t nkeys;
@@ -226,6 +229,8 @@ typedef struct tok_card {
     /* Entries the index does not cover (CA certificates): a search by ID or label checks them. */
     uint32_t *scan;
     size_t nscan;
+    /* The DKEK status and the attributes of its objects (tok_dkek*.c); NULL: none. */
+    struct tok_dkek_cache *dkek;
 } tok_card;
 
 /*
@@ -243,6 +248,8 @@ CK_RV tok_card_call_rv(tok_card *card, uint8_t method, const void *req, void *re
                        sks_writer *answer);
 /* The CKR that an SKS status means for a method (tok_status.c). */
 CK_RV tok_status_to_rv(uint8_t status, uint8_t method);
+/* The same for provisioning calls relayed by the vendor mechanisms (CKR_VENDOR_SKS_*). */
+CK_RV tok_status_to_rv_prov(uint8_t status, uint8_t method);
 /* Bracket a PKCS#11 call's card I/O (transport begin/end, re-SELECT after a reset). */
 CK_RV tok_card_begin(tok_card *card);
 void tok_card_end(tok_card *card);
@@ -301,6 +308,13 @@ CK_RV tok_card_refresh(tok_card *card);
 CK_RV tok_card_ensure(tok_card *card);
 /* Forget the cache: the next refresh/ensure reloads it (call after a change). */
 void tok_card_invalidate(tok_card *card);
+/*
+ * A verifyPIN of ours succeeded: the card's counter moved by its two commits
+ * (docs/protocol.md 7.0), which change no key or object. The next refresh
+ * reloads only the PIN policies (and private objects now readable), unless
+ * the counter shows that someone else changed the card too.
+ */
+void tok_card_pin_verified(tok_card *card);
 tok_card_key *tok_card_find_key(tok_card *card, uint32_t handle);
 tok_card_object *tok_card_find_object(tok_card *card, uint32_t handle);
 const sks_pin_policy_info *tok_card_find_policy(const tok_card *card, uint32_t handle);
@@ -322,6 +336,7 @@ enum tok_slot_kind {
     TOK_SLOT_POLICY, /* the token of one PIN policy */
     TOK_SLOT_NOPIN,  /* keys and objects without PIN */
     TOK_SLOT_FREE,   /* uninitialised token: C_InitToken creates a PIN policy */
+    TOK_SLOT_ISSUER, /* no-card mode: the issuer token (tok_issuer_token.h) */
 };
 
 /*
@@ -362,6 +377,8 @@ enum tok_obj_kind {
     TOK_KIND_PRIVATE_KEY = 0,
     TOK_KIND_PUBLIC_KEY = 1,
     TOK_KIND_CERT_FIRST = 2, /* certificate i of a key's path: 2 + i, i < 10 */
+    TOK_KIND_BACKUP = 13,    /* a key's backup view (tok_dkek*.c): the key's handle */
+    TOK_KIND_DKEK = 14,      /* a token's DKEK object (tok_dkek*.c): the policy handle */
     TOK_KIND_STORED = 15,    /* an object stored on the card */
 };
 #define TOK_H_SESSION_BIT ((CK_OBJECT_HANDLE)1 << 62)
@@ -375,6 +392,8 @@ typedef struct tok_session_object {
     CK_SLOT_ID slot;
     CK_SESSION_HANDLE owner; /* session that created it; destroyed with it */
     tok_attrs attrs;
+    /* An object of the issuer token (no-card mode): its file's ID, owner 0. 0: a session object. */
+    uint64_t token_id;
     struct tok_session_object *next;
 } tok_session_object;
 
@@ -383,6 +402,7 @@ typedef enum {
     TOK_OBJ_CARD_KEY, /* private key, public key or certificate of a card key */
     TOK_OBJ_STORED,   /* stored on the card by createObject */
     TOK_OBJ_SESSION,  /* in module memory */
+    TOK_OBJ_DKEK,     /* a token's DKEK object or a key's backup view (tok_dkek*.c) */
 } tok_obj_where;
 
 typedef struct {
@@ -417,6 +437,12 @@ CK_RV tok_object_add_session(struct tok_session *s, tok_attrs *attrs, CK_OBJECT_
 void tok_object_drop_session(CK_SESSION_HANDLE owner);
 void tok_object_drop_private(CK_SLOT_ID slot);
 void tok_object_destroy_session_object(tok_session_object *o);
+/*
+ * Add a token object of the issuer token (no-card mode, tok_issuer_token.h):
+ * kept with the session objects, owned by no session, CKA_TOKEN true.
+ */
+CK_RV tok_object_add_token(CK_SLOT_ID slot, tok_attrs *attrs, uint64_t token_id,
+                           CK_OBJECT_HANDLE *out);
 
 /* ---- keys and certificates as attributes (tok_pkey.c) -------------------- */
 /* An EVP_PKEY from public-key attributes (CKA_PUBLIC_KEY_INFO or the RSA/EC components). */
@@ -490,6 +516,7 @@ typedef struct {
     char *manufacturer_ca; /* PEM for the local issuer; NULL: the default */
     int use_embedded;
     int use_pcsc;
+    int no_card; /* transport = none: only the issuer token (tok_issuer_token.h) */
 } tok_config;
 
 typedef struct {
@@ -514,6 +541,7 @@ typedef struct {
     size_t nevents, events_cap;
     struct tok_probe *probed; /* readers whose card is not an SKS card, by event count */
     size_t nprobed;
+    struct tok_issuer_token *issuer_token; /* no-card mode (tok_issuer_token.c); else NULL */
 } tok_module;
 
 extern tok_module tok_g;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "token/tok.h"
+#include "pkcs11/sks-pkcs11.h"
 
 /* Scopes: which objects a row applies to. */
 #define SC_DATA         (1u << 0)
@@ -27,6 +28,8 @@
 #define SC_SECRET_VALUE (1u << 9) /* AES and generic secret keys */
 #define SC_AES          (1u << 10)
 #define SC_GENERIC      (1u << 11)
+#define SC_SKS_OBJECT   (1u << 12) /* provisioning objects and PUK/PIN policies (tok_prov.h) */
+#define SC_SKS_POLICY   (1u << 13) /* PUK and PIN policies */
 #define SC_KEY          (SC_PUB | SC_PRIV | SC_SECRET)
 #define SC_STORAGE      (SC_DATA | SC_CERT | SC_KEY)
 
@@ -132,6 +135,23 @@ static const rule rules[] = {
     {CKA_VALUE, TOK_AK_BYTES, SC_SECRET_VALUE, F_REQ_CREATE | NO_GU | F_SENSITIVE},
     {CKA_VALUE_LEN, TOK_AK_ULONG, SC_AES, F_NO_CREATE | F_REQ_GENERATE | F_NO_UNWRAP},
     {CKA_VALUE_LEN, TOK_AK_ULONG, SC_GENERIC, F_NO_CREATE | F_REQ_GENERATE},
+    /* SKS provisioning objects and policies: session objects made by the vendor mechanisms. */
+    {CKA_CLASS, TOK_AK_ULONG, SC_SKS_OBJECT, 0},
+    {CKA_TOKEN, TOK_AK_BOOL, SC_SKS_OBJECT, 0},
+    {CKA_PRIVATE, TOK_AK_BOOL, SC_SKS_OBJECT, NO_CGU},
+    {CKA_MODIFIABLE, TOK_AK_BOOL, SC_SKS_OBJECT, 0},
+    {CKA_LABEL, TOK_AK_BYTES, SC_SKS_OBJECT, F_MODIFIABLE},
+    {CKA_COPYABLE, TOK_AK_BOOL, SC_SKS_OBJECT, NO_CGU},
+    {CKA_DESTROYABLE, TOK_AK_BOOL, SC_SKS_OBJECT, 0},
+    {CKA_ID, TOK_AK_BYTES, SC_SKS_POLICY, NO_CGU},
+    {CKA_VENDOR_SKS_CARD_HANDLE, TOK_AK_ULONG, SC_SKS_OBJECT, NO_CGU},
+    /* Injection session keys (S1, tok_inject_unwrap.c): set by the module only. */
+    {CKA_VENDOR_SKS_INJECTION_ONLY, TOK_AK_BOOL, SC_SECRET, NO_CGU},
+    {CKA_VENDOR_SKS_CARD_HANDLE, TOK_AK_ULONG, SC_SECRET, NO_CGU},
+    /* Issuer-side S1 bound to a card key (tok_inject_wrap.c): set by the module only. */
+    {CKA_VENDOR_SKS_INJECTION_AAD, TOK_AK_BYTES, SC_SECRET, NO_CGU},
+    /* Backup under the DKEK allowed (the card's Migratable flag): set at creation only. */
+    {CKA_VENDOR_SKS_BACKUP_ALLOWED, TOK_AK_BOOL, SC_PRIV, 0},
 };
 
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
@@ -162,6 +182,11 @@ static unsigned object_scope(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
         if (kt == CKK_GENERIC_SECRET)
             return SC_SECRET | SC_SECRET_VALUE | SC_GENERIC;
         return SC_SECRET;
+    case CKO_VENDOR_SKS_PROVISIONING:
+        return SC_SKS_OBJECT;
+    case CKO_VENDOR_SKS_PUK_POLICY:
+    case CKO_VENDOR_SKS_PIN_POLICY:
+        return SC_SKS_OBJECT | SC_SKS_POLICY;
     default:
         return 0;
     }

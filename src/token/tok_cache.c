@@ -6,7 +6,18 @@
  *
  * A stored object that is Private cannot be read before its PIN is
  * verified; the cache keeps its handle as "unreadable" and reads it on the
- * next load after a login (C_Login invalidates the cache).
+ * next refresh after a login.
+ *
+ * A login is a verifyPIN, which moves the ChangeCounter by exactly two
+ * (docs/protocol.md 7.0, 7.1) without changing any key or object. The
+ * module counts its own successful verifyPINs (tok_card_pin_verified); when
+ * the counter has moved by exactly that much, nobody else changed the card
+ * (every other change moves it at least once more), so only the PIN
+ * policies and the objects that were unreadable are read again. Anything
+ * else reloads everything.
+ *
+ * A key's public key (SPKI) is parsed on first use, not at load: at load it
+ * would be most of the cost of a card with many keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +25,7 @@
 
 #include "protocol/sks_crypto.h"
 #include "token/tok.h"
+#include "token/tok_dkek.h"
 #include "token/tok_ossl.h"
 
 static void key_free(tok_card_key *k)
@@ -56,6 +68,7 @@ void tok_card_cache_free(tok_card *card)
     free(card->scan);
     card->scan = NULL;
     card->nscan = 0;
+    tok_dkek_cache_free(card);
     card->cache_loaded = 0;
 }
 
@@ -154,9 +167,6 @@ static CK_RV key_from_attributes(tok_card_key *k, uint32_t handle,
     k->flags = a->flags;
     k->pin_policy = a->pin_policy_handle;
     k->provisioning_handle = a->provisioning_handle;
-    k->public_key = tok_ossl_spki(k->spki, k->spki_len);
-    if (k->public_key == NULL)
-        tok_log(TOK_LOG_WARN, "key %u: unreadable public key", handle);
     for (unsigned i = 0; i < a->certificate_path.count && i < SKS_CERT_PATH_MAX; i++) {
         k->cert[i] = dup_bytes(a->certificate_path.cert[i]);
         if (k->cert[i] == NULL)
@@ -391,6 +401,17 @@ static CK_RV build_entries(tok_card *card)
     return rv;
 }
 
+/* Parse a key's SPKI on its first use (a failure is logged once; public_key stays NULL). */
+static void ensure_public_key(tok_card_key *k)
+{
+    if (k->public_key_tried)
+        return;
+    k->public_key_tried = 1;
+    k->public_key = tok_ossl_spki(k->spki, k->spki_len);
+    if (k->public_key == NULL)
+        tok_log(TOK_LOG_WARN, "key %u: unreadable public key", k->handle);
+}
+
 static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
 {
     tok_card_cache_free(card);
@@ -402,6 +423,8 @@ static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
         rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &obj_cap);
     if (rv == CKR_OK)
         rv = build_entries(card);
+    if (rv == CKR_OK)
+        rv = tok_dkek_cache_load(card);
     if (rv != CKR_OK) {
         tok_log(TOK_LOG_ERROR, "%s: cannot read the card's contents (0x%lx)", card->reader,
                 (unsigned long)rv);
@@ -409,9 +432,72 @@ static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
         return rv;
     }
     card->change_counter = info->change_counter;
+    card->own_changes = 0;
     card->cache_loaded = 1;
     tok_log(TOK_LOG_DEBUG, "%s: %zu PIN policies, %zu keys, %zu stored objects", card->reader,
             card->npolicies, card->nkeys, card->nobjects);
+    tok_slots_sync(card);
+    return CKR_OK;
+}
+
+void tok_card_pin_verified(tok_card *card)
+{
+    card->own_changes += 2;
+    card->checked = 0;
+}
+
+/* Drop the flat list, the index and the DKEK entries, and build them again. */
+static CK_RV rebuild_entries(tok_card *card)
+{
+    free(card->entries);
+    card->entries = NULL;
+    card->nentries = 0;
+    tok_index_free(card->lookup);
+    card->lookup = NULL;
+    free(card->scan);
+    card->scan = NULL;
+    card->nscan = 0;
+    CK_RV rv = build_entries(card);
+    if (rv == CKR_OK)
+        rv = tok_dkek_cache_load(card);
+    return rv;
+}
+
+/* Read the stored objects again (after a login some may be readable now). */
+static CK_RV reload_objects(tok_card *card)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < card->nobjects; i++)
+        tok_attrs_free(&card->objects[i].attrs);
+    free(card->objects);
+    card->objects = NULL;
+    card->nobjects = 0;
+    CK_RV rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &cap);
+    return rv == CKR_OK ? rebuild_entries(card) : rv;
+}
+
+/*
+ * Only our own verifyPINs moved the counter since the load: the keys and
+ * objects are as loaded. The policies' counters and verified flags are
+ * read again, and so are the objects when some were unreadable before the
+ * login. Anything failing here falls back to a full load.
+ */
+static CK_RV refresh_after_login(tok_card *card, const sks_resp_get_device_info *info)
+{
+    int unreadable = 0;
+    for (size_t i = 0; i < card->nobjects && !unreadable; i++)
+        unreadable = !card->objects[i].readable;
+    free(card->policies);
+    card->policies = NULL;
+    card->npolicies = 0;
+    sks_writer_reset(&card->policies_buf);
+    CK_RV rv = load_policies(card);
+    if (rv == CKR_OK && unreadable)
+        rv = reload_objects(card);
+    if (rv != CKR_OK)
+        return load(card, info);
+    card->change_counter = info->change_counter;
+    card->own_changes = 0;
     tok_slots_sync(card);
     return CKR_OK;
 }
@@ -425,8 +511,8 @@ CK_RV tok_card_refresh(tok_card *card)
     if (rv != CKR_OK)
         return rv;
     card->checked = 1;
-    if (card->cache_loaded && info.change_counter == card->change_counter)
-        return CKR_OK;
+    if (card->cache_loaded && info.change_counter == card->change_counter + card->own_changes)
+        return card->own_changes == 0 ? CKR_OK : refresh_after_login(card, &info);
     return load(card, &info);
 }
 
@@ -442,8 +528,10 @@ tok_card_key *tok_card_find_key(tok_card *card, uint32_t handle)
     size_t lo = 0, hi = card->nkeys;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (card->keys[mid].handle == handle)
+        if (card->keys[mid].handle == handle) {
+            ensure_public_key(&card->keys[mid]);
             return &card->keys[mid];
+        }
         if (card->keys[mid].handle < handle)
             lo = mid + 1;
         else
@@ -483,6 +571,7 @@ const tok_attrs *tok_card_key_attrs(tok_card_key *key, unsigned kind)
         return NULL;
     if (key->attrs[kind] != NULL)
         return key->attrs[kind];
+    ensure_public_key(key);
     tok_attrs *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;

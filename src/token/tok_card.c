@@ -19,6 +19,7 @@
 
 #include "protocol/sks_apdu.h"
 #include "token/tok.h"
+#include "token/tok_issuer_token.h"
 
 /* sks_apdu's transmit callback over the card's transport. */
 static int transmit_cb(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp, size_t *resp_len)
@@ -226,6 +227,9 @@ void tok_cards_open(void)
     const tok_config *cfg = &tok_g.config;
     if (cfg->use_embedded)
         open_embedded(cfg);
+    /* No-card mode: the issuer token is the only slot. */
+    if (cfg->no_card)
+        tok_issuer_token_open();
     /* PC/SC readers are looked at by the first scan (C_GetSlotList and friends). */
     if (cfg->use_pcsc) {
         tok_g.pcsc = sks_pcsc_new();
@@ -254,6 +258,7 @@ void tok_cards_close(void)
         tok_g.cards[i] = NULL;
     }
     tok_g.ncards = 0;
+    tok_issuer_token_close();
     /* After the cards: their transports use its context. */
     sks_pcsc_free(tok_g.pcsc);
     tok_g.pcsc = NULL;

@@ -21,6 +21,7 @@
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_soft.h"
 
 #define RSA_MAX_BYTES 512
 
@@ -113,6 +114,9 @@ CK_RV tok_rsa_crypt_init(tok_session *s, tok_operation *op, const CK_MECHANISM *
             pub = obj.key->public_key;
     } else if (encrypt) {
         pub = tok_pkey_from_attrs(obj.attrs);
+    } else if (obj.where == TOK_OBJ_SESSION) {
+        /* A software key of the issuer token (no-card mode) decrypts in the module. */
+        pub = tok_soft_private_key(obj.attrs);
     }
     if (pub == NULL)
         return CKR_KEY_HANDLE_INVALID;
@@ -139,7 +143,7 @@ CK_RV tok_rsa_crypt_init(tok_session *s, tok_operation *op, const CK_MECHANISM *
         }
         st->crypt.label = st->params.buf;
     }
-    if (!encrypt) {
+    if (!encrypt && obj.key != NULL) { /* a card key; a software key leaves st->card NULL */
         st->card = obj.card;
         st->card_key = obj.key->handle;
         op->auth_pending = obj.key->always_authenticate;
@@ -160,8 +164,10 @@ static CK_RV decrypt_kept(const tok_operation *op, tok_op_state *st, const uint8
     sks_writer_reset(&st->result_input);
     if (len != st->block_len)
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    CK_RV rv =
-        tok_rsa_card_decrypt(st->card, st->card_key, &st->crypt, in, len, &st->answer, &st->result);
+    CK_RV rv = st->card == NULL /* a software key of the issuer token: st->pub is the key */
+                   ? tok_soft_rsa_decrypt(st->pub, &st->crypt, in, len, &st->result)
+                   : tok_rsa_card_decrypt(st->card, st->card_key, &st->crypt, in, len, &st->answer,
+                                          &st->result);
     if (rv == CKR_OK) {
         sks_put_raw(&st->result_input, in, len);
         if (st->result_input.failed)
@@ -308,4 +314,13 @@ CK_RV tok_decrypt_update(tok_session *s, const uint8_t *in, CK_ULONG len, uint8_
 CK_RV tok_decrypt_final(tok_session *s, uint8_t *out, CK_ULONG *out_len)
 {
     return crypt_final(&s->decrypt, TOK_OPER_DECRYPT, out, out_len);
+}
+
+/*
+ * The padding of `map` on an RSA context (tok_crypto.h): shared with the
+ * software keys of the issuer token (no-card mode, tok_soft_ops.c).
+ */
+int tok_rsa_padding(EVP_PKEY_CTX *ctx, const tok_rsa_crypt_map *map)
+{
+    return set_padding(ctx, map);
 }

@@ -59,6 +59,7 @@ static int set_string(char **dst, const char *value)
 static int apply(tok_config *cfg, const char *key, const char *value, const char **why)
 {
     if (strcmp(key, "transport") == 0) {
+        cfg->no_card = 0;
         if (strcmp(value, "embedded") == 0) {
             cfg->use_embedded = 1;
             cfg->use_pcsc = 0;
@@ -68,8 +69,13 @@ static int apply(tok_config *cfg, const char *key, const char *value, const char
         } else if (strcmp(value, "both") == 0) {
             cfg->use_embedded = 1;
             cfg->use_pcsc = 1;
+        } else if (strcmp(value, "none") == 0) {
+            /* No-card mode: no card at all, only the issuer token (tok_issuer_token.h). */
+            cfg->use_embedded = 0;
+            cfg->use_pcsc = 0;
+            cfg->no_card = 1;
         } else {
-            *why = "transport must be embedded, pcsc or both";
+            *why = "transport must be embedded, pcsc, both or none";
             return -1;
         }
         return 0;

@@ -25,6 +25,12 @@ void tok_session_ops_reset(tok_session *s);
 /* C_CreateObject of a CKO_PRIVATE_KEY: import it onto the card via the local issuer. */
 CK_RV tok_import_private_key(tok_session *s, tok_slot *slot, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                              CK_OBJECT_HANDLE *out);
+/*
+ * The private key of a C_CreateObject template (RSA: the eight components;
+ * EC P-256/P-384: CKA_EC_PARAMS and CKA_VALUE), in the module's context.
+ */
+CK_RV tok_private_key_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_KEY_TYPE kt,
+                                    EVP_PKEY **out);
 
 /* ---- mechanism table (tok_mech.c) ---------------------------------------- */
 
@@ -192,6 +198,8 @@ CK_RV tok_rsa_card_decrypt(tok_card *card, uint32_t card_key, const tok_rsa_cryp
 /* One software RSA encryption with a public key (also C_WrapKey); out holds the block size. */
 CK_RV tok_rsa_public_encrypt(EVP_PKEY *pub, const tok_rsa_crypt_map *map, const uint8_t *in,
                              size_t len, uint8_t *out, size_t *out_len);
+/* Configure an RSA encryption/decryption context for `map` (PKCS#1 v1.5 or OAEP). 1 or 0. */
+int tok_rsa_padding(EVP_PKEY_CTX *ctx, const tok_rsa_crypt_map *map);
 
 /* AES (tok_aes.c), reached through the functions above. */
 CK_RV tok_aes_init(tok_session *s, tok_operation *op, const CK_MECHANISM *m, CK_OBJECT_HANDLE key,
@@ -226,6 +234,22 @@ CK_RV tok_generate_key_pair(tok_session *s, tok_slot *slot, const CK_MECHANISM *
                             const CK_ATTRIBUTE *pub, CK_ULONG npub, const CK_ATTRIBUTE *priv,
                             CK_ULONG npriv, CK_OBJECT_HANDLE *pub_out, CK_OBJECT_HANDLE *priv_out);
 
+/* What a private key template asks of a new card key (tok_keypair.c). */
+typedef struct {
+    uint8_t id[SKS_ID_MAX]; /* CKA_ID, or 16 random bytes when absent */
+    size_t id_len;
+    const uint8_t *label; /* CKA_LABEL (points into the template), may be NULL */
+    size_t label_len;
+    uint8_t usage;   /* SKS KeyUsage from CKA_SIGN/DECRYPT/UNWRAP/DERIVE, or the defaults */
+    int extractable; /* CKA_EXTRACTABLE true */
+} tok_key_template;
+/*
+ * Read a private key template as C_GenerateKeyPair does: CKA_TOKEN and
+ * CKA_SENSITIVE false are CKR_ATTRIBUTE_VALUE_INVALID, a usage the key type
+ * cannot serve CKR_TEMPLATE_INCONSISTENT.
+ */
+CK_RV tok_keypair_template(const CK_ATTRIBUTE *priv, CK_ULONG n, int rsa, tok_key_template *out);
+
 /* How a new session secret key came to be (its CKA_LOCAL, CKA_ALWAYS_SENSITIVE...). */
 typedef struct {
     enum tok_op op;             /* TOK_OP_GENERATE, TOK_OP_UNWRAP or TOK_OP_DERIVE */
@@ -240,6 +264,13 @@ typedef struct {
  */
 CK_RV tok_secret_template(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_KEY_TYPE dflt,
                           CK_KEY_TYPE *key_type, CK_ULONG *value_len);
+/*
+ * AES key wrap (CKM_AES_KEY_WRAP, RFC 3394) or with padding
+ * (CKM_AES_KEY_WRAP_PAD, RFC 5649) of `in` under the key value `kek`, or
+ * the unwrap (wrap = 0); out holds in_len + 16 bytes (tok_secret.c).
+ */
+CK_RV tok_aes_key_wrap(const CK_MECHANISM *m, const tok_attr *kek, const uint8_t *in, size_t in_len,
+                       uint8_t *out, size_t *out_len, int wrap);
 /* Create a session secret key object holding `value` from a checked template. */
 CK_RV tok_secret_new(tok_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_KEY_TYPE key_type,
                      const uint8_t *value, size_t len, const tok_secret_origin *origin,

@@ -18,6 +18,7 @@
 
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
+#include "token/tok_soft.h"
 
 #define Z_MAX           66  /* x coordinate, up to P-521 */
 #define DERIVED_MAX     512 /* bytes of a derived key */
@@ -167,7 +168,9 @@ CK_RV tok_derive_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE bas
         p->ulSharedDataLen > SHARED_DATA_MAX || (p->ulSharedDataLen > 0 && p->pSharedData == NULL))
         return CKR_MECHANISM_PARAM_INVALID;
     rv = tok_op_key(s, base, CKO_PRIVATE_KEY, TOK_MK_EC, CKA_DERIVE, &key);
-    if (rv == CKR_OK && (key.where != TOK_OBJ_CARD_KEY || key.key == NULL))
+    /* A software key of the issuer token (no-card mode) agrees in the module. */
+    int soft = rv == CKR_OK && key.where == TOK_OBJ_SESSION && tok_soft_is_private_key(key.attrs);
+    if (rv == CKR_OK && !soft && (key.where != TOK_OBJ_CARD_KEY || key.key == NULL))
         rv = CKR_KEY_HANDLE_INVALID;
     CK_ULONG bits = rv == CKR_OK ? tok_key_bits(&key) : 0;
     if (rv == CKR_OK)
@@ -184,7 +187,8 @@ CK_RV tok_derive_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE bas
                                       tok_attrs_bool(key.attrs, CKA_ALWAYS_SENSITIVE, CK_FALSE),
                                       tok_attrs_bool(key.attrs, CKA_NEVER_EXTRACTABLE, CK_FALSE)};
 
-    rv = card_agree(&key, peer, z, &zlen);
+    rv = soft ? tok_soft_ecdh(key.attrs, peer, z, sizeof(z), &zlen)
+              : card_agree(&key, peer, z, &zlen);
     if (rv == CKR_OK)
         rv = derived_len(kt, want, hash, zlen, &len);
     if (rv == CKR_OK) {

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "pkcs11/sks-pkcs11.h"
 #include "token/tok.h"
 
 #define TRY(x)                                                                                     \
@@ -77,6 +78,7 @@ static CK_RV private_key(const tok_card_key *k, tok_attrs *a)
     TRY(tok_attrs_set_bool(a, CKA_SIGN_RECOVER, CK_FALSE));
     TRY(tok_attrs_set_bool(a, CKA_UNWRAP, rsa && (k->usage & SKS_USAGE_DECRYPT)));
     TRY(tok_attrs_set_bool(a, CKA_EXTRACTABLE, migratable));
+    TRY(tok_attrs_set_bool(a, CKA_VENDOR_SKS_BACKUP_ALLOWED, migratable));
     TRY(tok_attrs_set_bool(a, CKA_ALWAYS_SENSITIVE, CK_TRUE));
     TRY(tok_attrs_set_bool(a, CKA_NEVER_EXTRACTABLE, !migratable));
     TRY(tok_attrs_set_bool(a, CKA_WRAP_WITH_TRUSTED, CK_FALSE));

@@ -27,6 +27,7 @@
 #include <openssl/param_build.h>
 #include <openssl/params.h>
 
+#include "pkcs11/sks-pkcs11.h"
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
@@ -150,6 +151,9 @@ static CK_RV common_params(const CK_ATTRIBUTE *pub, CK_ULONG npub, const CK_ATTR
     if (tok_tmpl_get_bool(priv, npriv, CKA_SENSITIVE, &v) && !v)
         return CKR_ATTRIBUTE_VALUE_INVALID;
     kp->migratable = tok_tmpl_get_bool(priv, npriv, CKA_EXTRACTABLE, &v) && v;
+    /* Backup under the DKEK is the same card flag (docs/dkek.md). */
+    if (tok_tmpl_get_bool(priv, npriv, CKA_VENDOR_SKS_BACKUP_ALLOWED, &v) && v)
+        kp->migratable = 1;
 
     const CK_ATTRIBUTE *id1 = tok_tmpl_find(priv, npriv, CKA_ID);
     const CK_ATTRIBUTE *id2 = tok_tmpl_find(pub, npub, CKA_ID);
@@ -420,4 +424,40 @@ CK_RV tok_import_private_key(tok_session *s, tok_slot *slot, const CK_ATTRIBUTE 
     if (rv == CKR_OK)
         *out = tok_handle_card(slot->card->index, handle, TOK_KIND_PRIVATE_KEY);
     return rv;
+}
+
+/*
+ * The private key template's key parameters as C_GenerateKeyPair reads them
+ * (common_params without a public template), for keys made otherwise on the
+ * card (CKM_VENDOR_SKS_INJECT_KEY, tok_inject_unwrap.c).
+ */
+CK_RV tok_keypair_template(const CK_ATTRIBUTE *priv, CK_ULONG n, int rsa, tok_key_template *out)
+{
+    key_params kp;
+    memset(&kp, 0, sizeof(kp));
+    CK_RV rv = common_params(NULL, 0, priv, n, rsa, &kp);
+    if (rv != CKR_OK)
+        return rv;
+    memcpy(out->id, kp.id, kp.id_len);
+    out->id_len = kp.id_len;
+    out->label = kp.label;
+    out->label_len = kp.label_len;
+    out->usage = kp.usage;
+    out->extractable = kp.migratable;
+    return CKR_OK;
+}
+
+/*
+ * A private key from a C_CreateObject template, as the import above reads
+ * it: also the software keys of the issuer token (no-card mode, tok_soft_gen.c).
+ */
+CK_RV tok_private_key_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_KEY_TYPE kt,
+                                    EVP_PKEY **out)
+{
+    *out = NULL;
+    if (kt == CKK_RSA)
+        return rsa_from_template(tmpl, n, out);
+    if (kt == CKK_EC)
+        return ec_from_template(tmpl, n, out);
+    return CKR_ATTRIBUTE_VALUE_INVALID;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "token/tok.h"
+#include "token/tok_dkek.h"
+#include "token/tok_vendor.h"
 
 _Static_assert(sizeof(CK_OBJECT_HANDLE) >= 8, "object handles need 64 bits");
 
@@ -84,6 +86,8 @@ static CK_RV get_card_object(tok_session *s, CK_OBJECT_HANDLE h, tok_object *out
     if (rv != CKR_OK)
         return rv;
     out->card = card;
+    if (kind == TOK_KIND_DKEK || kind == TOK_KIND_BACKUP)
+        return tok_dkek_object_get(s, card, ch, kind, out);
     if (kind == TOK_KIND_STORED) {
         tok_card_object *obj = tok_card_find_object(card, ch);
         if (obj == NULL || tok_slot_id_for_policy(card, obj->pin_policy) != s->slot ||
@@ -150,6 +154,7 @@ static void drop_if(int (*doomed)(const tok_session_object *o, const void *ctx),
         tok_session_object *o = *pp;
         if (doomed(o, ctx)) {
             *pp = o->next;
+            tok_vendor_object_gone(o);
             tok_attrs_free(&o->attrs);
             free(o);
         } else {
@@ -198,4 +203,25 @@ void tok_object_drop_all(void)
 void tok_object_destroy_session_object(tok_session_object *o)
 {
     drop_if(this_one, o);
+}
+
+CK_RV tok_object_add_token(CK_SLOT_ID slot, tok_attrs *attrs, uint64_t token_id,
+                           CK_OBJECT_HANDLE *out)
+{
+    CK_RV rv = tok_attrs_set_bool(attrs, CKA_TOKEN, CK_TRUE);
+    if (rv != CKR_OK)
+        return rv;
+    tok_session_object *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return CKR_HOST_MEMORY;
+    o->handle = TOK_H_SESSION_BIT | tok_g.next_object++;
+    o->slot = slot;
+    o->owner = 0; /* no session: session handles start at 1 */
+    o->token_id = token_id;
+    o->attrs = *attrs;
+    memset(attrs, 0, sizeof(*attrs));
+    o->next = tok_g.session_objects;
+    tok_g.session_objects = o;
+    *out = o->handle;
+    return CKR_OK;
 }

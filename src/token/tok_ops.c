@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "pkcs11/sks-pkcs11.h"
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 
@@ -156,6 +157,9 @@ CK_RV tok_op_key(tok_session *s, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls, uint8_
         return rv;
     if (out->cls != CKO_PRIVATE_KEY && out->cls != CKO_PUBLIC_KEY && out->cls != CKO_SECRET_KEY)
         return CKR_KEY_HANDLE_INVALID;
+    /* An injection session key (S1) has no value here and no use but CKM_VENDOR_SKS_INJECT_KEY. */
+    if (out->attrs != NULL && tok_attrs_bool(out->attrs, CKA_VENDOR_SKS_INJECTION_ONLY, CK_FALSE))
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
     if (tok_mech_key_of(out->key_type) != mech_key)
         return CKR_KEY_TYPE_INCONSISTENT;
     if (out->cls != cls || out->attrs == NULL || !tok_attrs_bool(out->attrs, usage, CK_FALSE))

@@ -15,6 +15,7 @@
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_soft.h"
 
 #define SECRET_MAX 512 /* bytes of a generic secret */
 
@@ -275,13 +276,20 @@ static CK_RV rsa_unwrap(const CK_MECHANISM *m, const tok_object *uk, const uint8
     CK_RV rv = tok_mech_rsa_crypt_map(m, &map);
     if (rv != CKR_OK)
         return rv;
-    if (uk->where != TOK_OBJ_CARD_KEY || uk->key == NULL || uk->key->public_key == NULL)
+    /* A software key of the issuer token (no-card mode) decrypts in the module. */
+    EVP_PKEY *soft = uk->where == TOK_OBJ_SESSION ? tok_soft_private_key(uk->attrs) : NULL;
+    if (soft != NULL) {
+        rv = tok_soft_rsa_decrypt(soft, &map, wrapped, len, plain);
+        EVP_PKEY_free(soft);
+    } else if (uk->where != TOK_OBJ_CARD_KEY || uk->key == NULL || uk->key->public_key == NULL) {
         return CKR_UNWRAPPING_KEY_HANDLE_INVALID;
-    if (len != (size_t)EVP_PKEY_get_size(uk->key->public_key))
+    } else if (len != (size_t)EVP_PKEY_get_size(uk->key->public_key)) {
         return CKR_WRAPPED_KEY_LEN_RANGE;
-    sks_writer_init(&answer);
-    rv = tok_rsa_card_decrypt(uk->card, uk->key->handle, &map, wrapped, len, &answer, plain);
-    sks_writer_free(&answer);
+    } else {
+        sks_writer_init(&answer);
+        rv = tok_rsa_card_decrypt(uk->card, uk->key->handle, &map, wrapped, len, &answer, plain);
+        sks_writer_free(&answer);
+    }
     if (rv == CKR_ENCRYPTED_DATA_INVALID)
         rv = CKR_WRAPPED_KEY_INVALID;
     else if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
@@ -337,4 +345,15 @@ CK_RV tok_unwrap_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE unw
     }
     sks_writer_free(&plain);
     return rv;
+}
+
+/* AES key wrap or unwrap for the software keys of the issuer token (no-card mode). */
+CK_RV tok_aes_key_wrap(const CK_MECHANISM *m, const tok_attr *kek, const uint8_t *in, size_t in_len,
+                       uint8_t *out, size_t *out_len, int wrap)
+{
+    if (!is_aes_wrap(m->mechanism))
+        return CKR_MECHANISM_INVALID;
+    if (in_len > (1u << 20)) /* far beyond any key; the cipher takes an int */
+        return CKR_DATA_LEN_RANGE;
+    return aes_wrap(m, kek, in, in_len, out, out_len, wrap);
 }

@@ -9,6 +9,7 @@
 
 #include "token/tok.h"
 #include "token/tok_crypto.h"
+#include "token/tok_issuer_token.h"
 
 static size_t lower_bound(CK_SESSION_HANDLE h)
 {
@@ -108,6 +109,8 @@ static void logout_slot(tok_slot *slot)
         tok_card_call_rv(slot->card, SKS_M_LOGOUT, &req, NULL, &answer);
         sks_writer_free(&answer);
     }
+    if (slot->kind == TOK_SLOT_ISSUER) /* no-card mode: the issuer token forgets its keys */
+        tok_issuer_logout();
     slot->login = TOK_NOBODY;
     tok_object_drop_private(slot->id);
 }

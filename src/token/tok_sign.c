@@ -20,6 +20,7 @@
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_soft.h"
 
 #define MAX_HASH      64   /* SHA-512 */
 #define ECDSA_RAW_MAX 1024 /* CKM_ECDSA input: a hash value (longer ones are truncated) */
@@ -118,7 +119,10 @@ CK_RV tok_sign_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
         rv = tok_mech_sign_map(m, &map);
     if (rv == CKR_OK)
         rv = tok_op_key(s, key, CKO_PRIVATE_KEY, d->key, CKA_SIGN, &obj);
-    if (rv == CKR_OK && (obj.where != TOK_OBJ_CARD_KEY || obj.key == NULL))
+    /* A software key of the issuer token (no-card mode) signs in the module (tok_soft.h). */
+    EVP_PKEY *soft =
+        rv == CKR_OK && obj.where == TOK_OBJ_SESSION ? tok_soft_private_key(obj.attrs) : NULL;
+    if (rv == CKR_OK && soft == NULL && (obj.where != TOK_OBJ_CARD_KEY || obj.key == NULL))
         rv = CKR_KEY_HANDLE_INVALID;
     CK_ULONG bits = rv == CKR_OK ? tok_key_bits(&obj) : 0;
     if (rv == CKR_OK)
@@ -127,11 +131,14 @@ CK_RV tok_sign_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
         rv = pss_fits(&map, bits);
     if (rv == CKR_OK)
         rv = tok_op_begin(op, TOK_OPER_SIGN, m->mechanism, key, &st);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
+        EVP_PKEY_free(soft);
         return rv;
-    st->card = obj.card;
-    st->card_key = obj.key->handle;
-    op->auth_pending = obj.key->always_authenticate;
+    }
+    st->card = obj.card; /* NULL for a software key, which st->pub then holds */
+    st->card_key = soft == NULL ? obj.key->handle : 0;
+    op->auth_pending = soft == NULL ? obj.key->always_authenticate : 0;
+    st->pub = soft;
     st->sign = map;
     st->block_len = signature_len(map.alg, bits);
     if (map.module_hash != SKS_HASH_NONE && (rv = hash_start(op, map.module_hash)) != CKR_OK)
@@ -142,6 +149,8 @@ CK_RV tok_sign_init(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 /* signHashedData of `tbs`; the signature (block_len bytes) goes to `sig`. */
 static CK_RV card_sign(tok_op_state *st, const uint8_t *tbs, size_t len, uint8_t *sig)
 {
+    if (st->card == NULL) /* a software key of the issuer token (no-card mode) */
+        return tok_soft_sign(st->pub, &st->sign, tbs, len, sig, st->block_len);
     sks_req_sign req = {
         .key_handle = st->card_key,
         .algorithm = st->sign.alg,

@@ -4,6 +4,7 @@
  * (a wrong value is a bad PIN for verifyPIN but bad data for a decryption).
  */
 #include "token/tok.h"
+#include "pkcs11/sks-pkcs11.h"
 
 static int is_pin_method(uint8_t m)
 {
@@ -98,5 +99,34 @@ CK_RV tok_transport_rv(int status)
         return CKR_DEVICE_REMOVED;
     default: /* includes a reset that could not be recovered from */
         return CKR_DEVICE_ERROR;
+    }
+}
+
+/*
+ * A provisioning call relayed by a vendor mechanism (tok_prov*.c): what the
+ * application must tell apart comes back as CKR_VENDOR_SKS(status) where no
+ * standard value says it (sks-pkcs11(7), VENDOR MECHANISMS).
+ */
+CK_RV tok_status_to_rv_prov(uint8_t status, uint8_t method)
+{
+    switch (status) {
+    case SKS_ERR_MAC:
+    case SKS_ERR_NO_SESSION:
+    case SKS_ERR_SESSION_VERIFY:
+    case SKS_ERR_NOT_ALLOWED:
+    case SKS_ERR_NO_POLICY:
+        return CKR_VENDOR_SKS(status);
+    case SKS_ERR_CRYPTO:
+        /* The issuer's key or a certificate; else an encrypted value that does not decrypt. */
+        if (method == SKS_M_CREATE_PROVISIONING_SESSION || method == SKS_M_SET_CERTIFICATE_PATH)
+            return CKR_MECHANISM_PARAM_INVALID;
+        return CKR_ENCRYPTED_DATA_INVALID;
+    case SKS_ERR_OPTION:
+    case SKS_ERR_ALGORITHM:
+        return CKR_MECHANISM_PARAM_INVALID;
+    case SKS_ERR_NO_KEY:
+        return CKR_KEY_HANDLE_INVALID;
+    default:
+        return tok_status_to_rv(status, method);
     }
 }

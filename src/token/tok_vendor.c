@@ -5,6 +5,7 @@
  * asks for any mechanism a function does not support.
  */
 #include "token/tok_vendor.h"
+#include "token/tok_issuer_prov.h"
 
 int tok_vendor_mech(CK_MECHANISM_TYPE type)
 {
@@ -25,6 +26,9 @@ static int is_injection(CK_MECHANISM_TYPE type)
 CK_RV tok_vendor_generate_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                               const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
+    /* The issuer token of no-card mode is the issuer side (tok_issuer_prov.h). */
+    if (m->mechanism == CKM_VENDOR_SKS_SESSION && slot->kind == TOK_SLOT_ISSUER)
+        return tok_issuer_prov_open(s, slot, m, tmpl, n, out);
     if (m->mechanism == CKM_VENDOR_SKS_SESSION)
         return tok_prov_open(s, slot, m, tmpl, n, out);
     return CKR_MECHANISM_INVALID;
@@ -34,6 +38,8 @@ CK_RV tok_vendor_derive_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *
                             CK_OBJECT_HANDLE base, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                             CK_OBJECT_HANDLE *out)
 {
+    if (slot->kind == TOK_SLOT_ISSUER && tok_issuer_prov_mech(m->mechanism))
+        return tok_issuer_prov_call(s, slot, m, base, tmpl, n, out);
     if (is_provisioning_call(m->mechanism))
         return tok_prov_call(s, slot, m, base, tmpl, n, out);
     if (m->mechanism >= CKM_VENDOR_SKS_POST_DELETE_KEY &&
@@ -63,4 +69,11 @@ CK_RV tok_vendor_unwrap_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *
     if (m->mechanism == CKM_VENDOR_SKS_DKEK_WRAP)
         return tok_dkek_unwrap(s, slot, m, unwrapping_key, wrapped, wrapped_len, tmpl, n, out);
     return CKR_MECHANISM_INVALID;
+}
+
+void tok_vendor_object_gone(const tok_session_object *o)
+{
+    tok_prov_object_gone(o);
+    tok_inject_object_gone(o);
+    tok_issuer_prov_object_gone(o);
 }

@@ -1,7 +1,8 @@
 /*
  * sks_tool.c - sks-tool, the administrator's command line for an SKS card
  * kept in a state directory: create a card, show what it is and list the
- * keys it holds.
+ * keys it holds, and - with the verbs of sc-hsm-tool - set up its DKEK from
+ * shares and back keys up and restore them (tool_dkek*.c, docs/dkek.md).
  *
  * Apart from creating a card, sks-tool asks the card through its own methods
  * (getDeviceInfo, enumerateKeys, getKeyAttributes), encoded and decoded
@@ -9,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -25,12 +27,25 @@
 #include "card/sks_card.h"
 #include "protocol/sks_msg.h"
 #include "protocol/sks_proto.h"
+#include "tools/tool_card.h"
 #include "tools/tool_common.h"
+#include "tools/tool_dkek.h"
 #include "tools/tool_paths.h"
 
-static const char *prog = "sks-tool";
+#define prog tool_prog
 
-enum action { ACT_NONE, ACT_INIT, ACT_INFO, ACT_LIST_KEYS };
+enum action {
+    ACT_NONE,
+    ACT_INIT,
+    ACT_INFO,
+    ACT_LIST_KEYS,
+    ACT_INITIALIZE,
+    ACT_DKEK_STATUS,
+    ACT_CREATE_SHARE,
+    ACT_IMPORT_SHARE,
+    ACT_WRAP,
+    ACT_UNWRAP,
+};
 
 enum long_only {
     OPT_INIT = 256,
@@ -40,6 +55,13 @@ enum long_only {
     OPT_CA_KEY,
     OPT_CA_CERT,
     OPT_MAX_KEYS,
+    OPT_DKEK_STATUS,
+    OPT_PWD_THRESHOLD,
+    OPT_PWD_TOTAL,
+    OPT_PASSWORD_FD,
+    OPT_ID,
+    OPT_PIN,
+    OPT_TOKEN,
 };
 
 static const struct option long_options[] = {
@@ -51,6 +73,21 @@ static const struct option long_options[] = {
     {"ca-key", required_argument, NULL, OPT_CA_KEY},
     {"ca-cert", required_argument, NULL, OPT_CA_CERT},
     {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
+    {"initialize", no_argument, NULL, 'X'},
+    {"dkek-shares", required_argument, NULL, 's'},
+    {"dkek-status", no_argument, NULL, OPT_DKEK_STATUS},
+    {"create-dkek-share", required_argument, NULL, 'C'},
+    {"import-dkek-share", required_argument, NULL, 'I'},
+    {"pwd-shares-threshold", required_argument, NULL, OPT_PWD_THRESHOLD},
+    {"pwd-shares-total", required_argument, NULL, OPT_PWD_TOTAL},
+    {"password-fd", required_argument, NULL, OPT_PASSWORD_FD},
+    {"wrap-key", required_argument, NULL, 'W'},
+    {"unwrap-key", required_argument, NULL, 'U'},
+    {"key-reference", required_argument, NULL, 'i'},
+    {"id", required_argument, NULL, OPT_ID},
+    {"pin", required_argument, NULL, OPT_PIN},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"force", no_argument, NULL, 'f'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -59,14 +96,25 @@ static const struct option long_options[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: %s [--state-dir DIR] ACTION [OPTIONS]\n"
-            "Administer an SKS card kept in a state directory.\n"
+            "Usage: %s [--state-dir DIR] [ACTION] [OPTIONS]\n"
+            "Administer an SKS card kept in a state directory. Without an action: --info\n"
+            "and the DKEK status.\n"
             "\n"
             "Actions:\n"
             "      --init               create a new card in the state directory\n"
             "      --info               show the card's serial, API level, key count and\n"
             "                           device certificate\n"
             "      --list-keys          list the card's usable keys and their attributes\n"
+            "  -X, --initialize         set up the card's DKEK anew (with --dkek-shares)\n"
+            "      --dkek-status        DKEK shares, shares outstanding, key check value\n"
+            "  -C, --create-dkek-share FILE\n"
+            "                           a random DKEK share in FILE, encrypted under a\n"
+            "                           password (no card needed)\n"
+            "  -I, --import-dkek-share FILE\n"
+            "                           decrypt a share file (also SmartCard-HSM ones) and\n"
+            "                           give the share to the card\n"
+            "  -W, --wrap-key FILE      back a key up into FILE (--key-reference or --id)\n"
+            "  -U, --unwrap-key FILE    restore a key from FILE\n"
             "  -h, --help               show this help and exit\n"
             "  -V, --version            show the version and exit\n"
             "\n"
@@ -80,6 +128,20 @@ static void usage(FILE *out)
             "                           without both, a development CA is created in\n"
             "                           DIR/manufacturer/\n"
             "      --max-keys N         with --init: most keys the card holds (default 100000)\n"
+            "  -s, --dkek-shares N      with --init or --initialize: DKEK shares to expect\n"
+            "                           (0: the card makes a DKEK of its own)\n"
+            "      --pwd-shares-threshold N, --pwd-shares-total M\n"
+            "                           with --create-dkek-share: a random password split\n"
+            "                           among M custodians, any N of whom open the file;\n"
+            "                           with --import-dkek-share: ask for password shares\n"
+            "      --password-fd N      read passwords and password shares from descriptor\n"
+            "                           N, one per line, instead of the terminal\n"
+            "  -i, --key-reference H    the key's handle on the card (see --list-keys)\n"
+            "      --id HEX             the key's ID in hex\n"
+            "      --pin PIN            the PIN of the key's token (else asked)\n"
+            "      --token LABEL        with --unwrap-key: the token (PIN policy ID) the key\n"
+            "                           goes to; '' for none (default: the one it came from)\n"
+            "  -f, --force              replace an existing file, or a key with the same ID\n"
             "\n"
             "Exit status: 0 success, 1 failure, 2 usage error.\n",
             prog, TOOL_STATE_DIR_HELP);
@@ -91,78 +153,6 @@ static int usage_error(const char *msg, const char *arg)
 }
 
 /* ---- Printing card data safely ---------------------------------------- */
-
-/* Length of a valid UTF-8 sequence at p for a printable code point >= U+00A0, else 0. */
-static size_t utf8_printable(const uint8_t *p, size_t n)
-{
-    uint32_t cp;
-    size_t len;
-
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-        len = 2;
-        cp = p[0] & 0x1F;
-    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-        len = 3;
-        cp = p[0] & 0x0F;
-    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-        len = 4;
-        cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0xA0)
-        return 0;
-    return len;
-}
-
-/*
- * Print bytes that came from the card: printable ASCII and UTF-8 as they
- * are, anything else (control characters, stray bytes) as \xNN, so card
- * data can never drive the terminal.
- */
-static void print_text(FILE *out, const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        size_t len = utf8_printable(p + i, n - i);
-
-        if (len > 0) {
-            fwrite(p + i, 1, len, out);
-            i += len;
-        } else if (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '\\') {
-            fputc(p[i++], out);
-        } else {
-            fprintf(out, "\\x%02x", p[i++]);
-        }
-    }
-}
-
-/* An ID: quoted when it is printable ASCII, hex otherwise. */
-static void print_id(sks_view id)
-{
-    int printable = id.len > 0;
-
-    for (size_t i = 0; i < id.len; i++)
-        if (id.ptr[i] < 0x20 || id.ptr[i] >= 0x7F || id.ptr[i] == '"' || id.ptr[i] == '\\')
-            printable = 0;
-    if (printable) {
-        printf("\"%.*s\"", (int)id.len, (const char *)id.ptr);
-        return;
-    }
-    for (size_t i = 0; i < id.len; i++)
-        printf("%02x", id.ptr[i]);
-    if (id.len == 0)
-        printf("(empty)");
-}
 
 static const char *alg_name(uint8_t alg)
 {
@@ -244,7 +234,7 @@ static void print_name(const char *label, const X509_NAME *name)
 
     printf("%s", label);
     if (line != NULL)
-        print_text(stdout, (const uint8_t *)line, strlen(line));
+        tool_print_text(stdout, (const uint8_t *)line, strlen(line));
     else
         printf("(unreadable)");
     putchar('\n');
@@ -279,56 +269,6 @@ static void print_key_type(EVP_PKEY *key)
     } else {
         printf("%s", OBJ_nid2sn(EVP_PKEY_get_base_id(key)));
     }
-}
-
-/* ---- Talking to the card ---------------------------------------------- */
-
-/*
- * Run one method on the card: encode `req`, call, decode into `resp` (whose
- * views point into `answer`). 0 on success; otherwise prints the card's
- * status and message and returns -1.
- */
-static int card_rpc(sks_card *card, uint8_t method, const void *req, void *resp, sks_writer *answer)
-{
-    const sks_msgdesc *d = sks_msg_find(method);
-    sks_writer call;
-    sks_view msg = {NULL, 0};
-    uint8_t status = SKS_ERR_INTERNAL;
-    int rc = -1;
-
-    sks_writer_init(&call);
-    sks_writer_reset(answer);
-    if (d == NULL || sks_msg_encode_request(d, req, &call) != 0 || call.failed) {
-        fprintf(stderr, "%s: cannot encode a call of method %u\n", prog, method);
-        goto out;
-    }
-    sks_card_call(card, call.buf, call.len, answer);
-    if (answer->failed ||
-        sks_msg_decode_response(d, answer->buf, answer->len, resp, &status, &msg) != 0) {
-        fprintf(stderr, "%s: %s: the card's answer is malformed\n", prog, d->name);
-        goto out;
-    }
-    if (status != SKS_OK) {
-        fflush(stdout);
-        fprintf(stderr, "%s: %s failed: %s (%u): ", prog, d->name, sks_status_name(status), status);
-        print_text(stderr, msg.ptr, msg.len);
-        fputc('\n', stderr);
-        goto out;
-    }
-    rc = 0;
-out:
-    sks_writer_free(&call);
-    return rc;
-}
-
-static sks_card *open_card(const char *dir)
-{
-    char err[512];
-    sks_card *card = sks_card_open(dir, err, sizeof err);
-
-    if (card == NULL)
-        fprintf(stderr, "%s: cannot open the card: %s\n", prog, err);
-    return card;
 }
 
 /* ---- Actions ---------------------------------------------------------- */
@@ -373,7 +313,7 @@ static void print_device_cert(const sks_certpath *path)
 
 static int do_info(const char *dir)
 {
-    sks_card *card = open_card(dir);
+    sks_card *card = tool_open_card(dir);
     sks_resp_get_device_info info;
     sks_writer answer;
     int none = 0, rc = EXIT_FAIL;
@@ -382,10 +322,10 @@ static int do_info(const char *dir)
         return EXIT_FAIL;
     sks_writer_init(&answer);
     memset(&info, 0, sizeof info);
-    if (card_rpc(card, SKS_M_GET_DEVICE_INFO, &none, &info, &answer) == 0) {
+    if (tool_card_rpc(card, SKS_M_GET_DEVICE_INFO, &none, &info, &answer) == 0) {
         printf("State directory:     %s\n", dir);
         printf("Serial:              ");
-        print_text(stdout, info.serial.ptr, info.serial.len);
+        tool_print_text(stdout, info.serial.ptr, info.serial.len);
         printf("\nAPI level:           %u\n", info.api_level);
         printf("Keys:                %lu used of %lu\n", (unsigned long)info.used_keys,
                (unsigned long)info.max_keys);
@@ -411,13 +351,13 @@ static int print_key(sks_card *card, uint32_t handle, sks_writer *answer)
     X509 *cert;
 
     memset(&a, 0, sizeof a);
-    if (card_rpc(card, SKS_M_GET_KEY_ATTRIBUTES, &req, &a, answer) != 0)
+    if (tool_card_rpc(card, SKS_M_GET_KEY_ATTRIBUTES, &req, &a, answer) != 0)
         return -1;
     printf("Key %lu\n", (unsigned long)handle);
     printf("  ID:                ");
-    print_id(a.id);
+    tool_print_id(stdout, a.id);
     printf("\n  Friendly name:     ");
-    print_text(stdout, a.friendly_name.ptr, a.friendly_name.len);
+    tool_print_text(stdout, a.friendly_name.ptr, a.friendly_name.len);
     printf("\n  Algorithm:         ");
     print_alg(a.algorithm);
     printf("\n  Usage:             ");
@@ -442,7 +382,7 @@ static int print_key(sks_card *card, uint32_t handle, sks_writer *answer)
 
 static int do_list_keys(const char *dir)
 {
-    sks_card *card = open_card(dir);
+    sks_card *card = tool_open_card(dir);
     sks_writer page_answer, key_answer;
     uint32_t after = 0;
     unsigned long count = 0;
@@ -458,7 +398,7 @@ static int do_list_keys(const char *dir)
         size_t n;
 
         memset(&page, 0, sizeof page);
-        if (card_rpc(card, SKS_M_ENUMERATE_KEYS, &req, &page, &page_answer) != 0) {
+        if (tool_card_rpc(card, SKS_M_ENUMERATE_KEYS, &req, &page, &page_answer) != 0) {
             rc = EXIT_FAIL;
             break;
         }
@@ -539,17 +479,126 @@ static int set_action(enum action *action, enum action a)
     return 0;
 }
 
+/* A small decimal number in lo..hi; -1 otherwise. */
+static long parse_small(const char *s, long lo, long hi)
+{
+    char *end;
+    long v;
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    v = strtol(s, &end, 10);
+    return *end == '\0' && v >= lo && v <= hi ? v : -1;
+}
+
+/* --id: 1..SKS_ID_MAX bytes in hex. */
+static int parse_id(const char *hex, tool_dkek_opts *o)
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n % 2 != 0 || n / 2 > SKS_ID_MAX)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        o->id[i] = (uint8_t)v;
+    }
+    o->id_len = n / 2;
+    return 0;
+}
+
+/* The combinations of options each action takes. NULL, or what is wrong. */
+static const char *check_options(enum action action, const tool_dkek_opts *o, int init_options)
+{
+    int pwd = o->pwd_threshold >= 0 || o->pwd_total >= 0;
+    if (init_options && action != ACT_INIT)
+        return "--attestation-alg, --ca-key, --ca-cert and --max-keys go with --init";
+    if (o->dkek_shares >= 0 && action != ACT_INIT && action != ACT_INITIALIZE)
+        return "--dkek-shares goes with --init or --initialize";
+    if (action == ACT_INITIALIZE && o->dkek_shares < 0)
+        return "--initialize needs --dkek-shares N";
+    if (pwd && action != ACT_CREATE_SHARE && action != ACT_IMPORT_SHARE)
+        return "--pwd-shares-threshold and --pwd-shares-total go with --create-dkek-share or "
+               "--import-dkek-share";
+    if (action == ACT_CREATE_SHARE && pwd &&
+        (o->pwd_threshold < 1 || o->pwd_total < o->pwd_threshold))
+        return "give --pwd-shares-threshold N and --pwd-shares-total M with 1 <= N <= M";
+    if (o->input.fd >= 0 && action != ACT_CREATE_SHARE && action != ACT_IMPORT_SHARE)
+        return "--password-fd goes with --create-dkek-share or --import-dkek-share";
+    if ((o->key_reference >= 0 || o->id_len > 0) && action != ACT_WRAP)
+        return "--key-reference and --id go with --wrap-key";
+    if (action == ACT_WRAP && (o->key_reference >= 0) == (o->id_len > 0))
+        return "--wrap-key needs one of --key-reference and --id";
+    if (o->pin != NULL && action != ACT_WRAP && action != ACT_UNWRAP)
+        return "--pin goes with --wrap-key or --unwrap-key";
+    if (o->token != NULL && action != ACT_UNWRAP)
+        return "--token goes with --unwrap-key";
+    if (o->force && action != ACT_CREATE_SHARE && action != ACT_WRAP && action != ACT_UNWRAP)
+        return "--force goes with --create-dkek-share, --wrap-key or --unwrap-key";
+    return NULL;
+}
+
+/* Set the action of an option that names a file. */
+static int file_action(enum action *action, enum action a, tool_dkek_opts *o, const char *file)
+{
+    o->file = file;
+    return set_action(action, a);
+}
+
+static int run(enum action action, const char *state_dir, const sks_card_init_opts *opts,
+               tool_dkek_opts *o)
+{
+    o->state_dir = state_dir;
+    switch (action) {
+    case ACT_INIT: {
+        int rc = do_init(state_dir, opts);
+        if (rc == EXIT_OK && o->dkek_shares >= 0)
+            rc = tool_dkek_initialize(o);
+        return rc;
+    }
+    case ACT_INFO:
+        return do_info(state_dir);
+    case ACT_LIST_KEYS:
+        return do_list_keys(state_dir);
+    case ACT_INITIALIZE:
+        return tool_dkek_initialize(o);
+    case ACT_DKEK_STATUS:
+        return tool_dkek_status(o);
+    case ACT_CREATE_SHARE:
+        return tool_dkek_create_share(o);
+    case ACT_IMPORT_SHARE:
+        return tool_dkek_import_share(o);
+    case ACT_WRAP:
+        return tool_dkek_wrap(o);
+    case ACT_UNWRAP:
+        return tool_dkek_unwrap(o);
+    default: {
+        int rc = do_info(state_dir);
+        if (rc == EXIT_OK)
+            rc = tool_dkek_status(o);
+        return rc;
+    }
+    }
+}
+
 int main(int argc, char **argv)
 {
     sks_card_init_opts opts;
+    tool_dkek_opts dk;
     enum action action = ACT_NONE;
     const char *state_dir = NULL;
     char *default_dir = NULL;
+    const char *bad = NULL;
     int init_options = 0, opt, rc;
+    long v;
 
     memset(&opts, 0, sizeof opts);
+    memset(&dk, 0, sizeof dk);
+    dk.dkek_shares = dk.pwd_threshold = dk.pwd_total = -1;
+    dk.input.fd = -1;
+    dk.key_reference = -1;
     opts.attestation_alg = SKS_KEYALG_EC_P256;
-    while ((opt = getopt_long(argc, argv, "d:hV", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "d:hVXs:C:I:W:U:i:f", long_options, NULL)) != -1) {
         switch (opt) {
         case 'd':
             state_dir = optarg;
@@ -557,10 +606,60 @@ int main(int argc, char **argv)
         case OPT_INIT:
         case OPT_INFO:
         case OPT_LIST_KEYS:
-            if (set_action(&action, opt == OPT_INIT   ? ACT_INIT
-                                    : opt == OPT_INFO ? ACT_INFO
-                                                      : ACT_LIST_KEYS) != 0)
-                return usage_error("give only one of --init, --info, --list-keys", NULL);
+        case 'X':
+        case OPT_DKEK_STATUS:
+            if (set_action(&action, opt == OPT_INIT        ? ACT_INIT
+                                    : opt == OPT_INFO      ? ACT_INFO
+                                    : opt == OPT_LIST_KEYS ? ACT_LIST_KEYS
+                                    : opt == 'X'           ? ACT_INITIALIZE
+                                                           : ACT_DKEK_STATUS) != 0)
+                return usage_error("give only one action", NULL);
+            break;
+        case 'C':
+        case 'I':
+        case 'W':
+        case 'U':
+            if (file_action(&action,
+                            opt == 'C'   ? ACT_CREATE_SHARE
+                            : opt == 'I' ? ACT_IMPORT_SHARE
+                            : opt == 'W' ? ACT_WRAP
+                                         : ACT_UNWRAP,
+                            &dk, optarg) != 0)
+                return usage_error("give only one action", NULL);
+            break;
+        case 's':
+            if ((v = parse_small(optarg, 0, SKS_DKEK_SHARES_MAX)) < 0)
+                return usage_error("--dkek-shares must be a number from 0 to 16", optarg);
+            dk.dkek_shares = (int)v;
+            break;
+        case OPT_PWD_THRESHOLD:
+        case OPT_PWD_TOTAL:
+            if ((v = parse_small(optarg, 1, 16)) < 0)
+                return usage_error("password shares: a number from 1 to 16", optarg);
+            *(opt == OPT_PWD_THRESHOLD ? &dk.pwd_threshold : &dk.pwd_total) = (int)v;
+            break;
+        case OPT_PASSWORD_FD:
+            if ((v = parse_small(optarg, 0, 1 << 20)) < 0)
+                return usage_error("--password-fd needs a file descriptor number", optarg);
+            dk.input.fd = (int)v;
+            break;
+        case 'i':
+            if ((v = parse_small(optarg, 1, 0x7FFFFFFFL)) < 0)
+                return usage_error("--key-reference needs a key handle", optarg);
+            dk.key_reference = v;
+            break;
+        case OPT_ID:
+            if (parse_id(optarg, &dk) != 0)
+                return usage_error("--id needs 1 to 32 bytes in hex", optarg);
+            break;
+        case OPT_PIN:
+            dk.pin = optarg;
+            break;
+        case OPT_TOKEN:
+            dk.token = optarg;
+            break;
+        case 'f':
+            dk.force = 1;
             break;
         case OPT_ATTESTATION_ALG:
             if (strcmp(optarg, "ec") == 0)
@@ -595,14 +694,11 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument", argv[optind]);
-    if (action == ACT_NONE)
-        return usage_error("no action given (--init, --info or --list-keys)", NULL);
-    if (init_options && action != ACT_INIT)
-        return usage_error("--attestation-alg, --ca-key, --ca-cert and --max-keys go with --init",
-                           NULL);
+    if ((bad = check_options(action, &dk, init_options)) != NULL)
+        return usage_error(bad, NULL);
     if ((opts.ca_key_file == NULL) != (opts.ca_cert_file == NULL))
         return usage_error("--ca-key and --ca-cert must be given together", NULL);
-    if (state_dir == NULL || state_dir[0] == '\0') {
+    if (action != ACT_CREATE_SHARE && (state_dir == NULL || state_dir[0] == '\0')) {
         default_dir = tool_default_state_dir();
         if (default_dir == NULL) {
             fprintf(stderr, "%s: no state directory: set HOME or use --state-dir\n", prog);
@@ -610,18 +706,7 @@ int main(int argc, char **argv)
         }
         state_dir = default_dir;
     }
-
-    switch (action) {
-    case ACT_INIT:
-        rc = do_init(state_dir, &opts);
-        break;
-    case ACT_INFO:
-        rc = do_info(state_dir);
-        break;
-    default:
-        rc = do_list_keys(state_dir);
-        break;
-    }
+    rc = run(action, state_dir, &opts, &dk);
     free(default_dir);
     return rc;
 }

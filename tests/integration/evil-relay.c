@@ -10,8 +10,9 @@
  *   replay:T:N          send the first message of type T again instead of the N-th
  *   swap:T:N            deliver the N-th and (N+1)-th messages of type T in reverse order
  *   delay:SECONDS:T[:N] hold that message for SECONDS before forwarding it
- *   certswap:FILE       replace the first certificate (DT_CERT) the client sends
- *                       to the issuer with the DER certificate in FILE
+ *   pass                change nothing (for attacks made by the issuer's settings)
+ *   certswap:FILE       replace the device certificate (DP_DEVICE_CERT) the client
+ *                       sends to the issuer with the DER certificate in FILE
  *
  * usage: evil-relay --upstream HOST:PORT --port-file FILE --mode MODE
  * It serves one connection, prints what it did, and exits when either side
@@ -46,6 +47,8 @@ static int parse_mode(const char *mode, attack *a)
     if (kind == NULL)
         return -1;
     snprintf(a->kind, sizeof(a->kind), "%s", kind);
+    if (strcmp(kind, "pass") == 0)
+        return 0;
     if (strcmp(kind, "certswap") == 0) {
         a->file = strchr(mode, ':') ? strchr(mode, ':') + 1 : NULL;
         return a->file ? 0 : -1;
@@ -112,7 +115,7 @@ static int certswap(const demo_msg *m, const char *file, demo_msg *out)
     int done = 0;
     for (size_t i = 0; i < m->nfields; i++) {
         const demo_field *fl = &m->f[i];
-        int swap = fl->tag == DT_CERT && !done;
+        int swap = fl->tag == DP_DEVICE_CERT && !done;
         if (demo_msg_add(out, fl->tag, swap ? der : fl->value, swap ? n : fl->len) != 0)
             return -1;
         done |= swap;
@@ -151,7 +154,7 @@ int main(int argc, char **argv)
     }
     unsigned seen[256] = {0};
     demo_msg first_of_type, held;
-    int have_first = 0, holding = 0;
+    int have_first = 0, holding = 0, swapped = 0;
     struct pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
     for (;;) {
         if (poll(p, 2, -1) < 0)
@@ -166,9 +169,10 @@ int main(int argc, char **argv)
             int to = side == 0 ? server : client;
             const demo_msg *send = &m;
             demo_msg_init(&edited, m.type);
-            if (side == 0 && strcmp(a.kind, "certswap") == 0 && !seen[0]++ &&
+            if (side == 0 && strcmp(a.kind, "certswap") == 0 && !swapped &&
                 certswap(&m, a.file, &edited) == 0) {
-                printf("evil-relay: replaced the client's first certificate\n");
+                swapped = 1;
+                printf("evil-relay: replaced the card's device certificate\n");
                 send = &edited;
             }
             if (side == 1) {

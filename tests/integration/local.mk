@@ -11,6 +11,12 @@ check_PROGRAMS += tests/integration/p11-pcsc
 tests_integration_p11_pcsc_SOURCES = tests/integration/p11-pcsc.c
 tests_integration_p11_pcsc_CFLAGS = $(AM_CFLAGS) -pthread $(P11KIT_CFLAGS)
 tests_integration_p11_pcsc_LDADD = -ldl -lpthread
+# A key without PIN for the browser test (t-firefox.sh), made by the local issuer.
+check_PROGRAMS += tests/integration/nopin-key
+tests_integration_nopin_key_SOURCES = tests/integration/nopin-key.c
+tests_integration_nopin_key_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_integration_nopin_key_LDADD = src/provision/libsksprovision.la src/card/libskscard.la \
+	src/issuer/libsksissuer.la src/protocol/libsksproto.la $(CRYPTO_LIBS) $(SQLITE_LIBS)
 
 EXTRA_DIST += \
 	tests/integration/run-all.sh \
@@ -23,5 +29,31 @@ EXTRA_DIST += \
 	tests/integration/t-stress.sh \
 	tests/integration/t-pcsc.sh \
 	tests/integration/t-sks-card.sh \
+	tests/integration/t-firefox.sh \
+	tests/integration/t-p11kit-proxy.sh \
+	tests/integration/t-p11kit-server.sh \
 	tests/integration/pcscd-env.sh \
 	tests/integration/apdu-rate.c
+# The provisioning tests' secret scanner and adversarial relay.
+check_PROGRAMS += tests/integration/memscan tests/integration/evil-relay
+tests_integration_memscan_SOURCES = tests/integration/memscan.c
+tests_integration_memscan_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_integration_memscan_LDADD = $(CRYPTO_LIBS)
+tests_integration_evil_relay_SOURCES = tests/integration/evil-relay.c examples/demo_link.c \
+	examples/demo_link.h examples/demo_proto.h
+tests_integration_evil_relay_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_integration_evil_relay_LDADD = $(CRYPTO_LIBS)
+EXTRA_DIST += tests/integration/t-inject.sh
+# The DKEK test's PKCS#11 driver (t-dkek.sh): keys with backup allowed, C_WrapKey/C_UnwrapKey.
+check_PROGRAMS += tests/integration/dkek-p11
+tests_integration_dkek_p11_SOURCES = tests/integration/dkek-p11.c
+tests_integration_dkek_p11_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
+tests_integration_dkek_p11_LDADD = -ldl
+EXTRA_DIST += tests/integration/t-dkek.sh
+# No-card mode (the issuer token) through pkcs11-tool.
+EXTRA_DIST += tests/integration/t-nocard.sh
+check_PROGRAMS += tests/integration/sk-derive
+tests_integration_sk_derive_SOURCES = tests/integration/sk-derive.c
+tests_integration_sk_derive_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_integration_sk_derive_LDADD = src/protocol/libsksproto.la $(CRYPTO_LIBS)
+EXTRA_DIST += tests/integration/t-provision.sh

@@ -47,13 +47,26 @@ if ! make -C "$build" -s tests/integration/p11-pcsc >"$work/logs/p11-pcsc-build.
     echo "FAIL run-all: building tests/integration/p11-pcsc (t-pcsc will fail)"
     total_failed=$((total_failed + 1))
 fi
+if ! make -C "$build" -s tests/integration/nopin-key >"$work/logs/nopin-key-build.log" 2>&1; then
+    tail -n 30 "$work/logs/nopin-key-build.log"
+    echo "FAIL run-all: building tests/integration/nopin-key (t-firefox will fail)"
+    total_failed=$((total_failed + 1))
+fi
+
+if ! make -C "$build" -s tests/integration/dkek-p11 >"$work/logs/dkek-p11-build.log" 2>&1; then
+    tail -n 30 "$work/logs/dkek-p11-build.log"
+    echo "FAIL run-all: building tests/integration/dkek-p11 (t-dkek will fail)"
+    total_failed=$((total_failed + 1))
+fi
 
 export SKS_IT_PREFIX="$prefix"
 export SKS_IT_MODULE="$prefix/lib/pkcs11/sks-pkcs11.so"
 export SKS_IT_P11KIT_DIR="$prefix/share/p11-kit/modules"
 export SKS_IT_THREADS="$build/tests/integration/p11-threads"
 export SKS_IT_PCSC_DRIVER="$build/tests/integration/p11-pcsc"
+export SKS_IT_NOPIN_KEY="$build/tests/integration/nopin-key"
 export SKS_IT_SKS_TOOL="$prefix/bin/sks-tool"
+export SKS_IT_DKEK_P11="$build/tests/integration/dkek-p11"
 
 if [ $# -gt 0 ]; then
     tests=()

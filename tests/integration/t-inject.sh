@@ -68,7 +68,7 @@ sign_and_verify() { # DESC KEYID MECH CERT_DER [pkcs11-tool prefix...]
     local -a p11=("${P11[@]}")
     [ $# -eq 0 ] || p11=("$@")
     printf 'injected and used\n' >"$T/msg"
-    openssl x509 -inform DER -in "$cert" -pubkey -noout >"$T/cert-pub.pem"
+    openssl x509 -inform DER -in "$cert" -pubkey -noout >"$T/cert-pub.pem" 2>/dev/null || true
     check "$desc: pkcs11-tool signs with the injected key ($mech)" \
         "${p11[@]}" --token-label user --login --pin "$IT_PIN" --sign -m "$mech" --id "$id" \
         --signature-format openssl -i "$T/msg" -o "$T/sig"
@@ -122,8 +122,8 @@ check_out "step 31 reached" 'step 31:'
 it_stop "$ISSUER_PID"
 serial=$(last_serial "$T/iss-rsa")
 cert="$T/iss-rsa/archive/$serial.der"
-check_eq "the issuer ran steps 2, 16, 22, 24, 25, 26, 31" 7 \
-    "$(grep -Ec 'step +(2|16|22|24|25|26|31):' "$T/iss-rsa.log" | head -n 1)"
+check_eq "the issuer ran steps 2, 15, 16, 22, 24, 25, 26, 31" "2 15 16 22 24 25 26 31" \
+    "$(grep -Eo 'step +[0-9]+:' "$T/iss-rsa.log" | tr -dc '0-9\n' | sort -nu | tr '\n' ' ' | sed 's/ $//')"
 it_gate "a completed RSA enrollment"
 keyid=$(printf 'K2-%s' "$serial" | od -An -tx1 | tr -d ' \n')
 check "pkcs11-tool lists the injected key and its certificate" \
@@ -146,6 +146,7 @@ check "sks-enroll (a): EC K1, ECDH S1, P-256 K2" \
     --scenario inject --token user --pin "$IT_PIN" --subject "Bob Inject" --session-key ecdh
 check_out "S1 agreed by ECDH with the issuer's ephemeral key" 'step 17:.*SESSION_KEY_ECDH'
 it_stop "$ISSUER_PID"
+it_gate "a completed EC enrollment"
 serial=$(last_serial "$T/iss-ec")
 cert="$T/iss-ec/archive/$serial.der"
 keyid=$(printf 'K2-%s' "$serial" | od -An -tx1 | tr -d ' \n')

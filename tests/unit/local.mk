@@ -16,9 +16,14 @@ UNIT_TESTS = \
 	tests/unit/test-card-apdu \
 	tests/unit/test-provision \
 	tests/unit/test-keyuse \
+	tests/unit/test-keycache \
 	tests/unit/test-reset \
 	tests/unit/test-objects \
 	tests/unit/test-crash \
+	tests/unit/test-inject \
+	tests/unit/test-dkek \
+	tests/unit/test-tool-dkek \
+	tests/unit/test-post \
 	tests/unit/test-vpcd
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -53,10 +58,30 @@ tests_unit_test_reset_LDADD = $(UNIT_LDADD)
 tests_unit_test_objects_SOURCES = tests/unit/test-objects.c
 tests_unit_test_objects_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_objects_LDADD = $(UNIT_LDADD)
-tests_unit_test_crash_SOURCES = tests/unit/test-crash.c
+tests_unit_test_crash_SOURCES = tests/unit/test-crash.c tests/unit/inject-issuer.c \
+	tests/unit/inject-issuer.h
 tests_unit_test_crash_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crash_LDADD = $(UNIT_LDADD)
+tests_unit_test_dkek_SOURCES = tests/unit/test-dkek.c
+tests_unit_test_dkek_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dkek_LDADD = $(UNIT_LDADD)
+# sks-tool's Shamir scheme and share files.
+tests_unit_test_tool_dkek_SOURCES = tests/unit/test-tool-dkek.c src/tools/tool_shamir.c \
+	src/tools/tool_shamir.h src/tools/tool_share_file.c src/tools/tool_share_file.h
+tests_unit_test_tool_dkek_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tool_dkek_LDADD = $(UNIT_LDADD) -lpthread
+tests_unit_test_post_SOURCES = tests/unit/test-post.c
+tests_unit_test_post_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_post_LDADD = $(UNIT_LDADD)
 # sks-card's vpcd protocol logic, against a server in the test playing vpcd.
 tests_unit_test_vpcd_SOURCES = tests/unit/test-vpcd.c src/tools/vpcd_link.c src/tools/vpcd_link.h
 tests_unit_test_vpcd_CFLAGS = $(UNIT_CFLAGS) -pthread
 tests_unit_test_vpcd_LDADD = $(UNIT_LDADD) -lpthread
+# Secure key injection on the card; the issuer side is tests/unit/inject-issuer.c.
+tests_unit_test_inject_SOURCES = tests/unit/test-inject.c tests/unit/inject-issuer.c \
+	tests/unit/inject-issuer.h
+tests_unit_test_inject_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_inject_LDADD = $(UNIT_LDADD)
+tests_unit_test_keycache_SOURCES = tests/unit/test-keycache.c
+tests_unit_test_keycache_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_keycache_LDADD = $(UNIT_LDADD)

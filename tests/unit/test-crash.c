@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "card/card_internal.h"
+#include "inject-issuer.h"
 #include "protocol/sks_crypto.h"
 #include "testlib.h"
 
@@ -718,6 +719,339 @@ START_TEST(object_methods_are_atomic)
 }
 END_TEST
 
+/* ---- DKEK methods: initializeDKEK, importDKEKShare, unwrapKey --------- */
+
+typedef struct {
+    uint8_t share[32];
+    sks_writer blob;
+} dkek_flow;
+
+static int step_initialize_dkek(tl_card *w, void *ctx)
+{
+    sks_req_initialize_dkek req = {2};
+    (void)ctx;
+    crash_arm(w);
+    return tl_call(w, SKS_M_INITIALIZE_DKEK, &req, NULL, NULL);
+}
+
+static int step_import_dkek_share(tl_card *w, void *ctx)
+{
+    sks_req_import_dkek_share req = {{((dkek_flow *)ctx)->share, 32}};
+    sks_resp_dkek_status resp;
+    crash_arm(w);
+    return tl_call(w, SKS_M_IMPORT_DKEK_SHARE, &req, &resp, NULL);
+}
+
+static int step_unwrap_key(tl_card *w, void *ctx)
+{
+    dkek_flow *f = ctx;
+    sks_req_unwrap_key req = {SKS_HANDLE_NONE, {f->blob.buf, f->blob.len}};
+    sks_resp_unwrap_key resp;
+    crash_arm(w);
+    return tl_call(w, SKS_M_UNWRAP_KEY, &req, &resp, NULL);
+}
+
+static const crash_case c_initialize_dkek = {"initializeDKEK", SKS_OK, 0};
+static const crash_case c_import_share = {"importDKEKShare", SKS_OK, 0};
+static const crash_case c_import_last_share = {"importDKEKShare (the last share)", SKS_OK, 0};
+static const crash_case c_unwrap_key = {"unwrapKey", SKS_OK, 0};
+
+START_TEST(dkek_methods_are_atomic)
+{
+    tl_card *c = tl_card_new();
+    tl_key_spec spec;
+    tl_key key;
+    dkek_flow f;
+    memset(&spec, 0, sizeof(spec));
+    memset(&f, 0, sizeof(f));
+    sks_writer_init(&f.blob);
+
+    crash_every_write(c, &c_initialize_dkek, step_initialize_dkek, &f);
+    ck_assert_int_eq(step_initialize_dkek(c, &f), SKS_OK);
+    memset(f.share, 0x3C, sizeof(f.share));
+    crash_every_write(c, &c_import_share, step_import_dkek_share, &f);
+    ck_assert_int_eq(step_import_dkek_share(c, &f), SKS_OK);
+    memset(f.share, 0xA5, sizeof(f.share));
+    crash_every_write(c, &c_import_last_share, step_import_dkek_share, &f);
+    ck_assert_int_eq(step_import_dkek_share(c, &f), SKS_OK);
+
+    /* A key without PIN that allows backup: wrap it, delete it, restore it. */
+    spec.flags = SKS_KEYFLAG_MIGRATABLE;
+    tl_provision_key(c, &spec, &key);
+    sks_req_wrap_key wreq = {key.key[0]};
+    sks_resp_wrap_key wresp;
+    TL_OK(c, tl_call(c, SKS_M_WRAP_KEY, &wreq, &wresp, NULL));
+    sks_put_raw(&f.blob, wresp.blob.ptr, wresp.blob.len);
+    sks_req_delete_key del = {key.key[0], {NULL, 0}};
+    TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
+    crash_every_write(c, &c_unwrap_key, step_unwrap_key, &f);
+    ck_assert_int_eq(step_unwrap_key(c, &f), SKS_OK);
+
+    sks_writer_free(&f.blob);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+/* ---- secure key injection: injectPrivateKey ---------------------------- */
+
+/*
+ * The child imports S1 again from the same ECDH point (S1 lives in RAM and
+ * the child's card is freshly opened), then the injection runs under the
+ * crash: its key row and handle counter must appear together or not at all.
+ */
+typedef struct {
+    uint32_t k1;
+    uint8_t point[TI_POINT_LEN];
+    uint8_t iv[TI_IV_LEN];
+    sks_writer blob;
+    sks_writer cert;
+} inject_flow;
+
+static int step_inject(tl_card *w, void *ctx)
+{
+    inject_flow *f = ctx;
+    sks_req_import_session_key imp = {f->k1, SKS_SKIMPORT_ECDH_P256, {f->point, TI_POINT_LEN}};
+    sks_resp_import_session_key s1;
+    if (tl_call(w, SKS_M_IMPORT_SESSION_KEY, &imp, &s1, NULL) != SKS_OK)
+        return -1;
+    sks_req_inject_private_key req;
+    sks_resp_inject_private_key resp;
+    memset(&req, 0, sizeof(req));
+    req.session_key_handle = s1.session_key_handle;
+    req.iv = (sks_view){f->iv, TI_IV_LEN};
+    req.encrypted_private_key = (sks_view){f->blob.buf, f->blob.len};
+    req.id = (sks_view){(const uint8_t *)"injected", 8};
+    req.key_usage = SKS_USAGE_SIGN;
+    req.certificate_path.count = 1;
+    req.certificate_path.cert[0] = (sks_view){f->cert.buf, f->cert.len};
+    crash_arm(w);
+    return tl_call(w, SKS_M_INJECT_PRIVATE_KEY, &req, &resp, NULL);
+}
+
+static const crash_case c_inject = {"injectPrivateKey", SKS_OK, 0};
+
+START_TEST(injection_is_atomic)
+{
+    tl_card *c = tl_card_new();
+    tl_key_spec spec;
+    tl_key key;
+    inject_flow f;
+    uint8_t s1[TI_S1_LEN];
+    memset(&spec, 0, sizeof(spec));
+    memset(&f, 0, sizeof(f));
+    sks_writer_init(&f.blob);
+    sks_writer_init(&f.cert);
+    spec.key_usage = SKS_USAGE_KEY_AGREEMENT;
+    tl_provision_key(c, &spec, &key);
+    f.k1 = key.key[0];
+
+    /* The issuer's side: S1 agreed with K1, K2 sealed under it, K2's certificate. */
+    EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    ck_assert_ptr_nonnull(k2);
+    ti_ecdh_s1(key.public_key[0], f.point, s1);
+    ti_wrap_k2(s1, key.public_key[0], k2, f.iv, &f.blob);
+    sks_writer spki;
+    sks_writer_init(&spki);
+    ti_spki(k2, &spki);
+    tl_issue_cert_der((sks_view){spki.buf, spki.len}, &f.cert);
+    sks_writer_free(&spki);
+
+    crash_every_write(c, &c_inject, step_inject, &f);
+    ck_assert_int_eq(step_inject(c, &f), SKS_OK);
+
+    sks_writer_free(&f.blob);
+    sks_writer_free(&f.cert);
+    EVP_PKEY_free(k2);
+    tl_key_free(&key);
+    tl_card_free(c);
+}
+END_TEST
+
+/* ---- post-provisioning: postDeleteKey, postUnlockKey, postUpdateKey, close -- */
+
+/*
+ * Issuer A's first session makes u1, u2, u3 (PIN "1234", Updatable); a later
+ * session of A (same issuer key and URI) makes n1 and names u1 for
+ * deletion, u2 for a PIN unlock (the PIN is blocked first) and u3 for
+ * replacement by n1. Each call, and the close that applies all three, is
+ * crash-tested: after a crash the card holds the state before the call.
+ */
+typedef struct {
+    sks_issuer_session *s; /* the later session */
+    uint32_t pin;
+    uint32_t key[3];
+    sks_writer pub[3];
+    uint32_t new_key;
+} post_flow;
+
+static const char *const post_ids[3] = {"u1", "u2", "u3"};
+#define POST_URI "https://issuer.test/post"
+
+static sks_issuer_session *post_session(tl_card *c, EVP_PKEY *issuer_key)
+{
+    sks_req_create_session req;
+    sks_resp_create_session resp;
+    sks_issuer_session *s = sks_issuer_session_new(SKS_SKALG_ECDH_P256, POST_URI, issuer_key);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(sks_issuer_request(s, 1, 0, 3600, &req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PROVISIONING_SESSION, &req, &resp, NULL));
+    ck_assert_msg(sks_issuer_accept(s, c->trusted, &resp) == 0, "%s", sks_issuer_error(s));
+    return s;
+}
+
+/* createKeyPair of `k` (its attestation verified) and its certificate path; SPKI to `pub`. */
+static uint32_t post_make_key(tl_card *c, sks_issuer_session *s, const sks_issuer_key_spec *k,
+                              uint32_t pin, sks_writer *pub)
+{
+    sks_issuer_msg m;
+    sks_req_create_key_pair req;
+    sks_resp_create_key_pair resp;
+    sks_req_set_certificate_path cp;
+    sks_writer answer, der;
+    sks_writer_init(&answer);
+    sks_writer_init(&der);
+    sks_issuer_msg_init(&m);
+    ck_assert_int_eq(sks_issuer_prepare_key_pair(s, k, pin, &m, &req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, &answer));
+    ck_assert_int_eq(sks_issuer_verify_key_attestation(s, &m, &resp), 0);
+    sks_put_raw(pub, resp.public_key.ptr, resp.public_key.len);
+    tl_issue_cert_der(resp.public_key, &der);
+    sks_view cert = {der.buf, der.len};
+    ck_assert_int_eq(
+        sks_issuer_prepare_certificate_path(s, k->id, resp.key_handle, &cert, 1, &m, &cp), 0);
+    TL_OK(c, tl_call(c, SKS_M_SET_CERTIFICATE_PATH, &cp, NULL, NULL));
+    sks_writer_free(&answer);
+    sks_writer_free(&der);
+    return resp.key_handle;
+}
+
+static int step_post(tl_card *w, post_flow *f, uint8_t method, size_t i)
+{
+    sks_issuer_msg m;
+    sks_req_post_key req;
+    sks_view pub = {f->pub[i].buf, f->pub[i].len};
+    int rc;
+    sks_issuer_msg_init(&m);
+    if (method == SKS_M_POST_DELETE_KEY)
+        rc = sks_issuer_prepare_post_delete(f->s, post_ids[i], pub, f->key[i], &m, &req);
+    else if (method == SKS_M_POST_UNLOCK_KEY)
+        rc = sks_issuer_prepare_post_unlock(f->s, post_ids[i], pub, f->key[i], &m, &req);
+    else
+        rc = sks_issuer_prepare_post_update(f->s, post_ids[i], pub, f->key[i], "n1", f->new_key, &m,
+                                            &req);
+    if (rc != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, method, &req, NULL, NULL);
+}
+
+static int step_post_delete(tl_card *w, void *ctx)
+{
+    return step_post(w, ctx, SKS_M_POST_DELETE_KEY, 0);
+}
+
+static int step_post_unlock(tl_card *w, void *ctx)
+{
+    return step_post(w, ctx, SKS_M_POST_UNLOCK_KEY, 1);
+}
+
+static int step_post_update(tl_card *w, void *ctx)
+{
+    return step_post(w, ctx, SKS_M_POST_UPDATE_KEY, 2);
+}
+
+static int step_post_close(tl_card *w, void *ctx)
+{
+    post_flow *f = ctx;
+    sks_issuer_msg m;
+    sks_req_close_session req;
+    sks_resp_close_session resp;
+    sks_issuer_msg_init(&m);
+    if (sks_issuer_prepare_close(f->s, &m, &req) != 0)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_CLOSE_PROVISIONING_SESSION, &req, &resp, NULL);
+}
+
+static const crash_case c_post_delete = {"postDeleteKey", SKS_OK, 0};
+static const crash_case c_post_unlock = {"postUnlockKey", SKS_OK, 0};
+static const crash_case c_post_update = {"postUpdateKey", SKS_OK, 0};
+static const crash_case c_post_close = {"closeProvisioningSession with post operations", SKS_OK, 0};
+
+static int key_status(tl_card *c, uint32_t key)
+{
+    sks_req_key_handle kh = {key};
+    sks_resp_get_key_attributes attrs;
+    return tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL);
+}
+
+START_TEST(post_provisioning_is_atomic)
+{
+    tl_card *c = tl_card_new();
+    EVP_PKEY *issuer_key = EVP_EC_gen("P-256");
+    sks_issuer_pin_policy pp = pin_policy;
+    sks_issuer_msg m;
+    sks_req_create_pin_policy pin_req;
+    sks_resp_create_pin_policy pin_resp;
+    post_flow f;
+    memset(&f, 0, sizeof(f));
+    ck_assert_ptr_nonnull(issuer_key);
+    pp.puk_id = NULL;
+
+    /* Issuer A's first session: the PIN policy and u1..u3. */
+    sks_issuer_session *a = post_session(c, issuer_key);
+    sks_issuer_msg_init(&m);
+    ck_assert_int_eq(sks_issuer_prepare_pin_policy(a, &pp, 0, &m, &pin_req), 0);
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PIN_POLICY, &pin_req, &pin_resp, NULL));
+    f.pin = pin_resp.pin_policy_handle;
+    for (size_t i = 0; i < 3; i++) {
+        sks_issuer_key_spec k = key_spec(post_ids[i], 0);
+        k.updatable = 1;
+        sks_writer_init(&f.pub[i]);
+        f.key[i] = post_make_key(c, a, &k, f.pin, &f.pub[i]);
+    }
+    TL_OK(c, tl_close_session(c, a));
+    sks_issuer_session_free(a);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(verify_pin(c, f.pin, "9999"), SKS_ERR_AUTHENTICATION);
+
+    /* The later session: n1 without PIN, then the three operations and the close. */
+    f.s = post_session(c, issuer_key);
+    sks_issuer_key_spec n1 = key_spec("n1", 0);
+    n1.pin_policy_id = NULL;
+    n1.pin = (sks_view){NULL, 0};
+    sks_writer npub;
+    sks_writer_init(&npub);
+    f.new_key = post_make_key(c, f.s, &n1, 0, &npub);
+    crash_at = 0;
+    crash_every_write(c, &c_post_delete, step_post_delete, &f);
+    ck_assert_int_eq(step_post_delete(c, &f), SKS_OK);
+    crash_every_write(c, &c_post_unlock, step_post_unlock, &f);
+    ck_assert_int_eq(step_post_unlock(c, &f), SKS_OK);
+    crash_every_write(c, &c_post_update, step_post_update, &f);
+    ck_assert_int_eq(step_post_update(c, &f), SKS_OK);
+    crash_every_write(c, &c_post_close, step_post_close, &f);
+    ck_assert_int_eq(key_status(c, f.key[0]), SKS_OK); /* the crashed closes changed nothing */
+    ck_assert_int_eq(verify_pin(c, f.pin, "1234"), SKS_ERR_PIN_BLOCKED);
+    ck_assert_int_eq(step_post_close(c, &f), SKS_OK);
+
+    /* The new state: u1 and u3 gone, u2 unlocked, n1 complete. */
+    ck_assert_int_eq(key_status(c, f.key[0]), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(key_status(c, f.key[2]), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(key_status(c, f.key[1]), SKS_OK);
+    ck_assert_int_eq(key_status(c, f.new_key), SKS_OK);
+    ck_assert_int_eq(verify_pin(c, f.pin, "1234"), SKS_OK);
+
+    sks_issuer_session_free(f.s);
+    for (size_t i = 0; i < 3; i++)
+        sks_writer_free(&f.pub[i]);
+    sks_writer_free(&npub);
+    EVP_PKEY_free(issuer_key);
+    tl_card_free(c);
+}
+END_TEST
+
 static Suite *crash_suite(void)
 {
     Suite *s = suite_create("crash");
@@ -727,6 +1061,9 @@ static Suite *crash_suite(void)
     tcase_add_test(tc, abort_is_atomic);
     tcase_add_test(tc, pin_methods_are_atomic);
     tcase_add_test(tc, object_methods_are_atomic);
+    tcase_add_test(tc, dkek_methods_are_atomic);
+    tcase_add_test(tc, injection_is_atomic);
+    tcase_add_test(tc, post_provisioning_is_atomic);
     suite_add_tcase(s, tc);
     return s;
 }

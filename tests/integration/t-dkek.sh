@@ -1,0 +1,342 @@
+#!/bin/bash
+# t-dkek.sh - key backup, restore and cloning under a DKEK assembled from
+# shares (docs/dkek.md), with sks-tool, pkcs11-tool and the PKCS#11 driver
+# dkek-p11.c on embedded cards, then through pcscd + sks-card:
+#   - share files: a typed password, a password split 2-of-3 among
+#     custodians (any 2 open it, 1 does not, a share of another split fails),
+#     and a SmartCard-HSM "Salted__" file made by `openssl enc -md md5`,
+#     whose known share gives a KCV recomputed here with openssl dgst;
+#   - card A, 3 shares: keys made with and without backup permission; the
+#     backup-allowed ones wrapped (sks-tool, pkcs11-tool --wrap, C_WrapKey),
+#     deleted, restored (sks-tool, pkcs11-tool --unwrap, C_UnwrapKey) and
+#     signing again for the original public key, certificate included;
+#   - card B with the same shares restores A's backups (cloning): its
+#     signatures verify with A's certificate;
+#   - card C with another third share refuses them (KCV), a backup with one
+#     flipped bit is refused everywhere, a key without backup permission is
+#     never wrapped, an incomplete DKEK neither wraps nor unwraps.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=pcscd-env.sh
+. "$here/pcscd-env.sh"
+it_setup dkek
+T=$IT_TMP
+TOOL=${SKS_IT_SKS_TOOL:?run through run-all.sh}
+DRV=${SKS_IT_DKEK_P11:?run through run-all.sh}
+MECH=0xD34B0020 # CKM_VENDOR_SKS_DKEK_WRAP
+DKEK_ID=444b454b # the DKEK object's CKA_ID, "DKEK"
+CKR_KEY_UNEXTRACTABLE=0x6A
+CKR_WRAPPED_KEY_INVALID=0x110
+CKR_DKEK_INCOMPLETE=0xD34B0101
+CKR_DKEK_MISMATCH=0xD34B0102
+echo "sample data for the signatures" >"$T/data"
+
+# ---- helpers ---------------------------------------------------------------------------
+
+# A card of its own: configuration file and state directory under $T/NAME.
+card_conf() { # NAME: prints the configuration file
+    mkdir -p "$T/$1"
+    it_write_conf "$T/$1/conf" "$T/$1/state"
+    echo "$T/$1/conf"
+}
+
+# pkcs11-tool, the driver and sks-tool on card NAME ($CONF, $CARD set by use_card).
+use_card() { # NAME
+    CONF="$T/$1/conf"
+    CARD="$T/$1/state/card"
+    PT=(env SKS_PKCS11_CONF="$CONF" pkcs11-tool --module "$SKS_IT_MODULE" --token-label "$IT_TOKEN"
+        --login --pin "$IT_PIN")
+    DP=(env SKS_PKCS11_CONF="$CONF" "$DRV")
+}
+
+kcv_of_status() { # the KCV in sks-tool's last output
+    sed -n 's/^DKEK key check value: \([0-9A-F]*\)$/\1/p' "$IT_OUT"
+}
+
+# Sign the data with key ID on the current card and verify with PEM (openssl).
+signs_for() { # DESC ID MECH PEM
+    check "$1: sign with key $2" "${PT[@]}" --sign -m "$3" --id "$2" -i "$T/data" \
+        -o "$T/sig" --signature-format openssl
+    check "$1: the signature verifies with the original public key" \
+        openssl dgst -sha256 -verify "$4" -signature "$T/sig" "$T/data"
+}
+
+flip_bit() { # IN OUT OFFSET: OUT is IN with bit 0 of byte OFFSET flipped
+    cp "$1" "$2"
+    local b
+    b=$(od -An -tu1 -j "$3" -N1 "$1" | tr -d ' ')
+    # shellcheck disable=SC2059 # the format is the new byte as an octal escape
+    printf "$(printf '\\%03o' $((b ^ 1)))" | dd of="$2" bs=1 seek="$3" conv=notrunc 2>/dev/null
+}
+
+# ---- share files ---------------------------------------------------------------------
+it_mark
+printf 'custodian-one-password\n' >"$T/pw1"
+check "create share 1 (a typed password, read from --password-fd)" \
+    "$TOOL" --create-dkek-share "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
+check_out "share 1: progress is shown while deriving" 'scrypt\) \.* ?done'
+check "create share 2 (password split 2-of-3)" \
+    "$TOOL" --create-dkek-share "$T/s2.pbe" --pwd-shares-threshold 2 --pwd-shares-total 3
+awk '/^Password share [0-9] of 3:/ {print $NF}' "$IT_OUT" >"$T/custodians"
+check_eq "three custodian shares shown, once each" 3 "$(sort -u "$T/custodians" | wc -l)"
+check_fail "a share file is not overwritten without --force" 'exists' \
+    "$TOOL" --create-dkek-share "$T/s2.pbe" --password-fd 3 3<"$T/pw1"
+openssl rand 32 >"$T/raw3"
+check "create share 3 as a SmartCard-HSM file (openssl enc -aes-256-cbc -md md5)" \
+    openssl enc -aes-256-cbc -md md5 -pass pass:salted-password -in "$T/raw3" -out "$T/s3.bin"
+printf 'salted-password\n' >"$T/pw3"
+printf 'another-custodian-password\n' >"$T/pw4"
+check "create share 4 (for card C)" \
+    "$TOOL" --create-dkek-share "$T/s4.pbe" --password-fd 3 3<"$T/pw4"
+check "create another split share (its custodian shares do not fit share 2)" \
+    "$TOOL" --create-dkek-share "$T/s5.pbe" --pwd-shares-threshold 2 --pwd-shares-total 3
+awk '/^Password share [0-9] of 3:/ {print $NF}' "$IT_OUT" >"$T/other-custodians"
+it_gate "the share files"
+sed -n '1p;3p' "$T/custodians" >"$T/c13"
+sed -n '2p;3p' "$T/custodians" >"$T/c23"
+sed -n '1p' "$T/custodians" >"$T/c1"
+{ sed -n '1p' "$T/custodians"; sed -n '2p' "$T/other-custodians"; } >"$T/c1x"
+
+# ---- card D: the KCV of a known share, and an incomplete DKEK ----------------------------
+card_conf D >/dev/null
+use_card D
+export SKS_PKCS11_CONF=$CONF
+it_mark
+it_make_token "$IT_TOKEN"
+check "card D: --initialize --dkek-shares 1" "$TOOL" -d "$CARD" --initialize --dkek-shares 1
+check_out "card D: one share outstanding" 'import pending, 1 share\(s\) still missing'
+check "card D: a key with backup allowed" "${DP[@]}" keygen "$SKS_IT_MODULE" "$IT_TOKEN" \
+    "$IT_PIN" 0d dkey ec256 backup
+it_gate "card D"
+check_fail "card D: no backup while shares are outstanding (CKR_VENDOR_SKS_DKEK_INCOMPLETE)" \
+    "rv=$CKR_DKEK_INCOMPLETE" "${DP[@]}" wrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" 0d "$T/d.bin"
+check_fail "card D: sks-tool --wrap-key refuses too" 'DKEK' \
+    "$TOOL" -d "$CARD" --wrap-key "$T/d.bin" --id 0d --pin "$IT_PIN"
+check_fail "card D: a wrong password does not open the Salted__ file" 'wrong password' \
+    "$TOOL" -d "$CARD" --import-dkek-share "$T/s3.bin" --password-fd 3 3<"$T/pw1"
+check "card D: import the Salted__ share" \
+    "$TOOL" -d "$CARD" --import-dkek-share "$T/s3.bin" --password-fd 3 3<"$T/pw3"
+want=$(openssl dgst -sha256 -binary "$T/raw3" | od -An -tx1 | tr -d ' \n' | cut -c1-16 |
+    tr a-f A-F)
+check_eq "card D: KCV = first 8 bytes of SHA-256 of the share (openssl dgst)" "$want" \
+    "$(kcv_of_status)"
+check "card D: the DKEK object shows it (CKA_VENDOR_SKS_DKEK_*)" \
+    "${DP[@]}" status "$SKS_IT_MODULE" "$IT_TOKEN"
+check_out "card D: shares 1, none outstanding, the same KCV" "^shares 1 outstanding 0 kcv $want\$"
+check "card D: now the key is wrapped" \
+    "${DP[@]}" wrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" 0d "$T/d.bin"
+check_eq "card D: the backup starts with the KCV" "$want" \
+    "$(od -An -tx1 -N8 "$T/d.bin" | tr -d ' \n' | tr a-f A-F)"
+
+# ---- card A: three shares, backup and restore ------------------------------------------
+card_conf A >/dev/null
+use_card A
+export SKS_PKCS11_CONF=$CONF
+it_mark
+it_make_token "$IT_TOKEN"
+check "card A: --initialize --dkek-shares 3" "$TOOL" -d "$CARD" -X -s 3
+check_out "card A: three shares outstanding" 'still missing'
+check "card A: import share 1" "$TOOL" -d "$CARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
+check_out "card A: two shares outstanding" 'import pending, 2 share\(s\) still missing'
+check_fail "card A: share 2 with one custodian share only" 'not enough password shares' \
+    "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c1"
+check_fail "card A: share 2 with a custodian share of another split" 'wrong password' \
+    "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c1x"
+check "card A: import share 2 with custodian shares 1 and 3" \
+    "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c13"
+check_out "card A: one share outstanding" 'import pending, 1 share\(s\) still missing'
+check "card A: import share 3 (Salted__)" "$TOOL" -d "$CARD" -I "$T/s3.bin" --password-fd 3 3<"$T/pw3"
+kcv_a=$(kcv_of_status)
+check_out "card A: complete, with a key check value" '^DKEK key check value: [0-9A-F]{16}$'
+check_fail "card A: no share is taken once complete" 'takes no DKEK share' \
+    "$TOOL" -d "$CARD" -I "$T/s4.pbe" --password-fd 3 3<"$T/pw4"
+check "card A: sks-tool with no verb shows the status" "$TOOL" -d "$CARD"
+check_out "card A: ... shares and KCV" "^DKEK key check value: $kcv_a\$"
+check "card A: a P-256 key with backup allowed" "${DP[@]}" keygen "$SKS_IT_MODULE" "$IT_TOKEN" \
+    "$IT_PIN" 01 mail ec256 backup
+check_out "card A: CKA_VENDOR_SKS_BACKUP_ALLOWED and CKA_EXTRACTABLE true" \
+    'backup_allowed=1 extractable=1'
+check "card A: an RSA-2048 key with backup allowed" "${DP[@]}" keygen "$SKS_IT_MODULE" \
+    "$IT_TOKEN" "$IT_PIN" 02 signing rsa2048 backup
+check "card A: a key without backup permission" "${DP[@]}" keygen "$SKS_IT_MODULE" \
+    "$IT_TOKEN" "$IT_PIN" 03 nobackup ec256 nobackup
+check_out "card A: ... CKA_VENDOR_SKS_BACKUP_ALLOWED false" 'backup_allowed=0 extractable=0'
+it_pubkey 01 "$T/pub01.pem"
+it_pubkey 02 "$T/pub02.pem"
+check "card A: key 01's certificate" "${PT[@]}" --read-object --type cert --id 01 -o "$T/cert01.der"
+it_gate "card A with its DKEK and keys"
+
+check_fail "card A: no new DKEK while keys allow backup" 'cannot be replaced' \
+    "$TOOL" -d "$CARD" --initialize --dkek-shares 1
+check "card A: pkcs11-tool lists the DKEK object" "${PT[@]}" -O --type secrkey
+check_out "card A: ... labelled DKEK, wrap and unwrap" 'label: +DKEK'
+check_out "card A: ... and the backup view of key 01" 'label: +mail'
+check_no_out "card A: ... but none of the key without permission" 'label: +nobackup'
+
+# Backups, three ways.
+check "card A: sks-tool --wrap-key --id 01" "$TOOL" -d "$CARD" --wrap-key "$T/a01.bin" --id 01 \
+    --pin "$IT_PIN"
+check_out "card A: ... under the DKEK's KCV" "key check value $kcv_a"
+check_eq "card A: the file starts with the KCV" "$kcv_a" \
+    "$(od -An -tx1 -N8 "$T/a01.bin" | tr -d ' \n' | tr a-f A-F)"
+check_fail "card A: --wrap-key does not overwrite a file" 'exists' \
+    "$TOOL" -d "$CARD" --wrap-key "$T/a01.bin" --id 01 --pin "$IT_PIN"
+check "card A: pkcs11-tool --wrap (DKEK --id $DKEK_ID, key --application-id 01)" \
+    "${PT[@]}" --wrap -m "$MECH" --id "$DKEK_ID" --application-id 01 -o "$T/a01-p11.bin"
+check "card A: C_WrapKey of the RSA key" \
+    "${DP[@]}" wrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" 02 "$T/a02.bin"
+check_fail "card A: C_WrapKey of the key without permission: CKR_KEY_UNEXTRACTABLE" \
+    "rv=$CKR_KEY_UNEXTRACTABLE" "${DP[@]}" wrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" 03 "$T/x.bin"
+check_fail "card A: sks-tool --wrap-key of it" 'does not allow backup' \
+    "$TOOL" -d "$CARD" --wrap-key "$T/x.bin" --id 03 --pin "$IT_PIN"
+check_fail "card A: pkcs11-tool --wrap of it (no backup view)" 'not found' \
+    "${PT[@]}" --wrap -m "$MECH" --id "$DKEK_ID" --application-id 03 -o "$T/x.bin"
+check "card A: ... and nothing was written" test ! -e "$T/x.bin"
+
+# Delete and restore, each way; the key signs again for its public key.
+check_fail "card A: a key still on the card is not restored twice (its ID is taken)" \
+    'already has this ID' \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --pin "$IT_PIN"
+check "card A: delete key 01" "${PT[@]}" --delete-object --type privkey --id 01
+check "card A: sks-tool --unwrap-key" "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --pin "$IT_PIN"
+check_out "card A: ... restored" 'Key restored as key'
+signs_for "card A, restored by sks-tool" 01 ECDSA-SHA256 "$T/pub01.pem"
+check "card A: its certificate came back" "${PT[@]}" --read-object --type cert --id 01 \
+    -o "$T/cert01-restored.der"
+check_cmp "card A: ... the same certificate" "$T/cert01.der" "$T/cert01-restored.der"
+check "card A: delete key 01 again" "${PT[@]}" --delete-object --type privkey --id 01
+check "card A: pkcs11-tool --unwrap" "${PT[@]}" --unwrap -m "$MECH" --id "$DKEK_ID" \
+    -i "$T/a01-p11.bin" --application-id 01 --application-label mail
+signs_for "card A, restored by pkcs11-tool" 01 ECDSA-SHA256 "$T/pub01.pem"
+check "card A: delete the RSA key" "${PT[@]}" --delete-object --type privkey --id 02
+check "card A: C_UnwrapKey of the RSA key" \
+    "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/a02.bin"
+check_out "card A: ... restored with its ID" '^restored 02$'
+signs_for "card A, RSA restored by C_UnwrapKey" 02 SHA256-RSA-PKCS "$T/pub02.pem"
+
+# Altered backups change nothing.
+flip_bit "$T/a01.bin" "$T/a01-flipped.bin" 300
+check "card A: --force restore over the key itself" \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --pin "$IT_PIN" --force
+check_out "card A: ... replaced" 'Replaced key'
+check_fail "card A: a backup with one flipped bit (sks-tool, --force)" 'altered or damaged' \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a01-flipped.bin" --pin "$IT_PIN" --force
+signs_for "card A, after the refused --force restore the key is still there" 01 ECDSA-SHA256 \
+    "$T/pub01.pem"
+check "card A: delete key 01 for the C_UnwrapKey check" "${PT[@]}" --delete-object \
+    --type privkey --id 01
+check_fail "card A: C_UnwrapKey of the flipped backup: CKR_WRAPPED_KEY_INVALID" \
+    "rv=$CKR_WRAPPED_KEY_INVALID" "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" \
+    "$T/a01-flipped.bin"
+check_fail "card A: pkcs11-tool --unwrap of it" 'CKR_WRAPPED_KEY_INVALID' \
+    "${PT[@]}" --unwrap -m "$MECH" --id "$DKEK_ID" -i "$T/a01-flipped.bin"
+check "card A: no key 01 was created" "$TOOL" -d "$CARD" --list-keys
+check_no_out "card A: ... (--list-keys)" 'ID: +01$'
+
+# ---- card B: the same shares, clones of A's keys --------------------------------------
+card_conf B >/dev/null
+use_card B
+export SKS_PKCS11_CONF=$CONF
+it_mark
+it_make_token "$IT_TOKEN"
+check "card B: --initialize --dkek-shares 3" "$TOOL" -d "$CARD" --initialize --dkek-shares 3
+check "card B: share 1" "$TOOL" -d "$CARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
+check "card B: share 2 with custodian shares 2 and 3" \
+    "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c23"
+check "card B: share 3" "$TOOL" -d "$CARD" -I "$T/s3.bin" --password-fd 3 3<"$T/pw3"
+check_eq "card B: the same KCV as card A" "$kcv_a" "$(kcv_of_status)"
+it_gate "card B with A's DKEK"
+check "card B: restore A's P-256 backup (sks-tool)" \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --pin "$IT_PIN"
+openssl x509 -inform DER -in "$T/cert01.der" -pubkey -noout >"$T/cert01-pub.pem"
+signs_for "card B, clone of A's key" 01 ECDSA-SHA256 "$T/cert01-pub.pem"
+check "card B: restore A's RSA backup (C_UnwrapKey)" \
+    "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/a02.bin"
+signs_for "card B, clone of A's RSA key" 02 SHA256-RSA-PKCS "$T/pub02.pem"
+
+# ---- card C: another DKEK ----------------------------------------------------------------
+card_conf C >/dev/null
+use_card C
+export SKS_PKCS11_CONF=$CONF
+it_mark
+it_make_token "$IT_TOKEN"
+check "card C: --initialize --dkek-shares 3" "$TOOL" -d "$CARD" --initialize --dkek-shares 3
+check "card C: share 1" "$TOOL" -d "$CARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
+check "card C: share 2" "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c13"
+check "card C: share 4 instead of share 3" "$TOOL" -d "$CARD" -I "$T/s4.pbe" --password-fd 3 3<"$T/pw4"
+kcv_c=$(kcv_of_status)
+it_gate "card C"
+check "card C: another KCV than card A" test "$kcv_c" != "$kcv_a"
+check_fail "card C: sks-tool refuses A's backup, naming both KCVs" \
+    "another DKEK: its key check value is $kcv_a, the card's is $kcv_c" \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --pin "$IT_PIN"
+check_fail "card C: C_UnwrapKey: CKR_VENDOR_SKS_DKEK_MISMATCH" "rv=$CKR_DKEK_MISMATCH" \
+    "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/a01.bin"
+check "card C: no key was created" "$TOOL" -d "$CARD" --list-keys
+check_out "card C: ... (--list-keys)" '^No keys\.$'
+
+# ---- card P: the same through pcscd and sks-card -------------------------------------------
+it_mark
+if ! pcscd_start; then
+    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
+        echo "# $IT_NAME: pcscd part skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
+        it_finish
+        exit 0
+    fi
+    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
+    it_finish
+    exit 1
+fi
+SKS_CARD=$SKS_IT_PREFIX/sbin/sks-card
+SKS_CARD_LOG="$T/sks-card.log"
+PCARD="$T/P/card"
+mkdir -p "$T/P"
+if sks_card_start "$PCARD" 2>"$T/sks-card-start.err"; then
+    pass "card P: sks-card serves a fresh card through pcscd"
+else
+    fail "card P: sks-card serves a fresh card through pcscd" "$(tr '\n' ' ' <"$T/sks-card-start.err")"
+fi
+it_gate "sks-card behind pcscd"
+it_write_conf "$T/P/conf" "$T/P/state" "transport = pcsc" \
+    "manufacturer_ca = $PCARD/manufacturer/ca-cert.pem"
+export SKS_PKCS11_CONF=$T/P/conf
+P11=("${IN_PCSCD[@]}" pkcs11-tool --module "$SKS_IT_MODULE")
+PT=("${P11[@]}" --token-label "$IT_TOKEN" --login --pin "$IT_PIN")
+DP=("${IN_PCSCD[@]}" "$DRV")
+it_make_token "$IT_TOKEN"
+check "card P: --initialize --dkek-shares 3 (sks-tool on the served card)" \
+    "$TOOL" -d "$PCARD" --initialize --dkek-shares 3
+check "card P: share 1" "$TOOL" -d "$PCARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
+check "card P: share 2" "$TOOL" -d "$PCARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c23"
+check "card P: share 3" "$TOOL" -d "$PCARD" -I "$T/s3.bin" --password-fd 3 3<"$T/pw3"
+check_eq "card P: card A's KCV" "$kcv_a" "$(kcv_of_status)"
+check "card P: the DKEK object through pcscd" "${DP[@]}" status "$SKS_IT_MODULE" "$IT_TOKEN"
+check_out "card P: ... complete, A's KCV" "^shares 3 outstanding 0 kcv $kcv_a\$"
+check "card P: a key with backup allowed (through pcscd)" "${DP[@]}" keygen "$SKS_IT_MODULE" \
+    "$IT_TOKEN" "$IT_PIN" 11 pmail ec256 backup
+check "card P: a key without" "${DP[@]}" keygen "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" 13 pno \
+    ec256 nobackup
+it_gate "card P with A's DKEK and keys"
+check "card P: its public key" "${PT[@]}" --read-object --type pubkey --id 11 -o "$T/pub11.der"
+openssl pkey -pubin -inform DER -in "$T/pub11.der" -out "$T/pub11.pem"
+check "card P: pkcs11-tool --wrap through pcscd" "${PT[@]}" --wrap -m "$MECH" --id "$DKEK_ID" \
+    --application-id 11 -o "$T/p11.bin"
+check_fail "card P: the key without permission: CKR_KEY_UNEXTRACTABLE" \
+    "rv=$CKR_KEY_UNEXTRACTABLE" "${DP[@]}" wrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" 13 "$T/x.bin"
+check "card P: delete key 11" "${PT[@]}" --delete-object --type privkey --id 11
+check "card P: pkcs11-tool --unwrap through pcscd" "${PT[@]}" --unwrap -m "$MECH" \
+    --id "$DKEK_ID" -i "$T/p11.bin"
+signs_for "card P, restored through pcscd" 11 ECDSA-SHA256 "$T/pub11.pem"
+check "card P: C_UnwrapKey of card A's backup through pcscd (clone)" \
+    "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/a01.bin"
+signs_for "card P, clone of card A's key" 01 ECDSA-SHA256 "$T/cert01-pub.pem"
+check_fail "card P: the flipped backup: CKR_WRAPPED_KEY_INVALID" "rv=$CKR_WRAPPED_KEY_INVALID" \
+    "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/a01-flipped.bin"
+check_fail "card P: card D's backup (another DKEK): CKR_VENDOR_SKS_DKEK_MISMATCH" \
+    "rv=$CKR_DKEK_MISMATCH" "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/d.bin"
+sks_card_stop
+check_eq "card P: sks-card stops cleanly" 0 "$SKS_CARD_RC"
+
+it_finish
