@@ -20,7 +20,7 @@ src_card_libskscard_la_SOURCES = \
 	src/card/card_post.c \
 	src/card/card_inject.c \
 	src/card/card_session_keys.c src/card/card_session_keys.h \
-	src/card/card_dkek.c \
+	src/card/card_dkek.c src/card/card_dkek.h \
 	src/card/card_backup.c
 src_card_libskscard_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS)
 src_card_libskscard_la_LIBADD = src/protocol/libsksproto.la $(CRYPTO_LIBS) $(SQLITE_LIBS)
