@@ -57,3 +57,4 @@ tests_integration_sk_derive_SOURCES = tests/integration/sk-derive.c
 tests_integration_sk_derive_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_integration_sk_derive_LDADD = src/protocol/libsksproto.la $(CRYPTO_LIBS)
 EXTRA_DIST += tests/integration/t-provision.sh
+EXTRA_DIST += tests/integration/provision-env.sh

@@ -26,35 +26,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pcscd-env.sh"
 it_setup inject
 T=$IT_TMP
-BIN=${SKS_IT_PREFIX:?run through run-all.sh}/bin
-BUILD=$(cd "$(dirname "${SKS_IT_THREADS:?}")/../.." && pwd)
-MEMSCAN=$BUILD/tests/integration/memscan
-RELAY=$BUILD/tests/integration/evil-relay
-SKS_CARD=$SKS_IT_PREFIX/sbin/sks-card
-SKS_CARD_LOG="$T/sks-card.log"
+# shellcheck source-path=SCRIPTDIR source=provision-env.sh
+. "$here/provision-env.sh"
 TRACE="$T/apdu.trace"
-ISSUER_PORT=""
-ISSUER_PID=""
-
-start_issuer() { # DIR [ARGS...]: sks-issuer-demo on a free port, ISSUER_PORT set
-    local dir=$1 i
-    shift
-    rm -f "$dir.port"
-    env -u SKS_PKCS11_CONF "$BIN/sks-issuer-demo" --module "$SKS_IT_MODULE" --state-dir "$dir" \
-        --port 0 --port-file "$dir.port" --secrets-out "$dir.secrets" "$@" >"$dir.log" 2>&1 &
-    ISSUER_PID=$!
-    it_bg "$ISSUER_PID"
-    for i in $(seq 1 100); do
-        [ -s "$dir.port" ] && break
-        sleep 0.1
-    done
-    ISSUER_PORT=$(cat "$dir.port" 2>/dev/null || true)
-    if [ -n "$ISSUER_PORT" ]; then
-        pass "sks-issuer-demo listens on 127.0.0.1:$ISSUER_PORT ($*)"
-    else
-        fail "sks-issuer-demo did not start" "$(tail -n 5 "$dir.log")"
-    fi
-}
 
 # The serial of the last certificate the issuer in DIR issued.
 last_serial() { # DIR
@@ -110,7 +84,7 @@ it_gate "the user's token and the scanner"
 
 # ---- (a) on the embedded card: RSA-OAEP session key, RSA-2048 K2 -----------------
 it_mark
-start_issuer "$T/iss-rsa"
+issuer_start "$T/iss-rsa"
 it_gate "the issuer"
 : >"$TRACE"
 check "sks-enroll (a): RSA K1, RSA-OAEP S1, RSA-2048 K2" \
@@ -138,7 +112,7 @@ scan_for_secrets "APDU trace of the RSA enrollment" "$cert" "$T/iss-rsa.secrets"
 
 # ---- (a) on the embedded card: ECDH session key, P-256 K2 ---------------------------
 it_mark
-start_issuer "$T/iss-ec" --key-type ec
+issuer_start "$T/iss-ec" --key-type ec
 it_gate "the EC issuer"
 : >"$TRACE"
 check "sks-enroll (a): EC K1, ECDH S1, P-256 K2" \
@@ -159,14 +133,10 @@ scan_for_secrets "APDU trace of the EC enrollment" "$cert" "$T/iss-ec.secrets" -
 # then truncates it, then replays the session key message in place of K2.
 for attack in flip:I:6 truncate:I:6 flip:S:6; do
     before=$("${P11[@]}" --token-label user --login --pin "$IT_PIN" -O 2>/dev/null | grep -c 'Private Key Object' || true)
-    start_issuer "$T/iss-bad" --no-archive
-    rm -f "$T/relay.port"
-    "$RELAY" --upstream "127.0.0.1:$ISSUER_PORT" --port-file "$T/relay.port" --mode "$attack" \
-        >"$T/relay.log" 2>&1 &
-    it_bg $!
-    for i in $(seq 1 50); do [ -s "$T/relay.port" ] && break; sleep 0.1; done
+    issuer_start "$T/iss-bad" --no-archive
+    relay_start "$attack"
     check_fail "relay attack $attack: the card refuses, the enrollment fails" 'refused' \
-        "$BIN/sks-enroll" --module "$SKS_IT_MODULE" --server "127.0.0.1:$(cat "$T/relay.port")" \
+        "$BIN/sks-enroll" --module "$SKS_IT_MODULE" --server "127.0.0.1:$RELAY_PORT" \
         --scenario inject --token user --pin "$IT_PIN" --subject "Eve"
     check_out "... with the card's error code" 'C_UnwrapKey\((S1|K2)\): CKR_'
     it_stop "$ISSUER_PID"
@@ -188,7 +158,7 @@ PP=(env SKS_PKCS11_CONF="$PC" "${IN_PCSCD[@]}" pkcs11-tool --module "$SKS_IT_MOD
 check "init-token through pcscd" "${PP[@]}" --init-token --label user --so-pin "$IT_SO_PIN"
 check "init-pin through pcscd" "${PP[@]}" --token-label user --login --login-type so \
     --so-pin "$IT_SO_PIN" --init-pin --pin "$IT_PIN"
-start_issuer "$T/iss-pcsc"
+issuer_start "$T/iss-pcsc"
 : >"$TRACE"
 mkfifo "$T/hold"
 SKS_PKCS11_CONF="$PC" "${IN_PCSCD[@]}" "$BIN/sks-enroll" --module "$SKS_IT_MODULE" \
@@ -197,10 +167,7 @@ SKS_PKCS11_CONF="$PC" "${IN_PCSCD[@]}" "$BIN/sks-enroll" --module "$SKS_IT_MODUL
 ENROLL_PID=$!
 it_bg "$ENROLL_PID"
 exec 8>"$T/hold"
-for i in $(seq 1 300); do
-    grep -q 'paused' "$T/enroll-pcsc.log" && break
-    sleep 0.1
-done
+wait_line "$T/enroll-pcsc.log" 'paused' || true
 IT_OUT="$T/enroll-pcsc.log"
 echo "sks-enroll through pcscd" >"$IT_OUT.cmd"
 check_out "sks-enroll (a) through pcscd + sks-card completed" 'enrollment complete'

@@ -27,33 +27,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pcscd-env.sh"
 it_setup provision
 T=$IT_TMP
-BIN=${SKS_IT_PREFIX:?run through run-all.sh}/bin
-BUILD=$(cd "$(dirname "${SKS_IT_THREADS:?}")/../.." && pwd)
-MEMSCAN=$BUILD/tests/integration/memscan
-RELAY=$BUILD/tests/integration/evil-relay
-SKDERIVE=$BUILD/tests/integration/sk-derive
-SKS_CARD=$SKS_IT_PREFIX/sbin/sks-card
-SKS_CARD_LOG="$T/sks-card.log"
+# shellcheck source-path=SCRIPTDIR source=provision-env.sh
+. "$here/provision-env.sh"
 TRACE="$T/apdu.trace"
 MCA="$IT_STATE/card/manufacturer/ca-cert.pem"
 USER_PIN=5872
-ISSUER_PORT=""
-ISSUER_PID=""
 
-start_issuer() { # [ARGS...]: a fresh sks-issuer-demo on a free port
-    local dir="$T/issuer" i
-    rm -f "$dir.port" "$dir.secrets"
-    env -u SKS_PKCS11_CONF "$BIN/sks-issuer-demo" --module "$SKS_IT_MODULE" --state-dir "$dir" \
-        --port 0 --port-file "$dir.port" --manufacturer-ca "$MCA" --secrets-out "$dir.secrets" \
-        --once "$@" >>"$dir.log" 2>&1 &
-    ISSUER_PID=$!
-    it_bg "$ISSUER_PID"
-    for i in $(seq 1 100); do
-        [ -s "$dir.port" ] && break
-        sleep 0.1
-    done
-    ISSUER_PORT=$(cat "$dir.port" 2>/dev/null || true)
-    [ -n "$ISSUER_PORT" ] || fail "sks-issuer-demo did not start" "$(tail -n 5 "$dir.log")"
+start_issuer() { # [ARGS...]: one enrollment's sks-issuer-demo, trusting the card's maker
+    issuer_start "$T/issuer" --manufacturer-ca "$MCA" --once "$@"
 }
 
 tokens() { # the card's token labels, one per line
@@ -126,13 +107,9 @@ attack() { # DESC MODE [ISSUER ARGS...]
     local before after
     before=$(tokens | tr '\n' ' ')
     start_issuer "$@"
-    rm -f "$T/relay.port"
-    "$RELAY" --upstream "127.0.0.1:$ISSUER_PORT" --port-file "$T/relay.port" --mode "$mode" \
-        >"$T/relay.log" 2>&1 &
-    it_bg $!
-    for i in $(seq 1 50); do [ -s "$T/relay.port" ] && break; sleep 0.1; done
+    relay_start "$mode"
     check_fail "relay: $desc: the session fails" 'failed' \
-        "${ENROLL[@]}" --server "127.0.0.1:$(cat "$T/relay.port")" --subject "Mallory"
+        "${ENROLL[@]}" --server "127.0.0.1:$RELAY_PORT" --subject "Mallory"
     wait "$ISSUER_PID" 2>/dev/null || true
     after=$(tokens | tr '\n' ' ')
     check_eq "relay: $desc: no token or key from it is left on the card" "$before" "$after"
@@ -168,10 +145,7 @@ SKS_PKCS11_CONF="$PC" "${IN_PCSCD[@]}" "${ENROLL[@]}" --server "127.0.0.1:$ISSUE
 ENROLL_PID=$!
 it_bg "$ENROLL_PID"
 exec 8>"$T/hold"
-for i in $(seq 1 300); do
-    grep -q 'paused' "$T/enroll-pcsc.log" && break
-    sleep 0.1
-done
+wait_line "$T/enroll-pcsc.log" 'paused' || true
 IT_OUT="$T/enroll-pcsc.log"
 echo "sks-enroll through pcscd" >"$IT_OUT.cmd"
 check_out "sks-enroll (b) through pcscd + sks-card completed" 'enrollment complete'
