@@ -26,7 +26,7 @@
 #include "bench_util.h"
 
 #define SIG_MAX 512
-#define ROUNDS  5 /* interleaved raw / module slices per figure */
+#define ROUNDS  8 /* interleaved raw / module slices per figure */
 
 static const uint8_t message[32] = "sks-bench: the signed message..";
 

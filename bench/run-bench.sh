@@ -5,11 +5,12 @@
 # Sets up the peers in a temporary directory: a SoftHSMv2 token (softhsm2-util
 # with a private SOFTHSM2_CONF), an SKS card with a token through the build's
 # sks-pkcs11.so (pkcs11-tool), cards with 10..10,000 keys (sks-bench
-# populate-sks: one issuer session on the card engine), and an isolated pcscd
+# populate-sks: issuer sessions on the card engine), and an isolated pcscd
 # with sks-card serving the same card (tests/integration/pcscd-env.sh, needs
 # root; without it the PC/SC figures are n/a). Then runs sks-bench's
 # measurements, collecting their records in one file, and prints the report.
 #
+# --out FILE: keep the table in FILE and the result records in FILE.records.
 # --short: a quick run for CI (well under a minute): short timed loops,
 # 10 and 100 keys only. The script fails only when the benchmark program
 # itself breaks (a crash, a usage error, no report), never on a figure.
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --short) short=1 ;;
     --out) out=$2; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "usage: $0 [--short] [--out FILE] [BUILD_DIR]" >&2; exit 2 ;;
     *) build=$1 ;;
     esac
@@ -298,7 +299,8 @@ if ! "$BENCH" report --records "$RESULTS" >"$table"; then
     exit 1
 fi
 cat "$table"
-[ -z "$out" ] || cp "$table" "$out"
+# --out: the table, and its result records beside it (sks-bench report --records).
+[ -z "$out" ] || { cp "$table" "$out" && cp "$RESULTS" "$out.records"; }
 if [ "$broken" = 1 ]; then
     say "the benchmark program broke (see above)"
     exit 1

@@ -473,6 +473,62 @@ typedef struct CK_SKS_ISSUER_CALL_PARAMS {
     CK_OBJECT_HANDLE hPrivateKey;
 } CK_SKS_ISSUER_CALL_PARAMS;
 
+/*
+ * Post-provisioning on the issuer side (docs/protocol.md 6.9 and 6.10;
+ * docs/provisioning.md "Post-provisioning and earlier policies, issuer
+ * side"). In a later session of the same issuer (the same IssuerURI, and
+ * hIssuerKey its persistent key), the issuer tells its session what it
+ * recorded in the earlier one, with three mechanisms of the issuer token
+ * alone: C_DeriveKey(mechanism, hBaseKey = the provisioning object, after
+ * SESSION_ACCEPT) -> CK_INVALID_HANDLE. They prepare nothing for the card
+ * and take no counter value.
+ *
+ *   CKM_VENDOR_SKS_DECLARE_KEY, CK_SKS_DECLARE_KEY_PARAMS: a key an
+ *       earlier session made, by its ID and its public key.
+ *   CKM_VENDOR_SKS_DECLARE_PUK_POLICY / _PIN_POLICY,
+ *       CK_SKS_ISSUER_CALL_PARAMS with pCall = the card side's
+ *       CK_SKS_PUK_POLICY_PARAMS / CK_SKS_PIN_POLICY_PARAMS holding the
+ *       values the policy was created with: the fields PUK_POLICY and
+ *       PIN_POLICY read (nothing is written); pReferenceId, of a PIN
+ *       policy: its PUK policy, declared too (NULL: none); no pValue (the
+ *       PUK and PIN values need not be known).
+ *
+ * A declared policy is then named by pReferenceId like one of this session
+ * (PIN_POLICY its PUK policy, KEY_PAIR its PIN policy). KEY_PAIR under it
+ * takes the policy's PIN in pValue, or none when the user's PIN is
+ * verified on the card in the current card session; a declared policy
+ * whose values differ from the card's makes the key attestation fail.
+ *
+ * CKM_VENDOR_SKS_POST_DELETE_KEY, _POST_UNLOCK_KEY and _POST_UPDATE_KEY on
+ * the issuer token take a CK_SKS_ISSUER_CALL_PARAMS:
+ *
+ *   pCall         the card side's CK_SKS_POST_PARAMS: mac is written (the
+ *                 relay puts its handles into hKey and hNewKey);
+ *   pReferenceId  the declared key's ID;
+ *   pValue        POST_UPDATE_KEY: the ID of the key of this session that
+ *                 replaces it (MACed, not encrypted); else NULL.
+ *
+ * A declared key is named by one call at most, a key of this session
+ * replaces one key at most. The close counts them: ulDeletedKeys the
+ * POST_DELETE_KEY calls, ulReplacedKeys the POST_UPDATE_KEY calls. On a
+ * card token the three DECLARE mechanisms are CKR_MECHANISM_INVALID.
+ */
+#define CKM_VENDOR_SKS_DECLARE_KEY        (CKM_VENDOR_SKS_BASE + 0x33)
+#define CKM_VENDOR_SKS_DECLARE_PUK_POLICY (CKM_VENDOR_SKS_BASE + 0x34)
+#define CKM_VENDOR_SKS_DECLARE_PIN_POLICY (CKM_VENDOR_SKS_BASE + 0x35)
+
+/* CKM_VENDOR_SKS_DECLARE_KEY; all in. */
+typedef struct CK_SKS_DECLARE_KEY_PARAMS {
+    CK_BYTE_PTR pId; /* the key's ID as created, 1..32 bytes; one declared key per ID */
+    CK_ULONG ulIdLen;
+    /*
+     * Its public key as the card holds it: a CKO_PUBLIC_KEY of the issuer
+     * token, such as the one CKM_VENDOR_SKS_VERIFY_KEY_PAIR made (kept with
+     * CKA_TOKEN true), or the public key of a key the issuer imported.
+     */
+    CK_OBJECT_HANDLE hPublicKey;
+} CK_SKS_DECLARE_KEY_PARAMS;
+
 #ifdef __cplusplus
 }
 #endif

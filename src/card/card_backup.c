@@ -20,6 +20,7 @@
 
 #include "../protocol/sks_crypto.h"
 #include "../protocol/sks_dkek.h"
+#include "../protocol/sks_keys.h"
 #include "card_dkek.h"
 #include "card_keymat.h"
 
@@ -38,20 +39,18 @@
 static int backup_material(const card_key_rec *rec, card_buf *out)
 {
     EVP_PKEY *key = card_keymat_load(rec->private_key.ptr, rec->private_key.len);
-    PKCS8_PRIV_KEY_INFO *p8 = NULL;
-    unsigned char *der = NULL;
-    int len = -1;
+    uint8_t *der = NULL;
+    size_t len = 0;
     if (key != NULL && EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
         EVP_PKEY_free(key);
         return card_buf_set(out, rec->private_key.ptr, rec->private_key.len);
     }
+    int rc = -1;
     if (key != NULL && EVP_PKEY_set_int_param(key, OSSL_PKEY_PARAM_EC_INCLUDE_PUBLIC, 0) == 1 &&
-        (p8 = EVP_PKEY2PKCS8(key)) != NULL)
-        len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
-    int rc = len > 0 ? card_buf_set(out, der, (size_t)len) : -1;
-    if (der != NULL)
-        OPENSSL_clear_free(der, len > 0 ? (size_t)len : 0);
-    PKCS8_PRIV_KEY_INFO_free(p8);
+        sks_pkcs8_encode(key, &der, &len) == 0) {
+        rc = card_buf_set(out, der, len);
+        OPENSSL_clear_free(der, len);
+    }
     EVP_PKEY_free(key);
     return rc;
 }

@@ -26,7 +26,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "../protocol/sks_keys.h"
 #include "card_internal.h"
+#include "card_keymat.h"
 #include "card_seal.h"
 
 #define MASTER_KEY_FILE    "master.key"
@@ -488,17 +490,6 @@ static void put_cert(sks_writer *w, X509 *cert)
     OPENSSL_free(der);
 }
 
-/* PKCS#8 DER of a private key (OPENSSL_clear_free the result). */
-static int pkcs8_of(EVP_PKEY *key, unsigned char **der, int *n)
-{
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
-
-    *der = NULL;
-    *n = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, der) : -1;
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    return *n > 0 ? 0 : -1;
-}
-
 /* Everything initialisation produces before it touches the disk. */
 typedef struct {
     EVP_PKEY *ca_key;
@@ -556,8 +547,8 @@ static int make_identity(card_birth *b, uint8_t alg, char *err, size_t errlen)
 static int store_identity(card_store *st, const card_birth *b, uint32_t max_keys)
 {
     sks_writer path;
-    unsigned char *p8 = NULL;
-    int p8len = 0;
+    uint8_t *p8 = NULL;
+    size_t p8len = 0;
     uint8_t max_enc[4], api_enc[2];
     int rc = -1;
 
@@ -567,13 +558,13 @@ static int store_identity(card_store *st, const card_birth *b, uint32_t max_keys
     put_cert(&path, b->ca_cert);
     sks_be32_put(max_enc, max_keys);
     sks_be16_put(api_enc, SKS_API_LEVEL);
-    if (path.failed || pkcs8_of(b->attestation_key, &p8, &p8len) != 0)
+    if (path.failed || sks_pkcs8_encode(b->attestation_key, &p8, &p8len) != 0)
         goto out;
     if (card_store_begin(st) != SKS_OK)
         goto out;
     if (card_store_meta_put(st, META_SERIAL, b->serial, strlen(b->serial), 0) != SKS_OK ||
         card_store_meta_put(st, META_DEVICE_CERT_PATH, path.buf, path.len, 0) != SKS_OK ||
-        card_store_meta_put(st, META_ATTESTATION_KEY, p8, (size_t)p8len, 1) != SKS_OK ||
+        card_store_meta_put(st, META_ATTESTATION_KEY, p8, p8len, 1) != SKS_OK ||
         card_store_meta_put(st, META_MAX_KEYS, max_enc, sizeof max_enc, 0) != SKS_OK ||
         card_store_meta_put(st, META_API_LEVEL, api_enc, sizeof api_enc, 0) != SKS_OK) {
         card_store_rollback(st);
@@ -582,7 +573,7 @@ static int store_identity(card_store *st, const card_birth *b, uint32_t max_keys
     rc = card_store_commit(st);
 out:
     if (p8 != NULL)
-        OPENSSL_clear_free(p8, (size_t)p8len);
+        OPENSSL_clear_free(p8, p8len);
     sks_writer_free(&path);
     return rc;
 }
@@ -714,17 +705,7 @@ out:
 /* Parse the sealed PKCS#8 attestation key. */
 static EVP_PKEY *load_pkcs8(const card_buf *der)
 {
-    const unsigned char *p = der->ptr;
-    PKCS8_PRIV_KEY_INFO *p8;
-    EVP_PKEY *key = NULL;
-
-    if (der->len == 0 || der->len > CARD_SEAL_MAX)
-        return NULL;
-    p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
-    if (p8 != NULL && p == der->ptr + der->len)
-        key = EVP_PKCS82PKEY(p8);
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    return key;
+    return der->len <= CARD_SEAL_MAX ? card_keymat_load(der->ptr, der->len) : NULL;
 }
 
 /* Load the identity from the database's metadata into the card. */

@@ -22,6 +22,7 @@
 #include <openssl/rsa.h>
 
 #include "../protocol/sks_crypto.h"
+#include "../protocol/sks_keys.h"
 #include "card_internal.h"
 #include "card_keymat.h"
 #include "card_session_keys.h"
@@ -64,23 +65,6 @@ static int s1_from_oaep(card_call *call, EVP_PKEY *k1, sks_view enc, uint8_t s1[
     return SKS_OK;
 }
 
-/* The issuer's ephemeral public key: an uncompressed point on P-256, or NULL. */
-static EVP_PKEY *p256_point(sks_view point)
-{
-    EVP_PKEY *peer = NULL;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point.ptr, point.len),
-        OSSL_PARAM_END,
-    };
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        peer = NULL;
-    EVP_PKEY_CTX_free(ctx);
-    return peer;
-}
-
 /* S1 = HMAC-SHA256(key = Z, "SKS session key"), Z the ECDH x-coordinate of K1 and the point. */
 static int s1_from_ecdh(card_call *call, EVP_PKEY *k1, sks_view point, uint8_t s1[CARD_S1_LEN])
 {
@@ -92,7 +76,8 @@ static int s1_from_ecdh(card_call *call, EVP_PKEY *k1, sks_view point, uint8_t s
     if (point.len != ECDH_POINT_LEN || point.ptr[0] != 0x04)
         return card_fail(call, SKS_ERR_OPTION,
                          "EncryptedKey must be an uncompressed P-256 point (65 bytes)");
-    EVP_PKEY *peer = p256_point(point);
+    /* The issuer's ephemeral public key: an uncompressed point on P-256. */
+    EVP_PKEY *peer = sks_ec_point_key(NULL, "P-256", point.ptr, point.len);
     if (peer == NULL)
         return card_fail(call, SKS_ERR_CRYPTO, "EncryptedKey is not a point on P-256");
     /* EVP_PKEY_derive_set_peer also validates the peer key. */

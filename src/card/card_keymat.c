@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "../protocol/sks_keys.h"
 #include "../protocol/sks_proto.h"
 
 int card_keymat_alg_supported(uint8_t alg)
@@ -62,13 +63,12 @@ static const char *curve_of(uint8_t alg)
 /* PKCS#8 PrivateKeyInfo DER of a key into `out`. 0 or -1. */
 static int pkcs8_of(const EVP_PKEY *key, card_buf *out)
 {
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
-    unsigned char *der = NULL;
-    int len = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
-    int rc = len > 0 ? card_buf_set(out, der, (size_t)len) : -1;
-    if (der != NULL)
-        OPENSSL_clear_free(der, len > 0 ? (size_t)len : 0);
-    PKCS8_PRIV_KEY_INFO_free(p8);
+    uint8_t *der;
+    size_t len;
+    if (sks_pkcs8_encode(key, &der, &len) != 0)
+        return -1;
+    int rc = card_buf_set(out, der, len);
+    OPENSSL_clear_free(der, len);
     return rc;
 }
 
@@ -130,32 +130,7 @@ EVP_PKEY *card_keymat_load(const uint8_t *pkcs8, size_t n)
 
 uint8_t card_keymat_alg_of(const EVP_PKEY *key)
 {
-    if (key == NULL)
-        return 0;
-    if (EVP_PKEY_is_a(key, "RSA")) {
-        switch (EVP_PKEY_get_bits(key)) {
-        case 2048:
-            return SKS_KEYALG_RSA2048;
-        case 3072:
-            return SKS_KEYALG_RSA3072;
-        case 4096:
-            return SKS_KEYALG_RSA4096;
-        default:
-            return 0;
-        }
-    }
-    if (EVP_PKEY_is_a(key, "EC")) {
-        char group[64];
-        size_t len = 0;
-        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                           &len) != 1)
-            return 0;
-        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-            return SKS_KEYALG_EC_P256;
-        if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-            return SKS_KEYALG_EC_P384;
-    }
-    return 0;
+    return sks_key_algorithm(key);
 }
 
 int card_keymat_cert_matches(const uint8_t *cert_der, size_t n, const uint8_t *spki,

@@ -63,11 +63,12 @@ static int load_new_key(card_call *call, post_ctx *c, uint32_t handle)
 }
 
 /*
- * Is the target already named by an operation of this session, or (with
- * `new_key` not 0) is that new key already replacing another key? Each key
- * takes part in at most one operation of a session (NOT_ALLOWED).
+ * Visit each operation recorded for `session`, in order, until a visit
+ * answers other than SKS_OK; *count (if not NULL) is their number.
  */
-static int check_unused(card_call *call, uint32_t session, uint32_t target, uint32_t new_key)
+typedef int post_visit(card_call *call, const card_post_rec *p, void *arg);
+
+static int each_post(card_call *call, uint32_t session, post_visit *visit, void *arg, size_t *count)
 {
     uint32_t *handles = NULL;
     size_t n = 0;
@@ -76,18 +77,46 @@ static int check_unused(card_call *call, uint32_t session, uint32_t target, uint
         return card_fail(call, SKS_ERR_STORAGE, "cannot list the session's operations");
     for (size_t i = 0; i < n && rc == SKS_OK; i++) {
         card_post_rec p;
-        if (card_store_post_get(call->card->store, handles[i], &p) != SKS_OK)
+        if (card_store_post_get(call->card->store, handles[i], &p) != SKS_OK) {
             rc = card_fail(call, SKS_ERR_STORAGE, "cannot read operation %u", handles[i]);
-        else if (p.target == target)
-            rc = card_fail(call, SKS_ERR_NOT_ALLOWED,
-                           "key %u is already named by an operation of this session", target);
-        else if (new_key != 0 && p.new_key == new_key)
-            rc = card_fail(call, SKS_ERR_NOT_ALLOWED, "key %u already replaces another key",
-                           new_key);
+            break;
+        }
+        rc = visit(call, &p, arg);
         card_post_rec_free(&p);
     }
     free(handles);
+    if (count != NULL)
+        *count = n;
     return rc;
+}
+
+/* The keys of a new operation, which no recorded operation may name already. */
+typedef struct {
+    uint32_t target;
+    uint32_t new_key; /* 0 unless postUpdateKey */
+} post_keys;
+
+static int not_named(card_call *call, const card_post_rec *p, void *arg)
+{
+    const post_keys *k = arg;
+    if (p->target == k->target)
+        return card_fail(call, SKS_ERR_NOT_ALLOWED,
+                         "key %u is already named by an operation of this session", k->target);
+    if (k->new_key != 0 && p->new_key == k->new_key)
+        return card_fail(call, SKS_ERR_NOT_ALLOWED, "key %u already replaces another key",
+                         k->new_key);
+    return SKS_OK;
+}
+
+/*
+ * Is the target already named by an operation of this session, or (with
+ * `new_key` not 0) is that new key already replacing another key? Each key
+ * takes part in at most one operation of a session (NOT_ALLOWED).
+ */
+static int check_unused(card_call *call, uint32_t session, uint32_t target, uint32_t new_key)
+{
+    post_keys k = {target, new_key};
+    return each_post(call, session, not_named, &k, NULL);
 }
 
 /* The checks after the MAC, in the order of 6.10. */
@@ -183,34 +212,25 @@ static int still_complete(card_call *call, uint32_t handle)
     return SKS_OK;
 }
 
+/* Count one operation and check that its key is still complete. */
+static int count_post(card_call *call, const card_post_rec *p, void *arg)
+{
+    card_post_counts *counts = arg;
+    if (p->op == SKS_M_POST_DELETE_KEY)
+        counts->deleted++;
+    else if (p->op == SKS_M_POST_UNLOCK_KEY)
+        counts->unlocked++;
+    else if (p->op == SKS_M_POST_UPDATE_KEY)
+        counts->replaced++;
+    else
+        return card_fail(call, SKS_ERR_INTERNAL, "operation %u is damaged", p->handle);
+    return still_complete(call, p->target);
+}
+
 int card_post_check(card_call *call, uint32_t session, card_post_counts *counts)
 {
-    uint32_t *handles = NULL;
-    size_t n = 0;
     memset(counts, 0, sizeof *counts);
-    int rc = card_store_session_posts(call->card->store, session, &handles, &n);
-    if (rc != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot list the session's operations");
-    for (size_t i = 0; i < n && rc == SKS_OK; i++) {
-        card_post_rec p;
-        if (card_store_post_get(call->card->store, handles[i], &p) != SKS_OK) {
-            rc = card_fail(call, SKS_ERR_STORAGE, "cannot read operation %u", handles[i]);
-            break;
-        }
-        if (p.op == SKS_M_POST_DELETE_KEY)
-            counts->deleted++;
-        else if (p.op == SKS_M_POST_UNLOCK_KEY)
-            counts->unlocked++;
-        else if (p.op == SKS_M_POST_UPDATE_KEY)
-            counts->replaced++;
-        else
-            rc = card_fail(call, SKS_ERR_INTERNAL, "operation %u is damaged", handles[i]);
-        if (rc == SKS_OK)
-            rc = still_complete(call, p.target);
-        card_post_rec_free(&p);
-    }
-    free(handles);
-    return rc;
+    return each_post(call, session, count_post, counts, NULL);
 }
 
 /* postUnlockKey: the key's PIN policy gets its full retry counter back. */
@@ -240,24 +260,18 @@ static int delete_key(card_call *call, uint32_t key_handle)
     return SKS_OK;
 }
 
+/* Apply one operation: unlock, or delete the named (or replaced) key. */
+static int apply_post(card_call *call, const card_post_rec *p, void *arg)
+{
+    (void)arg;
+    return p->op == SKS_M_POST_UNLOCK_KEY ? unlock_key(call, p->target)
+                                          : delete_key(call, p->target);
+}
+
 int card_post_apply(card_call *call, uint32_t session)
 {
-    uint32_t *handles = NULL;
     size_t n = 0;
-    int rc = card_store_session_posts(call->card->store, session, &handles, &n);
-    if (rc != SKS_OK)
-        return card_fail(call, SKS_ERR_STORAGE, "cannot list the session's operations");
-    for (size_t i = 0; i < n && rc == SKS_OK; i++) {
-        card_post_rec p;
-        if (card_store_post_get(call->card->store, handles[i], &p) != SKS_OK)
-            rc = card_fail(call, SKS_ERR_STORAGE, "cannot read operation %u", handles[i]);
-        else if (p.op == SKS_M_POST_UNLOCK_KEY)
-            rc = unlock_key(call, p.target);
-        else
-            rc = delete_key(call, p.target);
-        card_post_rec_free(&p);
-    }
-    free(handles);
+    int rc = each_post(call, session, apply_post, NULL, &n);
     if (rc == SKS_OK && n > 0 &&
         card_store_session_posts_clear(call->card->store, session) != SKS_OK)
         rc = card_fail(call, SKS_ERR_STORAGE, "cannot remove the session's operations");

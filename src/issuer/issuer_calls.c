@@ -6,6 +6,7 @@
  * next counter value, and verify the card's key and close attestations.
  */
 #include "issuer_internal.h"
+#include "../protocol/sks_keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -563,15 +564,13 @@ int sks_issuer_prepare_put_pkey(sks_issuer_session *s, uint8_t method_id, const 
                                 uint32_t key_handle, EVP_PKEY *key, sks_issuer_msg *m,
                                 sks_req_put_private_key *req)
 {
-    PKCS8_PRIV_KEY_INFO *p8 = key != NULL ? EVP_PKEY2PKCS8(key) : NULL;
-    unsigned char *der = NULL;
-    int n = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    if (n <= 0)
+    uint8_t *der;
+    size_t n;
+    if (sks_pkcs8_encode(key, &der, &n) != 0)
         return issuer_fail(s, "cannot encode the private key as PKCS#8");
     int rc = sks_issuer_prepare_put_private_key(s, method_id, key_id, key_handle,
-                                                (sks_view){der, (size_t)n}, m, req);
-    OPENSSL_clear_free(der, (size_t)n);
+                                                (sks_view){der, n}, m, req);
+    OPENSSL_clear_free(der, n);
     return rc;
 }
 

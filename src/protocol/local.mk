@@ -8,6 +8,7 @@ src_protocol_libsksproto_la_SOURCES = \
 	src/protocol/sks_apdu.c src/protocol/sks_apdu.h \
 	src/protocol/sks_crypto.c src/protocol/sks_crypto.h \
 	src/protocol/sks_dkek.c src/protocol/sks_dkek.h \
+	src/protocol/sks_keys.c src/protocol/sks_keys.h \
 	src/protocol/sks_proto.h
 src_protocol_libsksproto_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 src_protocol_libsksproto_la_LIBADD = $(CRYPTO_LIBS)

@@ -28,6 +28,7 @@
 
 #include "issuer/sks_issuer.h"
 #include "protocol/sks_crypto.h"
+#include "protocol/sks_keys.h"
 #include "provision/local_issuer_internal.h"
 
 #define SESSION_LIFE_TIME 600u /* seconds */
@@ -260,34 +261,6 @@ out:
 }
 
 /* ---- keys ---------------------------------------------------------------- */
-
-/* The AlgorithmData of a private key to import; 0 if the card cannot hold it. */
-static uint8_t algorithm_of(EVP_PKEY *key)
-{
-    if (EVP_PKEY_is_a(key, "RSA")) {
-        switch (EVP_PKEY_get_bits(key)) {
-        case 2048:
-            return SKS_KEYALG_RSA2048;
-        case 3072:
-            return SKS_KEYALG_RSA3072;
-        case 4096:
-            return SKS_KEYALG_RSA4096;
-        default:
-            return 0;
-        }
-    }
-    if (EVP_PKEY_is_a(key, "EC")) {
-        char group[64];
-        size_t len = 0;
-        if (EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), &len) != 1)
-            return 0;
-        if (strcmp(group, "prime256v1") == 0)
-            return SKS_KEYALG_EC_P256;
-        if (strcmp(group, "secp384r1") == 0)
-            return SKS_KEYALG_EC_P384;
-    }
-    return 0;
-}
 
 /* What a key session needs besides the spec. */
 typedef struct {
@@ -550,7 +523,7 @@ static int key_session(sks_local_issuer *li, const sks_card_link *card,
         return run_fail(&r, SKS_ERR_OPTION, "local issuer: missing argument"), r.rc;
     if (key_names_of(&r, spec, &k) != 0)
         return r.rc;
-    k.algorithm = import_key != NULL ? algorithm_of(import_key) : spec->algorithm;
+    k.algorithm = import_key != NULL ? sks_key_algorithm(import_key) : spec->algorithm;
     if (k.algorithm == 0 ||
         (import_key != NULL && spec->algorithm != 0 && spec->algorithm != k.algorithm))
         return run_fail(&r, SKS_ERR_ALGORITHM, "the card cannot hold a key of this type or size"),

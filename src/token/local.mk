@@ -5,6 +5,7 @@ pkcs11dir = $(libdir)/pkcs11
 pkcs11_LTLIBRARIES = src/token/sks-pkcs11.la
 src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok.h src/token/p11_entry.h src/token/tok_lock.h src/token/tok_crypto.h \
+	src/token/tok_try.h \
 	src/token/p11_module.c \
 	src/token/p11_slot.c \
 	src/token/p11_session.c \
@@ -57,7 +58,8 @@ src_token_sks_pkcs11_la_SOURCES = \
 	src/token/tok_issuer_prov.h src/token/tok_issuer_prov.c \
 	src/token/tok_issuer_prov_core.h src/token/tok_issuer_prov_int.h \
 	src/token/tok_issuer_prov_session.c \
-	src/token/tok_issuer_prov_calls.c
+	src/token/tok_issuer_prov_calls.c \
+	src/token/tok_issuer_prov_post.c
 # No-card mode: the issuer token and its software keys (tok_issuer_token.h, tok_soft.h).
 src_token_sks_pkcs11_la_SOURCES += \
 	src/token/tok_issuer_token.h src/token/tok_issuer_int.h \

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "token/tok.h"
+#include "token/tok_try.h"
 #include "pkcs11/sks-pkcs11.h"
 
 /* Scopes: which objects a row applies to. */
@@ -362,13 +363,6 @@ int tok_rules_hidden(CK_ATTRIBUTE_TYPE type, const tok_attrs *obj)
     return tok_attrs_bool(obj, CKA_SENSITIVE, CK_TRUE) ||
            !tok_attrs_bool(obj, CKA_EXTRACTABLE, CK_FALSE);
 }
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        CK_RV rv_ = (x);                                                                           \
-        if (rv_ != CKR_OK)                                                                         \
-            return rv_;                                                                            \
-    } while (0)
 
 CK_RV tok_rules_defaults(CK_OBJECT_CLASS cls, CK_KEY_TYPE key_type, enum tok_op op, tok_attrs *a)
 {

@@ -76,6 +76,12 @@ typedef struct {
  * for a bad parameter.
  */
 CK_RV tok_mech_sign_map(const CK_MECHANISM *m, tok_sign_map *out);
+/*
+ * Give a signing or verification context, after its init, the RSA padding
+ * and hashes of a sign map (nothing to do for ECDSA). 1, or 0 on failure.
+ * tok_sign.c; the module's verification and the software keys' signing.
+ */
+int tok_sign_ctx_params(EVP_PKEY_CTX *ctx, const tok_sign_map *map);
 
 /* What asymmetricDecrypt (and the software RSA encryption) uses. */
 typedef struct {
@@ -91,6 +97,12 @@ CK_RV tok_mech_rsa_crypt_map(const CK_MECHANISM *m, tok_rsa_crypt_map *out);
 
 /* Check a mechanism exists and allows `flag` (CKF_SIGN...): CKR_MECHANISM_INVALID otherwise. */
 CK_RV tok_mech_check(const CK_MECHANISM *m, CK_FLAGS flag, const tok_mech **out);
+/*
+ * A C_GenerateKeyPair mechanism (CKM_RSA_PKCS_KEY_PAIR_GEN or
+ * CKM_EC_KEY_PAIR_GEN): offered, without parameter; *kt the key type it
+ * makes. For a card's and for a software key alike.
+ */
+CK_RV tok_mech_key_pair_gen(const CK_MECHANISM *m, const tok_mech **out, CK_KEY_TYPE *kt);
 
 /* The enum tok_mech_key of a PKCS#11 key type. */
 uint8_t tok_mech_key_of(CK_KEY_TYPE key_type);

@@ -14,15 +14,9 @@
 
 #include "pkcs11/sks-pkcs11.h"
 #include "token/tok_dkek.h"
+#include "token/tok_try.h"
 
 #define DKEK_LABEL "DKEK"
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        CK_RV rv_ = (x);                                                                           \
-        if (rv_ != CKR_OK)                                                                         \
-            return rv_;                                                                            \
-    } while (0)
 
 /* The attributes both kinds share: a read-only token secret key that never leaves the card. */
 static CK_RV common(tok_attrs *a, CK_KEY_TYPE type, CK_BBOOL private_, CK_BBOOL extractable)

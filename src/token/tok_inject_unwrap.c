@@ -26,6 +26,7 @@
 
 #include <openssl/x509.h>
 
+#include "protocol/sks_keys.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
 #include "token/tok_vendor.h"
@@ -288,26 +289,21 @@ static CK_RV resolve_s1(tok_session *s, CK_OBJECT_HANDLE h, tok_card **card, uin
 
 /*
  * The certificate path of the parameter: concatenated DER certificates, end
- * entity first, each one that parses, at most SKS_CERT_PATH_MAX.
+ * entity first, at most SKS_CERT_PATH_MAX, each one that parses; or none.
  */
 static CK_RV split_path(const CK_SKS_INJECT_PARAMS *p, sks_certpath *path)
 {
     memset(path, 0, sizeof(*path));
     if (p->ulCertificatePathLen == 0)
         return CKR_OK;
-    if (p->pCertificatePath == NULL || p->ulCertificatePathLen > CKS_CERT_PATH_MAX)
+    if (p->ulCertificatePathLen > CKS_CERT_PATH_MAX ||
+        sks_certpath_split(p->pCertificatePath, p->ulCertificatePathLen, path) != 0)
         return CKR_MECHANISM_PARAM_INVALID;
-    const unsigned char *pos = p->pCertificatePath;
-    const unsigned char *end = pos + p->ulCertificatePathLen;
-    while (pos < end) {
-        const unsigned char *start = pos;
-        if (path->count == SKS_CERT_PATH_MAX)
-            return CKR_MECHANISM_PARAM_INVALID;
-        X509 *cert = d2i_X509(NULL, &pos, (long)(end - pos));
+    for (size_t i = 0; i < path->count; i++) {
+        X509 *cert = tok_ossl_cert(path->cert[i].ptr, path->cert[i].len);
         X509_free(cert);
-        if (cert == NULL || pos <= start || (size_t)(pos - start) > SKS_WIRE_BYTES_MAX)
+        if (cert == NULL)
             return CKR_MECHANISM_PARAM_INVALID;
-        path->cert[path->count++] = (sks_view){start, (size_t)(pos - start)};
     }
     return CKR_OK;
 }

@@ -40,6 +40,7 @@
 
 #include "pkcs11/sks-pkcs11.h"
 #include "protocol/sks_crypto.h"
+#include "protocol/sks_keys.h"
 #include "token/tok_issuer_token.h"
 #include "token/tok_ossl.h"
 #include "token/tok_soft.h"
@@ -97,7 +98,7 @@ static CK_RV card_public_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HA
     if ((*pub = tok_pkey_from_attrs(k1->attrs)) == NULL)
         return CKR_WRAPPING_KEY_HANDLE_INVALID;
     const tok_mech *d = tok_mech_find(m->mechanism);
-    uint8_t alg = tok_soft_card_alg(*pub);
+    uint8_t alg = sks_key_algorithm(*pub);
     int fits = d != NULL && tok_key_size_check(d, (CK_ULONG)EVP_PKEY_get_bits(*pub)) == CKR_OK &&
                (!ec || alg == SKS_KEYALG_EC_P256);
     return fits ? CKR_OK : CKR_WRAPPING_KEY_SIZE_RANGE;
@@ -294,10 +295,10 @@ static CK_RV injected_key(tok_session *s, CK_OBJECT_HANDLE h, const tok_object *
     else if (tok_attrs_bool(k2.attrs, CKA_WRAP_WITH_TRUSTED, CK_FALSE) &&
              !tok_attrs_bool(s1->attrs, CKA_TRUSTED, CK_FALSE))
         rv = CKR_KEY_NOT_WRAPPABLE;
-    else if (tok_soft_card_alg(pk) == 0)
+    else if (sks_key_algorithm(pk) == 0)
         rv = CKR_KEY_SIZE_RANGE; /* the card takes RSA 2048/3072/4096, EC P-256/P-384 */
     if (rv == CKR_OK)
-        rv = tok_soft_pkcs8(pk, der, der_len);
+        rv = sks_pkcs8_encode(pk, der, der_len) == 0 ? CKR_OK : CKR_FUNCTION_FAILED;
     EVP_PKEY_free(pk);
     return rv;
 }

@@ -23,13 +23,7 @@
 #include "token/tok_issuer_prov_core.h"
 #include "token/tok_issuer_token.h"
 #include "token/tok_soft.h"
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        CK_RV rv_ = (x);                                                                           \
-        if (rv_ != CKR_OK)                                                                         \
-            return rv_;                                                                            \
-    } while (0)
+#include "token/tok_try.h"
 
 /* ---- the table of issuer sessions ---------------------------------------------- */
 
@@ -104,16 +98,21 @@ void tok_issuer_prov_object_gone(const tok_session_object *o)
 
 int tok_issuer_prov_mech(CK_MECHANISM_TYPE type)
 {
-    return (type >= CKM_VENDOR_SKS_PUK_POLICY && type <= CKM_VENDOR_SKS_CLOSE) ||
-           type == CKM_VENDOR_SKS_SESSION_ACCEPT || type == CKM_VENDOR_SKS_VERIFY_KEY_PAIR ||
-           type == CKM_VENDOR_SKS_VERIFY_CLOSE;
+    /* The in-session calls and post-provisioning (0x02..0x0B), and the issuer's own. */
+    if (type >= CKM_VENDOR_SKS_PUK_POLICY && type <= CKM_VENDOR_SKS_POST_UPDATE_KEY)
+        return 1;
+    for (size_t i = 0; i < TOK_ISSUER_PROV_ONLY; i++) {
+        if (tok_issuer_prov_only[i] == type)
+            return 1;
+    }
+    return 0;
 }
 
-/* The three mechanisms only the issuer side has (the others are the card side's too). */
+/* The mechanisms only the issuer side has (the others are the card side's too). */
 const CK_MECHANISM_TYPE tok_issuer_prov_only[TOK_ISSUER_PROV_ONLY] = {
-    CKM_VENDOR_SKS_SESSION_ACCEPT,
-    CKM_VENDOR_SKS_VERIFY_KEY_PAIR,
-    CKM_VENDOR_SKS_VERIFY_CLOSE,
+    CKM_VENDOR_SKS_SESSION_ACCEPT,     CKM_VENDOR_SKS_VERIFY_KEY_PAIR,
+    CKM_VENDOR_SKS_VERIFY_CLOSE,       CKM_VENDOR_SKS_DECLARE_KEY,
+    CKM_VENDOR_SKS_DECLARE_PUK_POLICY, CKM_VENDOR_SKS_DECLARE_PIN_POLICY,
 };
 
 CK_RV tok_issuer_prov_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info)
@@ -137,6 +136,17 @@ static void *param(const CK_MECHANISM *m, size_t size)
 }
 
 /*
+ * The object a handle names, which must be of class `cls`:
+ * CKR_KEY_HANDLE_INVALID or CKR_KEY_TYPE_INCONSISTENT otherwise.
+ */
+static CK_RV object_of_class(tok_session *s, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls, tok_object *o)
+{
+    if (tok_object_get(s, h, o) != CKR_OK)
+        return CKR_KEY_HANDLE_INVALID;
+    return o->cls == cls ? CKR_OK : CKR_KEY_TYPE_INCONSISTENT;
+}
+
+/*
  * A software private key of the issuer token: the class, the key type and
  * the usage attribute the mechanism needs (CK_UNAVAILABLE_INFORMATION: none).
  */
@@ -145,10 +155,8 @@ static CK_RV private_key(tok_session *s, CK_OBJECT_HANDLE h, CK_KEY_TYPE want_ty
 {
     tok_object o;
     *out = NULL;
-    if (tok_object_get(s, h, &o) != CKR_OK)
-        return CKR_KEY_HANDLE_INVALID;
-    if (o.cls != CKO_PRIVATE_KEY ||
-        (want_type != CK_UNAVAILABLE_INFORMATION && o.key_type != want_type))
+    TRY(object_of_class(s, h, CKO_PRIVATE_KEY, &o));
+    if (want_type != CK_UNAVAILABLE_INFORMATION && o.key_type != want_type)
         return CKR_KEY_TYPE_INCONSISTENT;
     if (usage != CK_UNAVAILABLE_INFORMATION && !tok_attrs_bool(o.attrs, usage, CK_FALSE))
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
@@ -167,6 +175,16 @@ static CK_RV issuer_key(tok_session *s, const CK_SKS_ISSUER_SESSION_PARAMS *p, E
     if (p->ulSessionKeyAlgorithm == CKS_SESSION_KEY_RSA_OAEP_SHA256)
         return private_key(s, p->hIssuerKey, CKK_RSA, CKA_DECRYPT, out);
     return CKR_MECHANISM_PARAM_INVALID;
+}
+
+/* The public key of a CKO_PUBLIC_KEY object of the token (a key to declare). */
+static CK_RV public_key(tok_session *s, CK_OBJECT_HANDLE h, EVP_PKEY **out)
+{
+    tok_object o;
+    *out = NULL;
+    TRY(object_of_class(s, h, CKO_PUBLIC_KEY, &o));
+    *out = tok_pkey_from_attrs(o.attrs);
+    return *out != NULL ? CKR_OK : CKR_KEY_TYPE_INCONSISTENT;
 }
 
 /* The X.509 certificate of a CKO_CERTIFICATE object (the trust anchor). */
@@ -188,10 +206,7 @@ static CK_RV anchor_cert(tok_session *s, CK_OBJECT_HANDLE h, X509 **out)
 static CK_RV resolve(tok_session *s, CK_OBJECT_HANDLE h, tok_iprov **out)
 {
     tok_object o;
-    if (tok_object_get(s, h, &o) != CKR_OK)
-        return CKR_KEY_HANDLE_INVALID;
-    if (o.cls != CKO_VENDOR_SKS_PROVISIONING)
-        return CKR_KEY_TYPE_INCONSISTENT;
+    TRY(object_of_class(s, h, CKO_VENDOR_SKS_PROVISIONING, &o));
     *out = table_get(h);
     return *out != NULL ? CKR_OK : CKR_KEY_HANDLE_INVALID;
 }
@@ -312,15 +327,26 @@ static CK_RV prepare_call(tok_session *s, tok_iprov *ip, const CK_MECHANISM *m)
             m->mechanism != CKM_VENDOR_SKS_RESTORE_PRIVATE_KEY)
             return CKR_MECHANISM_PARAM_INVALID;
         tok_object o;
-        if (tok_object_get(s, p->hPrivateKey, &o) != CKR_OK)
-            return CKR_KEY_HANDLE_INVALID;
-        if (o.cls == CKO_PRIVATE_KEY && !tok_attrs_bool(o.attrs, CKA_EXTRACTABLE, CK_FALSE))
+        TRY(object_of_class(s, p->hPrivateKey, CKO_PRIVATE_KEY, &o));
+        if (!tok_attrs_bool(o.attrs, CKA_EXTRACTABLE, CK_FALSE))
             return CKR_KEY_UNEXTRACTABLE;
         TRY(private_key(s, p->hPrivateKey, CK_UNAVAILABLE_INFORMATION, CK_UNAVAILABLE_INFORMATION,
                         &key));
     }
     CK_RV rv = tok_iprov_prepare(ip, m->mechanism, p, key);
     EVP_PKEY_free(key);
+    return rv;
+}
+
+static CK_RV declare_key_call(tok_session *s, tok_iprov *ip, const CK_MECHANISM *m)
+{
+    const CK_SKS_DECLARE_KEY_PARAMS *p = param(m, sizeof *p);
+    EVP_PKEY *pub;
+    if (p == NULL)
+        return CKR_MECHANISM_PARAM_INVALID;
+    TRY(public_key(s, p->hPublicKey, &pub));
+    CK_RV rv = tok_iprov_declare_key(ip, p, pub);
+    EVP_PKEY_free(pub);
     return rv;
 }
 
@@ -387,6 +413,8 @@ CK_RV tok_issuer_prov_call(tok_session *s, tok_slot *slot, const CK_MECHANISM *m
         rv = CKR_TEMPLATE_INCONSISTENT;
     } else if (m->mechanism == CKM_VENDOR_SKS_SESSION_ACCEPT) {
         rv = accept_call(s, ip, m);
+    } else if (m->mechanism == CKM_VENDOR_SKS_DECLARE_KEY) {
+        rv = declare_key_call(s, ip, m);
     } else if (m->mechanism == CKM_VENDOR_SKS_VERIFY_CLOSE) {
         const CK_SKS_CLOSE_PARAMS *p = param(m, sizeof *p);
         rv = p != NULL ? tok_iprov_verify_close(ip, p) : CKR_MECHANISM_PARAM_INVALID;

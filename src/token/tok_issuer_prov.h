@@ -8,6 +8,10 @@
  *   tok_issuer_prov.c          handles, objects, keys: the PKCS#11 side
  *   tok_issuer_prov_session.c  request, acceptance, close (core)
  *   tok_issuer_prov_calls.c    the calls and key attestations (core)
+ *   tok_issuer_prov_post.c     earlier keys and post-provisioning (core)
+ *
+ * The post-provisioning mechanisms (CKM_VENDOR_SKS_POST_*) come here too on
+ * the issuer token; on a card token they are the card side's (tok_post.c).
  */
 #ifndef SKS_TOK_ISSUER_PROV_H
 #define SKS_TOK_ISSUER_PROV_H
@@ -19,10 +23,11 @@ int tok_issuer_prov_mech(CK_MECHANISM_TYPE type);
 
 /*
  * The mechanisms only the issuer token has (CKM_VENDOR_SKS_SESSION_ACCEPT,
- * _VERIFY_KEY_PAIR, _VERIFY_CLOSE: C_DeriveKey), for its mechanism list,
- * and their C_GetMechanismInfo (CKR_MECHANISM_INVALID for any other).
+ * _VERIFY_KEY_PAIR, _VERIFY_CLOSE, _DECLARE_KEY, _DECLARE_PUK_POLICY,
+ * _DECLARE_PIN_POLICY: C_DeriveKey), for its mechanism list, and their
+ * C_GetMechanismInfo (CKR_MECHANISM_INVALID for any other).
  */
-#define TOK_ISSUER_PROV_ONLY 3
+#define TOK_ISSUER_PROV_ONLY 6
 extern const CK_MECHANISM_TYPE tok_issuer_prov_only[TOK_ISSUER_PROV_ONLY];
 CK_RV tok_issuer_prov_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info);
 

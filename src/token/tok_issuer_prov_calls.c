@@ -4,8 +4,10 @@
  * issuer's clear values beside it in CK_SKS_ISSUER_CALL_PARAMS), checks
  * every field before anything is prepared, has the issuer library MAC and
  * encrypt the call, and writes the MAC and the encrypted values back into
- * the struct for the card side. Also the verification of the card's key
- * attestations.
+ * the struct for the card side. The declarations of an earlier session's
+ * PUK and PIN policies (6.9) take the same structs and share the checks;
+ * the post-provisioning calls are tok_issuer_prov_post.c's. Also the
+ * verification of the card's key attestations.
  *
  * Everything that could make the card refuse a call is checked where the
  * issuer knows it (IDs of this session, buffer sizes, value ranges), so a
@@ -17,14 +19,9 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "protocol/sks_keys.h"
 #include "token/tok_issuer_prov_int.h"
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        CK_RV rv_ = (x);                                                                           \
-        if (rv_ != CKR_OK)                                                                         \
-            return rv_;                                                                            \
-    } while (0)
+#include "token/tok_try.h"
 
 /* Size of Enc() of n clear bytes (docs/protocol.md 5.3): IV and PKCS#7-padded blocks. */
 static CK_ULONG enc_len(size_t n)
@@ -52,70 +49,6 @@ static CK_RV copy_out(tok_iprov *ip, CK_BYTE_PTR buf, CK_ULONG_PTR len, sks_view
     return CKR_OK;
 }
 
-/* A prepared message on the heap (it holds up to 8 KiB of ciphertext). */
-static sks_issuer_msg *msg_new(void)
-{
-    sks_issuer_msg *m = malloc(sizeof *m);
-    if (m != NULL)
-        sks_issuer_msg_init(m);
-    return m;
-}
-
-static void msg_done(sks_issuer_msg *m)
-{
-    sks_issuer_msg_free(m);
-    free(m);
-}
-
-/* The named ID (pReferenceId) of one kind: required, optional (NULL: none) or refused. */
-enum ref_use { REF_NONE, REF_OPTIONAL, REF_REQUIRED };
-
-static CK_RV reference(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call, enum ref_use use,
-                       enum iprov_kind kind, iprov_rec **out)
-{
-    char id[SKS_ID_MAX + 1];
-    *out = NULL;
-    if (call->pReferenceId == NULL && call->ulReferenceIdLen == 0) {
-        if (use == REF_REQUIRED)
-            return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "the call must name a key");
-        return CKR_OK;
-    }
-    if (use == REF_NONE)
-        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "the call names no object");
-    TRY(iprov_id(ip, call->pReferenceId, call->ulReferenceIdLen, id));
-    *out = iprov_find(ip, kind, id);
-    if (*out == NULL)
-        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
-                         "the named policy or key is not of this session");
-    return CKR_OK;
-}
-
-/* The clear value (pValue): allowed or not, at most SKS_PIN_MAX bytes. */
-static CK_RV clear_value(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call, int allowed,
-                         sks_view *v)
-{
-    *v = (sks_view){NULL, 0};
-    if (call->pValue == NULL && call->ulValueLen == 0)
-        return CKR_OK;
-    if (!allowed || call->pValue == NULL || call->ulValueLen > SKS_PIN_MAX)
-        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
-                         "a clear value is not taken here or longer than 128 bytes");
-    *v = (sks_view){call->pValue, call->ulValueLen};
-    return CKR_OK;
-}
-
-/* A new ID of one kind for this session (a duplicate would abort the card's session). */
-static CK_RV new_id(tok_iprov *ip, const CK_BYTE *p, CK_ULONG len, enum iprov_kind kind,
-                    iprov_rec *rec)
-{
-    memset(rec, 0, sizeof *rec);
-    rec->kind = kind;
-    TRY(iprov_id(ip, p, len, rec->id));
-    if (iprov_find(ip, kind, rec->id) != NULL)
-        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "this ID is already used in the session");
-    return CKR_OK;
-}
-
 static int byte_ok(CK_ULONG v)
 {
     return v <= 0xFFu;
@@ -123,22 +56,35 @@ static int byte_ok(CK_ULONG v)
 
 /* ---- the calls ------------------------------------------------------------ */
 
-static CK_RV puk_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
+/*
+ * createPUKPolicy; or, `declare`, a PUK policy of an earlier session
+ * (6.9): recorded in the session with its values, nothing prepared, and
+ * its PUK value unknown.
+ */
+static CK_RV puk_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call, int declare)
 {
     CK_SKS_PUK_POLICY_PARAMS *c = call->pCall;
     iprov_rec rec, *none;
     sks_view puk;
-    TRY(new_id(ip, c->pId, c->ulIdLen, IPROV_PUK, &rec));
-    TRY(reference(ip, call, REF_NONE, IPROV_PUK, &none));
-    TRY(clear_value(ip, call, 1, &puk));
-    if (puk.len == 0 || !byte_ok(c->ulFormat) || !byte_ok(c->ulRetryLimit))
+    TRY(iprov_new_id(ip, c->pId, c->ulIdLen, IPROV_PUK, &rec));
+    TRY(iprov_reference(ip, call, IPROV_REF_NONE, IPROV_PUK, &none));
+    TRY(iprov_clear_value(ip, call, !declare, &puk));
+    if ((!declare && puk.len == 0) || !byte_ok(c->ulFormat) || !byte_ok(c->ulRetryLimit))
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
                          "a PUK needs a value of 1..128 bytes, Format and RetryLimit 0..255");
+    if (declare) {
+        rec.earlier = 1;
+        TRY(iprov_add(ip, &rec));
+        if (sks_issuer_declare_puk_policy(ip->is, rec.id, (uint8_t)c->ulFormat,
+                                          (uint8_t)c->ulRetryLimit) != 0)
+            return iprov_broken(ip, CKR_FUNCTION_FAILED, "cannot declare the PUK policy");
+        return CKR_OK;
+    }
     TRY(out_buffer(ip, c->pEncryptedValue, &c->ulEncryptedValueLen, enc_len(puk.len)));
 
-    sks_issuer_msg *m = msg_new();
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL || iprov_add(ip, &rec) != CKR_OK) {
-        free(m);
+        iprov_msg_done(m);
         return CKR_HOST_MEMORY;
     }
     sks_req_create_puk_policy req;
@@ -150,24 +96,32 @@ static CK_RV puk_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
         rv = copy_out(ip, c->pEncryptedValue, &c->ulEncryptedValueLen, req.encrypted_value);
     if (rv == CKR_OK)
         memcpy(c->mac, m->mac, CKS_MAC_LEN);
-    msg_done(m);
+    iprov_msg_done(m);
     return rv;
 }
 
-static CK_RV pin_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
+/*
+ * createPINPolicy; or, `declare`, a PIN policy of an earlier session
+ * (6.9), whose PUK policy (if any) must be declared too.
+ */
+static CK_RV pin_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call, int declare)
 {
     CK_SKS_PIN_POLICY_PARAMS *c = call->pCall;
     iprov_rec rec, *puk;
     sks_view none;
-    TRY(new_id(ip, c->pId, c->ulIdLen, IPROV_PIN, &rec));
-    TRY(reference(ip, call, REF_OPTIONAL, IPROV_PUK, &puk));
-    TRY(clear_value(ip, call, 0, &none));
+    TRY(iprov_new_id(ip, c->pId, c->ulIdLen, IPROV_PIN, &rec));
+    TRY(iprov_reference(ip, call, IPROV_REF_OPTIONAL, IPROV_PUK, &puk));
+    TRY(iprov_clear_value(ip, call, 0, &none));
     if (!iprov_bool_ok(c->bUserDefined) || !iprov_bool_ok(c->bUserModifiable) ||
         !iprov_bool_ok(c->bCachingSupport) || !byte_ok(c->ulFormat) || !byte_ok(c->ulRetryLimit) ||
         !byte_ok(c->ulGrouping) || !byte_ok(c->ulPatternRestrictions) || !byte_ok(c->ulMinLength) ||
         !byte_ok(c->ulMaxLength) || !byte_ok(c->ulInputMethod))
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "a PIN policy value is out of range");
+    if (declare && puk != NULL && !puk->earlier)
+        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
+                         "a declared PIN policy's PUK policy must be declared too");
     rec.user_defined = c->bUserDefined == CK_TRUE;
+    rec.earlier = declare != 0;
     /* Records move when one is added: keep the PUK policy's ID apart. */
     char puk_id[SKS_ID_MAX + 1] = "";
     if (puk != NULL)
@@ -186,10 +140,16 @@ static CK_RV pin_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
         .caching_support = c->bCachingSupport == CK_TRUE,
         .input_method = (uint8_t)c->ulInputMethod,
     };
+    if (declare) {
+        TRY(iprov_add(ip, &rec));
+        if (sks_issuer_declare_pin_policy(ip->is, &pp) != 0)
+            return iprov_broken(ip, CKR_FUNCTION_FAILED, "cannot declare the PIN policy");
+        return CKR_OK;
+    }
 
-    sks_issuer_msg *m = msg_new();
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL || iprov_add(ip, &rec) != CKR_OK) {
-        free(m);
+        iprov_msg_done(m);
         return CKR_HOST_MEMORY;
     }
     sks_req_create_pin_policy req;
@@ -198,7 +158,7 @@ static CK_RV pin_policy(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
         rv = iprov_broken(ip, CKR_FUNCTION_FAILED, "cannot prepare createPINPolicy");
     else
         memcpy(c->mac, m->mac, CKS_MAC_LEN);
-    msg_done(m);
+    iprov_msg_done(m);
     return rv;
 }
 
@@ -222,9 +182,9 @@ static CK_RV key_pair(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
     CK_SKS_KEY_PAIR_PARAMS *c = call->pCall;
     iprov_rec rec, *pin;
     sks_view pin_value;
-    TRY(new_id(ip, c->pId, c->ulIdLen, IPROV_KEY, &rec));
-    TRY(reference(ip, call, REF_OPTIONAL, IPROV_PIN, &pin));
-    TRY(clear_value(ip, call, pin != NULL, &pin_value));
+    TRY(iprov_new_id(ip, c->pId, c->ulIdLen, IPROV_KEY, &rec));
+    TRY(iprov_reference(ip, call, IPROV_REF_OPTIONAL, IPROV_PIN, &pin));
+    TRY(iprov_clear_value(ip, call, pin != NULL, &pin_value));
     TRY(friendly_name(ip, c, rec.label));
     if (!iprov_bool_ok(c->bPrivateKeyBackup) || !iprov_bool_ok(c->bMigratable) ||
         !iprov_bool_ok(c->bUpdatable) || !iprov_bool_ok(c->bDeleteProtected) ||
@@ -253,9 +213,9 @@ static CK_RV key_pair(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
         .algorithm = (uint8_t)c->ulAlgorithm,
     };
 
-    sks_issuer_msg *m = msg_new();
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL || iprov_add(ip, &rec) != CKR_OK) {
-        free(m);
+        iprov_msg_done(m);
         return CKR_HOST_MEMORY;
     }
     iprov_rec *added = &ip->recs[ip->nrecs - 1];
@@ -270,7 +230,7 @@ static CK_RV key_pair(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
         added->attestation_counter = m->attestation_counter;
         memcpy(c->mac, m->mac, CKS_MAC_LEN);
     }
-    msg_done(m);
+    iprov_msg_done(m);
     return rv;
 }
 
@@ -278,56 +238,34 @@ static CK_RV certificate_path(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *ca
 {
     CK_SKS_CERTIFICATE_PATH_PARAMS *c = call->pCall;
     iprov_rec *key;
-    sks_view none, certs[SKS_CERT_PATH_MAX];
-    const uint8_t *ptr[SKS_CERT_PATH_MAX];
-    size_t lens[SKS_CERT_PATH_MAX];
-    TRY(reference(ip, call, REF_REQUIRED, IPROV_KEY, &key));
-    TRY(clear_value(ip, call, 0, &none));
+    sks_view none;
+    TRY(iprov_reference(ip, call, IPROV_REF_REQUIRED, IPROV_KEY, &key));
+    TRY(iprov_clear_value(ip, call, 0, &none));
     if (!key->import && !key->verified)
         return iprov_bad(ip, CKR_OPERATION_NOT_INITIALIZED,
                          "verify the key attestation (VERIFY_KEY_PAIR) before its certificate");
     if (key->has_path)
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "the key already has a certificate path");
-    int n = c->ulCertificatePathLen <= CKS_CERT_PATH_MAX
-                ? tok_iprov_split_certs(c->pCertificatePath, c->ulCertificatePathLen, ptr, lens,
-                                        SKS_CERT_PATH_MAX)
-                : -1;
-    if (n < 1)
+    sks_certpath path;
+    if (c->ulCertificatePathLen > CKS_CERT_PATH_MAX ||
+        sks_certpath_split(c->pCertificatePath, c->ulCertificatePathLen, &path) != 0)
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
-                         "a certificate path is 1..10 DER certificates");
-    for (int i = 0; i < n; i++) {
-        if (lens[i] > 0xFFFFu)
-            return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
-                             "a certificate is at most 65535 bytes");
-        certs[i] = (sks_view){ptr[i], lens[i]};
-    }
+                         "a certificate path is 1..10 DER certificates of at most 65535 bytes");
 
-    sks_issuer_msg *m = msg_new();
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL)
         return CKR_HOST_MEMORY;
     sks_req_set_certificate_path req;
     CK_RV rv = CKR_OK;
-    if (sks_issuer_prepare_certificate_path(ip->is, key->id, 0, certs, (size_t)n, m, &req) != 0) {
+    if (sks_issuer_prepare_certificate_path(ip->is, key->id, 0, path.cert, path.count, m, &req) !=
+        0) {
         rv = iprov_broken(ip, CKR_FUNCTION_FAILED, "cannot prepare setCertificatePath");
     } else {
         key->has_path = 1;
         memcpy(c->mac, m->mac, CKS_MAC_LEN);
     }
-    msg_done(m);
+    iprov_msg_done(m);
     return rv;
-}
-
-/* PKCS#8 DER of a private key (OPENSSL_clear_free it), or NULL. */
-static uint8_t *pkcs8_der(EVP_PKEY *key, size_t *len)
-{
-    PKCS8_PRIV_KEY_INFO *p8 = key != NULL ? EVP_PKEY2PKCS8(key) : NULL;
-    unsigned char *der = NULL;
-    int n = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    if (n <= 0)
-        return NULL;
-    *len = (size_t)n;
-    return der;
 }
 
 static CK_RV private_key(tok_iprov *ip, CK_MECHANISM_TYPE mech,
@@ -337,22 +275,22 @@ static CK_RV private_key(tok_iprov *ip, CK_MECHANISM_TYPE mech,
     iprov_rec *entry;
     sks_view none;
     size_t der_len = 0;
-    TRY(reference(ip, call, REF_REQUIRED, IPROV_KEY, &entry));
-    TRY(clear_value(ip, call, 0, &none));
+    TRY(iprov_reference(ip, call, IPROV_REF_REQUIRED, IPROV_KEY, &entry));
+    TRY(iprov_clear_value(ip, call, 0, &none));
     if (!entry->import || entry->has_key)
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
                          "the key was not created with ImportPrivateKey or already has its key");
     if (key == NULL)
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "no private key to put on the card");
-    uint8_t *der = pkcs8_der(key, &der_len);
-    if (der == NULL)
+    uint8_t *der;
+    if (sks_pkcs8_encode(key, &der, &der_len) != 0)
         return iprov_bad(ip, CKR_KEY_TYPE_INCONSISTENT, "the key has no PKCS#8 form");
     CK_RV rv =
         der_len <= SKS_ENC_MAX ? CKR_OK : iprov_bad(ip, CKR_KEY_SIZE_RANGE, "the key is too large");
     if (rv == CKR_OK)
         rv =
             out_buffer(ip, c->pEncryptedPrivateKey, &c->ulEncryptedPrivateKeyLen, enc_len(der_len));
-    sks_issuer_msg *m = rv == CKR_OK ? msg_new() : NULL;
+    sks_issuer_msg *m = rv == CKR_OK ? iprov_msg_new() : NULL;
     if (rv == CKR_OK && m == NULL)
         rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) {
@@ -371,7 +309,7 @@ static CK_RV private_key(tok_iprov *ip, CK_MECHANISM_TYPE mech,
         }
     }
     if (m != NULL)
-        msg_done(m);
+        iprov_msg_done(m);
     OPENSSL_clear_free(der, der_len);
     return rv;
 }
@@ -381,8 +319,8 @@ static CK_RV close_session(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
     CK_SKS_CLOSE_PARAMS *c = call->pCall;
     iprov_rec *none;
     sks_view no_value;
-    TRY(reference(ip, call, REF_NONE, IPROV_KEY, &none));
-    TRY(clear_value(ip, call, 0, &no_value));
+    TRY(iprov_reference(ip, call, IPROV_REF_NONE, IPROV_KEY, &none));
+    TRY(iprov_clear_value(ip, call, 0, &no_value));
     const CK_ULONG given[5] = {c->ulGeneratedKeys, c->ulDeletedKeys, c->ulClonedKeys,
                                c->ulReplacedKeys, c->ulExtensionObjects};
     uint16_t counts[5];
@@ -391,7 +329,7 @@ static CK_RV close_session(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
             return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "a close count is above 65535");
         counts[i] = (uint16_t)given[i];
     }
-    sks_issuer_msg *m = msg_new();
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL)
         return CKR_HOST_MEMORY;
     sks_req_close_session req;
@@ -404,7 +342,7 @@ static CK_RV close_session(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call)
         ip->state = IPROV_CLOSING;
         memcpy(c->mac, m->mac, CKS_MAC_LEN);
     }
-    msg_done(m);
+    iprov_msg_done(m);
     return rv;
 }
 
@@ -413,8 +351,10 @@ static CK_ULONG call_size(CK_MECHANISM_TYPE mech)
 {
     switch (mech) {
     case CKM_VENDOR_SKS_PUK_POLICY:
+    case CKM_VENDOR_SKS_DECLARE_PUK_POLICY:
         return sizeof(CK_SKS_PUK_POLICY_PARAMS);
     case CKM_VENDOR_SKS_PIN_POLICY:
+    case CKM_VENDOR_SKS_DECLARE_PIN_POLICY:
         return sizeof(CK_SKS_PIN_POLICY_PARAMS);
     case CKM_VENDOR_SKS_KEY_PAIR:
         return sizeof(CK_SKS_KEY_PAIR_PARAMS);
@@ -425,6 +365,10 @@ static CK_ULONG call_size(CK_MECHANISM_TYPE mech)
         return sizeof(CK_SKS_PRIVATE_KEY_PARAMS);
     case CKM_VENDOR_SKS_CLOSE:
         return sizeof(CK_SKS_CLOSE_PARAMS);
+    case CKM_VENDOR_SKS_POST_DELETE_KEY:
+    case CKM_VENDOR_SKS_POST_UNLOCK_KEY:
+    case CKM_VENDOR_SKS_POST_UPDATE_KEY:
+        return sizeof(CK_SKS_POST_PARAMS);
     default:
         return 0;
     }
@@ -433,10 +377,7 @@ static CK_ULONG call_size(CK_MECHANISM_TYPE mech)
 CK_RV tok_iprov_prepare(tok_iprov *ip, CK_MECHANISM_TYPE mech,
                         const CK_SKS_ISSUER_CALL_PARAMS *call, EVP_PKEY *key)
 {
-    if (ip->state == IPROV_REQUESTED)
-        return iprov_bad(ip, CKR_OPERATION_NOT_INITIALIZED, "the session was not accepted");
-    if (ip->state != IPROV_OPEN)
-        return iprov_bad(ip, CKR_VENDOR_SKS_NO_SESSION, "the issuer session is closed or over");
+    TRY(iprov_check_open(ip));
     CK_ULONG size = call_size(mech);
     if (size == 0)
         return iprov_bad(ip, CKR_MECHANISM_INVALID, "not an in-session call");
@@ -449,15 +390,21 @@ CK_RV tok_iprov_prepare(tok_iprov *ip, CK_MECHANISM_TYPE mech,
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "only an import takes a private key");
     switch (mech) {
     case CKM_VENDOR_SKS_PUK_POLICY:
-        return puk_policy(ip, call);
+    case CKM_VENDOR_SKS_DECLARE_PUK_POLICY:
+        return puk_policy(ip, call, mech == CKM_VENDOR_SKS_DECLARE_PUK_POLICY);
     case CKM_VENDOR_SKS_PIN_POLICY:
-        return pin_policy(ip, call);
+    case CKM_VENDOR_SKS_DECLARE_PIN_POLICY:
+        return pin_policy(ip, call, mech == CKM_VENDOR_SKS_DECLARE_PIN_POLICY);
     case CKM_VENDOR_SKS_KEY_PAIR:
         return key_pair(ip, call);
     case CKM_VENDOR_SKS_CERTIFICATE_PATH:
         return certificate_path(ip, call);
     case CKM_VENDOR_SKS_CLOSE:
         return close_session(ip, call);
+    case CKM_VENDOR_SKS_POST_DELETE_KEY:
+    case CKM_VENDOR_SKS_POST_UNLOCK_KEY:
+    case CKM_VENDOR_SKS_POST_UPDATE_KEY:
+        return iprov_post(ip, mech, call);
     default:
         return private_key(ip, mech, call, key);
     }
@@ -498,7 +445,7 @@ CK_RV tok_iprov_verify_key_pair(tok_iprov *ip, const CK_SKS_KEY_PAIR_PARAMS *car
         card->ulEncryptedPrivateKeyLen > CKS_ENCRYPTED_KEY_MAX)
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "a card answer buffer is bad");
 
-    sks_issuer_msg *m = msg_new();
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL)
         return CKR_HOST_MEMORY;
     m->key = rec->key_index;
@@ -509,7 +456,7 @@ CK_RV tok_iprov_verify_key_pair(tok_iprov *ip, const CK_SKS_KEY_PAIR_PARAMS *car
         .encrypted_private_key = {card->pEncryptedPrivateKey, card->ulEncryptedPrivateKeyLen},
     };
     int rc = sks_issuer_verify_key_attestation(ip->is, m, &resp);
-    msg_done(m);
+    iprov_msg_done(m);
     if (rc != 0)
         return iprov_broken(ip, CKR_VENDOR_SKS_ATTESTATION, "the key attestation");
     if (!rec->import) {

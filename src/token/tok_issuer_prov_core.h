@@ -44,9 +44,11 @@ const char *tok_iprov_error(const tok_iprov *ip);
 CK_RV tok_iprov_accept(tok_iprov *ip, X509 *anchor, const CK_SKS_SESSION_PARAMS *card);
 
 /*
- * Prepare one in-session call (CKM_VENDOR_SKS_PUK_POLICY .. _CLOSE): fill
- * the MAC and the encrypted values of call->pCall. `private_key` is the key
- * to import or restore (else NULL).
+ * Prepare one in-session call (CKM_VENDOR_SKS_PUK_POLICY .. _CLOSE,
+ * _POST_DELETE_KEY .. _POST_UPDATE_KEY): fill the MAC and the encrypted
+ * values of call->pCall. `private_key` is the key to import or restore
+ * (else NULL). Also CKM_VENDOR_SKS_DECLARE_PUK_POLICY / _PIN_POLICY, which
+ * record a policy of an earlier session and prepare nothing.
  */
 CK_RV tok_iprov_prepare(tok_iprov *ip, CK_MECHANISM_TYPE mech,
                         const CK_SKS_ISSUER_CALL_PARAMS *call, EVP_PKEY *private_key);
@@ -64,11 +66,11 @@ CK_RV tok_iprov_verify_key_pair(tok_iprov *ip, const CK_SKS_KEY_PAIR_PARAMS *car
 CK_RV tok_iprov_verify_close(tok_iprov *ip, const CK_SKS_CLOSE_PARAMS *card);
 
 /*
- * Split concatenated DER certificates (end entity first) into at most
- * `max` views (ptr/len pairs into `der`). Returns the count, or -1 when the
- * data is not a sequence of complete DER SEQUENCEs or holds more than `max`.
+ * CKM_VENDOR_SKS_DECLARE_KEY: a key of an earlier session of this issuer,
+ * by its ID and `public_key` (the caller keeps its reference), which the
+ * post-provisioning calls may then name.
  */
-int tok_iprov_split_certs(const uint8_t *der, size_t len, const uint8_t **ptr, size_t *lens,
-                          size_t max);
+CK_RV tok_iprov_declare_key(tok_iprov *ip, const CK_SKS_DECLARE_KEY_PARAMS *p,
+                            EVP_PKEY *public_key);
 
 #endif

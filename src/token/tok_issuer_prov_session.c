@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/sks_keys.h"
 #include "token/tok_issuer_prov_int.h"
 
 CK_RV iprov_bad(tok_iprov *ip, CK_RV rv, const char *why)
@@ -66,37 +67,75 @@ CK_RV iprov_add(tok_iprov *ip, const iprov_rec *rec)
     return CKR_OK;
 }
 
-int tok_iprov_split_certs(const uint8_t *der, size_t len, const uint8_t **ptr, size_t *lens,
-                          size_t max)
+CK_RV iprov_check_open(tok_iprov *ip)
 {
-    size_t pos = 0, count = 0;
-    if (der == NULL || len == 0)
-        return -1;
-    while (pos < len) {
-        size_t left = len - pos, hdr = 2, body;
-        const uint8_t *p = der + pos;
-        if (left < 2 || p[0] != 0x30 || count == max)
-            return -1;
-        if (p[1] < 0x80) {
-            body = p[1];
-        } else {
-            /* Long form: 1..4 length bytes, no indefinite length. */
-            size_t nlen = p[1] & 0x7Fu;
-            if (nlen < 1 || nlen > 4 || left < 2 + nlen)
-                return -1;
-            body = 0;
-            for (size_t i = 0; i < nlen; i++)
-                body = (body << 8) | p[2 + i];
-            hdr += nlen;
-        }
-        if (body > left - hdr)
-            return -1;
-        ptr[count] = p;
-        lens[count] = hdr + body;
-        count++;
-        pos += hdr + body;
+    if (ip->state == IPROV_REQUESTED)
+        return iprov_bad(ip, CKR_OPERATION_NOT_INITIALIZED, "the session was not accepted");
+    if (ip->state != IPROV_OPEN)
+        return iprov_bad(ip, CKR_VENDOR_SKS_NO_SESSION, "the issuer session is closed or over");
+    return CKR_OK;
+}
+
+CK_RV iprov_reference(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call, enum iprov_ref_use use,
+                      enum iprov_kind kind, iprov_rec **out)
+{
+    char id[SKS_ID_MAX + 1];
+    *out = NULL;
+    if (call->pReferenceId == NULL && call->ulReferenceIdLen == 0) {
+        if (use == IPROV_REF_REQUIRED)
+            return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "the call must name a key");
+        return CKR_OK;
     }
-    return (int)count;
+    if (use == IPROV_REF_NONE)
+        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "the call names no object");
+    CK_RV rv = iprov_id(ip, call->pReferenceId, call->ulReferenceIdLen, id);
+    if (rv != CKR_OK)
+        return rv;
+    *out = iprov_find(ip, kind, id);
+    if (*out == NULL)
+        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
+                         "the named policy or key is not of this session, nor declared");
+    return CKR_OK;
+}
+
+CK_RV iprov_clear_value(tok_iprov *ip, const CK_SKS_ISSUER_CALL_PARAMS *call, int allowed,
+                        sks_view *v)
+{
+    *v = (sks_view){NULL, 0};
+    if (call->pValue == NULL && call->ulValueLen == 0)
+        return CKR_OK;
+    if (!allowed || call->pValue == NULL || call->ulValueLen > SKS_PIN_MAX)
+        return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID,
+                         "a clear value is not taken here or longer than 128 bytes");
+    *v = (sks_view){call->pValue, call->ulValueLen};
+    return CKR_OK;
+}
+
+CK_RV iprov_new_id(tok_iprov *ip, const CK_BYTE *p, CK_ULONG len, enum iprov_kind kind,
+                   iprov_rec *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->kind = kind;
+    CK_RV rv = iprov_id(ip, p, len, rec->id);
+    if (rv == CKR_OK && iprov_find(ip, kind, rec->id) != NULL)
+        rv = iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "this ID is already used in the session");
+    return rv;
+}
+
+sks_issuer_msg *iprov_msg_new(void)
+{
+    sks_issuer_msg *m = malloc(sizeof *m);
+    if (m != NULL)
+        sks_issuer_msg_init(m);
+    return m;
+}
+
+void iprov_msg_done(sks_issuer_msg *m)
+{
+    if (m == NULL)
+        return;
+    sks_issuer_msg_free(m);
+    free(m);
 }
 
 /* ---- createProvisioningSession ------------------------------------------ */
@@ -201,8 +240,6 @@ static int accept_under(tok_iprov *ip, X509 *anchor, const sks_resp_create_sessi
 CK_RV tok_iprov_accept(tok_iprov *ip, X509 *anchor, const CK_SKS_SESSION_PARAMS *card)
 {
     sks_resp_create_session resp;
-    const uint8_t *ptr[SKS_CERT_PATH_MAX];
-    size_t lens[SKS_CERT_PATH_MAX];
 
     if (ip->state == IPROV_FAILED || ip->state == IPROV_CLOSED)
         return iprov_bad(ip, CKR_VENDOR_SKS_NO_SESSION, "the issuer session is over");
@@ -218,14 +255,10 @@ CK_RV tok_iprov_accept(tok_iprov *ip, X509 *anchor, const CK_SKS_SESSION_PARAMS 
                  &resp.session_attestation) ||
         card->ulDeviceCertificatePathLen > CKS_CERT_PATH_MAX)
         return iprov_bad(ip, CKR_MECHANISM_PARAM_INVALID, "a card answer buffer is bad");
-    int n = tok_iprov_split_certs(card->pDeviceCertificatePath, card->ulDeviceCertificatePathLen,
-                                  ptr, lens, SKS_CERT_PATH_MAX);
-    if (n < 1)
+    if (sks_certpath_split(card->pDeviceCertificatePath, card->ulDeviceCertificatePathLen,
+                           &resp.device_certificate_path) != 0)
         return iprov_broken(ip, CKR_VENDOR_SKS_ATTESTATION,
                             "the device certificate path is not 1..10 DER certificates");
-    resp.device_certificate_path.count = (uint8_t)n;
-    for (int i = 0; i < n; i++)
-        resp.device_certificate_path.cert[i] = (sks_view){ptr[i], lens[i]};
     if (!accept_under(ip, anchor, &resp))
         return iprov_broken(ip, CKR_VENDOR_SKS_ATTESTATION, "the card's session does not verify");
     ip->state = IPROV_OPEN;
@@ -247,16 +280,14 @@ CK_RV tok_iprov_verify_close(tok_iprov *ip, const CK_SKS_CLOSE_PARAMS *card)
             return iprov_bad(ip, CKR_OPERATION_NOT_INITIALIZED,
                              "a key attestation of the session was not verified");
     }
-    sks_issuer_msg *m = malloc(sizeof *m);
+    sks_issuer_msg *m = iprov_msg_new();
     if (m == NULL)
         return CKR_HOST_MEMORY;
-    sks_issuer_msg_init(m);
     memcpy(m->mac, ip->close_mac, SKS_MAC_LEN);
     m->attestation_counter = ip->close_counter;
     sks_resp_close_session resp = {.attested_response = {card->attestedResponse, CKS_MAC_LEN}};
     int rc = sks_issuer_verify_close(ip->is, m, &resp);
-    sks_issuer_msg_free(m);
-    free(m);
+    iprov_msg_done(m);
     if (rc != 0)
         return iprov_broken(ip, CKR_VENDOR_SKS_ATTESTATION, "the close attestation");
     ip->state = IPROV_CLOSED;

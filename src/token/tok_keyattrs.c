@@ -9,13 +9,7 @@
 
 #include "pkcs11/sks-pkcs11.h"
 #include "token/tok.h"
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        CK_RV rv_ = (x);                                                                           \
-        if (rv_ != CKR_OK)                                                                         \
-            return rv_;                                                                            \
-    } while (0)
+#include "token/tok_try.h"
 
 static int is_rsa(const tok_card_key *k)
 {

@@ -31,6 +31,7 @@
 #include "protocol/sks_crypto.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_soft.h"
 
 #define DEFAULT_ID_LEN 16
 
@@ -267,13 +268,11 @@ CK_RV tok_generate_key_pair(tok_session *s, tok_slot *slot, const CK_MECHANISM *
     uint32_t pin_policy = 0, handle = 0;
 
     memset(&kp, 0, sizeof(kp));
-    CK_RV rv = tok_mech_check(m, CKF_GENERATE_KEY_PAIR, &d);
+    CK_KEY_TYPE kt;
+    CK_RV rv = tok_mech_key_pair_gen(m, &d, &kt);
     if (rv != CKR_OK)
         return rv;
-    if (m->ulParameterLen != 0)
-        return CKR_MECHANISM_PARAM_INVALID;
-    int rsa = m->mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN;
-    CK_KEY_TYPE kt = rsa ? CKK_RSA : CKK_EC;
+    int rsa = kt == CKK_RSA;
     rv = class_and_type(pub, npub, CKO_PUBLIC_KEY, kt);
     if (rv == CKR_OK)
         rv = class_and_type(priv, npriv, CKO_PRIVATE_KEY, kt);
@@ -302,56 +301,26 @@ CK_RV tok_generate_key_pair(tok_session *s, tok_slot *slot, const CK_MECHANISM *
 /* A template attribute as a BIGNUM pushed onto a param builder. */
 static int push_bn(OSSL_PARAM_BLD *bld, const char *name, const CK_ATTRIBUTE *a, BIGNUM **keep)
 {
-    if (a == NULL || a->pValue == NULL || a->ulValueLen == 0 || a->ulValueLen > 1024)
-        return 0;
-    *keep = BN_secure_new();
-    return *keep != NULL && BN_bin2bn(a->pValue, (int)a->ulValueLen, *keep) != NULL &&
-           OSSL_PARAM_BLD_push_BN(bld, name, *keep) == 1;
-}
-
-static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
-{
-    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = tok_ossl_pkey_ctx(type);
-    EVP_PKEY *key = NULL;
-    if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_KEYPAIR, params) != 1)
-        key = NULL;
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params); /* secure BNs went to secure, cleared memory */
-    return key;
+    return a != NULL && tok_soft_push_bn(bld, name, a->pValue, a->ulValueLen, keep);
 }
 
 /* An RSA private key from its components (all eight are required). */
 static CK_RV rsa_from_template(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out)
 {
-    static const struct {
-        CK_ATTRIBUTE_TYPE type;
-        const char *name;
-    } parts[] = {
-        {CKA_MODULUS, OSSL_PKEY_PARAM_RSA_N},
-        {CKA_PUBLIC_EXPONENT, OSSL_PKEY_PARAM_RSA_E},
-        {CKA_PRIVATE_EXPONENT, OSSL_PKEY_PARAM_RSA_D},
-        {CKA_PRIME_1, OSSL_PKEY_PARAM_RSA_FACTOR1},
-        {CKA_PRIME_2, OSSL_PKEY_PARAM_RSA_FACTOR2},
-        {CKA_EXPONENT_1, OSSL_PKEY_PARAM_RSA_EXPONENT1},
-        {CKA_EXPONENT_2, OSSL_PKEY_PARAM_RSA_EXPONENT2},
-        {CKA_COEFFICIENT, OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
-    };
-    BIGNUM *bn[8] = {0};
+    BIGNUM *bn[TOK_SOFT_RSA_PARTS] = {0};
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     CK_RV rv = bld != NULL ? CKR_OK : CKR_HOST_MEMORY;
-    for (size_t i = 0; rv == CKR_OK && i < 8; i++) {
-        const CK_ATTRIBUTE *a = tok_tmpl_find(t, n, parts[i].type);
+    for (size_t i = 0; rv == CKR_OK && i < TOK_SOFT_RSA_PARTS; i++) {
+        const CK_ATTRIBUTE *a = tok_tmpl_find(t, n, tok_soft_rsa_parts[i].type);
         if (a == NULL)
             rv = CKR_TEMPLATE_INCOMPLETE;
-        else if (!push_bn(bld, parts[i].name, a, &bn[i]))
+        else if (!push_bn(bld, tok_soft_rsa_parts[i].name, a, &bn[i]))
             rv = CKR_ATTRIBUTE_VALUE_INVALID;
     }
-    if (rv == CKR_OK && (*out = from_params("RSA", bld)) == NULL)
+    if (rv == CKR_OK && (*out = tok_soft_keypair_from("RSA", bld)) == NULL)
         rv = CKR_ATTRIBUTE_VALUE_INVALID;
     OSSL_PARAM_BLD_free(bld);
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < TOK_SOFT_RSA_PARTS; i++)
         BN_clear_free(bn[i]);
     return rv;
 }
@@ -389,7 +358,7 @@ static CK_RV ec_from_template(const CK_ATTRIBUTE *t, CK_ULONG n, EVP_PKEY **out)
         (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
          OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len) != 1))
         rv = CKR_HOST_MEMORY;
-    if (rv == CKR_OK && (*out = from_params("EC", bld)) == NULL)
+    if (rv == CKR_OK && (*out = tok_soft_keypair_from("EC", bld)) == NULL)
         rv = CKR_ATTRIBUTE_VALUE_INVALID;
     OSSL_PARAM_BLD_free(bld);
     BN_clear_free(d);

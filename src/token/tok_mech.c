@@ -308,3 +308,14 @@ CK_RV tok_mech_rsa_crypt_map(const CK_MECHANISM *m, tok_rsa_crypt_map *out)
     }
     return CKR_OK;
 }
+
+CK_RV tok_mech_key_pair_gen(const CK_MECHANISM *m, const tok_mech **out, CK_KEY_TYPE *kt)
+{
+    CK_RV rv = tok_mech_check(m, CKF_GENERATE_KEY_PAIR, out);
+    if (rv != CKR_OK)
+        return rv;
+    if (m->ulParameterLen != 0)
+        return CKR_MECHANISM_PARAM_INVALID;
+    *kt = m->mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN ? CKK_RSA : CKK_EC;
+    return CKR_OK;
+}

@@ -17,7 +17,8 @@
  * session's slot (another PIN policy, or the keys without PIN): the module
  * does not judge who may name it, the card does (same issuer, Updatable
  * key, the MAC). As every in-session call, a failure aborts the card
- * session (tok_prov_finish).
+ * session (tok_prov_finish). This is the card side: on the issuer token of
+ * no-card mode the same mechanisms prepare the calls (tok_issuer_prov.h).
  */
 #include <string.h>
 
@@ -73,9 +74,10 @@ static CK_RV post_request(const tok_prov_ctx *ctx, uint8_t method, const CK_MECH
     return rv;
 }
 
-static CK_RV post_call(tok_prov_ctx *ctx, uint8_t method, const CK_MECHANISM *m,
-                       const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+static CK_RV post_call(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
+                       CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
+    uint8_t method = post_method(m->mechanism);
     sks_req_post_key req;
     CK_RV rv = post_request(ctx, method, m, &req);
     if (rv == CKR_OK)
@@ -95,14 +97,7 @@ CK_RV tok_post_call(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                     CK_OBJECT_HANDLE provisioning, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                     CK_OBJECT_HANDLE *out)
 {
-    uint8_t method = post_method(m->mechanism);
-    if (method == 0)
+    if (post_method(m->mechanism) == 0)
         return CKR_MECHANISM_INVALID;
-    if (!tok_session_rw(s))
-        return CKR_SESSION_READ_ONLY;
-    tok_prov_ctx ctx;
-    CK_RV rv = tok_prov_resolve(s, slot, provisioning, &ctx);
-    if (rv != CKR_OK)
-        return rv;
-    return tok_prov_finish(&ctx, post_call(&ctx, method, m, tmpl, n, out));
+    return tok_prov_in_session(s, slot, provisioning, post_call, m, tmpl, n, out);
 }

@@ -161,6 +161,16 @@ int tok_prov_fits(const CK_BYTE *buf, CK_ULONG have, CK_ULONG need)
     return need == 0 || (buf != NULL && have >= need);
 }
 
+int tok_prov_put(CK_BYTE *buf, CK_ULONG *len, sks_view v)
+{
+    if (!tok_prov_fits(buf, *len, v.len))
+        return -1;
+    if (v.len > 0)
+        memcpy(buf, v.ptr, v.len);
+    *len = v.len;
+    return 0;
+}
+
 /* ---- handles in parameters --------------------------------------------------- */
 
 CK_RV tok_prov_policy(tok_prov_ctx *ctx, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls, uint32_t *out)

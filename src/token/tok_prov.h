@@ -66,6 +66,12 @@ int tok_prov_u32(CK_ULONG v, uint32_t *out);
 int tok_prov_bool(CK_BBOOL v, uint8_t *out);
 /* Does an output buffer of `have` bytes hold `need`? A NULL buffer holds nothing. */
 int tok_prov_fits(const CK_BYTE *buf, CK_ULONG have, CK_ULONG need);
+/*
+ * Copy one output of the card's answer into the caller's buffer (size in,
+ * length out), whose size was checked before the call: 0, or -1 when the
+ * card sent more than announced.
+ */
+int tok_prov_put(CK_BYTE *buf, CK_ULONG *len, sks_view v);
 
 /*
  * The card handle of a policy object (CKO_VENDOR_SKS_PUK_POLICY or
@@ -102,7 +108,20 @@ CK_RV tok_prov_object_new(tok_session *s, CK_OBJECT_CLASS cls, enum tok_op op,
 CK_RV tok_prov_object_check(CK_OBJECT_CLASS cls, enum tok_op op, const CK_ATTRIBUTE *tmpl,
                             CK_ULONG n);
 
-/* ---- the calls (tok_prov_keys.c) ----------------------------------------------- */
+/* ---- the calls ------------------------------------------------------------------ */
+/* One in-session call: the parameters checked, the card's answer turned into objects. */
+typedef CK_RV tok_prov_fn(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
+                          CK_ULONG n, CK_OBJECT_HANDLE *out);
+/*
+ * Run `call` in the card session of the provisioning object: a card's
+ * token, a R/W session, the object resolved, the failure rule applied
+ * (tok_prov_finish). tok_prov_calls.c.
+ */
+CK_RV tok_prov_in_session(tok_session *s, tok_slot *slot, CK_OBJECT_HANDLE provisioning,
+                          tok_prov_fn *call, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
+                          CK_ULONG n, CK_OBJECT_HANDLE *out);
+
+/* tok_prov_keys.c */
 CK_RV tok_prov_key_pair(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
                         CK_ULONG n, CK_OBJECT_HANDLE *out);
 CK_RV tok_prov_certificate_path(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,

@@ -19,6 +19,35 @@
 
 #include "token/tok_prov.h"
 
+/*
+ * createPUKPolicy or createPINPolicy (`method`) of a checked request: its
+ * object (CKA_ID `id`) once the card made the policy. The template is
+ * checked first, before anything is sent.
+ */
+static CK_RV create_policy(tok_prov_ctx *ctx, uint8_t method, const void *req, sks_view id,
+                           const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    int puk = method == SKS_M_CREATE_PUK_POLICY;
+    CK_OBJECT_CLASS cls = puk ? CKO_VENDOR_SKS_PUK_POLICY : CKO_VENDOR_SKS_PIN_POLICY;
+    CK_RV rv = tok_prov_object_check(cls, TOK_OP_DERIVE, tmpl, n);
+    if (rv != CKR_OK)
+        return rv;
+    /* Both answers are the one handle of the new policy. */
+    union {
+        sks_resp_create_puk_policy puk;
+        sks_resp_create_pin_policy pin;
+    } resp;
+    sks_writer answer;
+    sks_writer_init(&answer);
+    rv = tok_prov_run(ctx, method, req, &resp, &answer);
+    if (rv == CKR_OK)
+        rv =
+            tok_prov_object_new(ctx->s, cls, TOK_OP_DERIVE, tmpl, n, id,
+                                puk ? resp.puk.puk_policy_handle : resp.pin.pin_policy_handle, out);
+    sks_writer_free(&answer);
+    return rv;
+}
+
 static CK_RV puk_policy(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
                         CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
@@ -31,21 +60,9 @@ static CK_RV puk_policy(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRI
         tok_prov_u8(p->ulFormat, &req.format) != 0 ||
         tok_prov_u8(p->ulRetryLimit, &req.retry_limit) != 0)
         return CKR_MECHANISM_PARAM_INVALID;
-    CK_RV rv = tok_prov_object_check(CKO_VENDOR_SKS_PUK_POLICY, TOK_OP_DERIVE, tmpl, n);
-    if (rv != CKR_OK)
-        return rv;
     req.provisioning_handle = ctx->handle;
     req.mac = (sks_view){p->mac, sizeof(p->mac)};
-
-    sks_resp_create_puk_policy resp;
-    sks_writer answer;
-    sks_writer_init(&answer);
-    rv = tok_prov_run(ctx, SKS_M_CREATE_PUK_POLICY, &req, &resp, &answer);
-    if (rv == CKR_OK)
-        rv = tok_prov_object_new(ctx->s, CKO_VENDOR_SKS_PUK_POLICY, TOK_OP_DERIVE, tmpl, n, req.id,
-                                 resp.puk_policy_handle, out);
-    sks_writer_free(&answer);
-    return rv;
+    return create_policy(ctx, SKS_M_CREATE_PUK_POLICY, &req, req.id, tmpl, n, out);
 }
 
 /* The PIN policy request's byte and bool fields; -1 when one does not fit. */
@@ -76,22 +93,11 @@ static CK_RV pin_policy(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRI
         return CKR_MECHANISM_PARAM_INVALID;
     CK_RV rv =
         tok_prov_policy(ctx, p->hPukPolicy, CKO_VENDOR_SKS_PUK_POLICY, &req.puk_policy_handle);
-    if (rv == CKR_OK)
-        rv = tok_prov_object_check(CKO_VENDOR_SKS_PIN_POLICY, TOK_OP_DERIVE, tmpl, n);
     if (rv != CKR_OK)
         return rv;
     req.provisioning_handle = ctx->handle;
     req.mac = (sks_view){p->mac, sizeof(p->mac)};
-
-    sks_resp_create_pin_policy resp;
-    sks_writer answer;
-    sks_writer_init(&answer);
-    rv = tok_prov_run(ctx, SKS_M_CREATE_PIN_POLICY, &req, &resp, &answer);
-    if (rv == CKR_OK)
-        rv = tok_prov_object_new(ctx->s, CKO_VENDOR_SKS_PIN_POLICY, TOK_OP_DERIVE, tmpl, n, req.id,
-                                 resp.pin_policy_handle, out);
-    sks_writer_free(&answer);
-    return rv;
+    return create_policy(ctx, SKS_M_CREATE_PIN_POLICY, &req, req.id, tmpl, n, out);
 }
 
 static CK_RV close_session(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
@@ -134,10 +140,6 @@ static CK_RV close_session(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_AT
     return rv;
 }
 
-/* One in-session call: the parameters checked, the card's answer turned into objects. */
-typedef CK_RV tok_prov_fn(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
-                          CK_ULONG n, CK_OBJECT_HANDLE *out);
-
 CK_RV tok_prov_call(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                     CK_OBJECT_HANDLE provisioning, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                     CK_OBJECT_HANDLE *out)
@@ -166,6 +168,13 @@ CK_RV tok_prov_call(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
     default:
         return CKR_MECHANISM_INVALID;
     }
+    return tok_prov_in_session(s, slot, provisioning, call, m, tmpl, n, out);
+}
+
+CK_RV tok_prov_in_session(tok_session *s, tok_slot *slot, CK_OBJECT_HANDLE provisioning,
+                          tok_prov_fn *call, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
+                          CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
     if (slot->card == NULL) /* a token without a card (no-card mode) */
         return CKR_MECHANISM_INVALID;
     if (!tok_session_rw(s))

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "protocol/sks_crypto.h"
+#include "protocol/sks_keys.h"
 #include "token/tok_prov.h"
 
 /* SubjectPublicKeyInfo DER of a key the card generates (docs/protocol.md 9.1, e = 65537). */
@@ -90,17 +91,6 @@ static CK_RV key_pair_request(tok_prov_ctx *ctx, const CK_SKS_KEY_PAIR_PARAMS *p
     return tok_prov_policy(ctx, p->hPinPolicy, CKO_VENDOR_SKS_PIN_POLICY, &req->pin_policy_handle);
 }
 
-/* Copy one output whose size was checked before the call; -1 if the card sent more. */
-static int put(CK_BYTE *buf, CK_ULONG *len, sks_view v)
-{
-    if (!tok_prov_fits(buf, *len, v.len))
-        return -1;
-    if (v.len > 0)
-        memcpy(buf, v.ptr, v.len);
-    *len = v.len;
-    return 0;
-}
-
 CK_RV tok_prov_key_pair(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
                         CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
@@ -128,9 +118,9 @@ CK_RV tok_prov_key_pair(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRI
     rv = tok_prov_run(ctx, SKS_M_CREATE_KEY_PAIR, &req, &resp, &answer);
     if (rv == CKR_OK) {
         if (resp.attested_public_key.len != sizeof(p->attestedPublicKey) ||
-            put(p->pPublicKey, &p->ulPublicKeyLen, resp.public_key) != 0 ||
-            put(p->pEncryptedPrivateKey, &p->ulEncryptedPrivateKeyLen,
-                resp.encrypted_private_key) != 0) {
+            tok_prov_put(p->pPublicKey, &p->ulPublicKeyLen, resp.public_key) != 0 ||
+            tok_prov_put(p->pEncryptedPrivateKey, &p->ulEncryptedPrivateKeyLen,
+                         resp.encrypted_private_key) != 0) {
             tok_log(TOK_LOG_ERROR, "createKeyPair: answer larger than announced");
             rv = CKR_DEVICE_ERROR;
         } else {
@@ -146,38 +136,22 @@ CK_RV tok_prov_key_pair(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRI
 }
 
 /*
- * Split concatenated DER certificates into the path's views: each must be
- * one complete SEQUENCE (definite length); 1..SKS_CERT_PATH_MAX of them.
- * What they contain is for the card to judge.
+ * A call that adds to a key of the session (setCertificatePath,
+ * importPrivateKey, restorePrivateKey): no answer but the status; the
+ * result is the key's object of `kind`. The card's cache is read again
+ * either way (the key changed, or the session is gone).
  */
-static int split_path(const CK_BYTE *der, CK_ULONG len, sks_certpath *path)
+static CK_RV key_call(tok_prov_ctx *ctx, uint8_t method, const void *req, uint32_t key_handle,
+                      unsigned kind, CK_OBJECT_HANDLE *out)
 {
-    CK_ULONG pos = 0;
-    memset(path, 0, sizeof(*path));
-    if (der == NULL || len == 0)
-        return -1;
-    while (pos < len) {
-        CK_ULONG left = len - pos, body, head = 2;
-        if (path->count == SKS_CERT_PATH_MAX || left < 2 || der[pos] != 0x30)
-            return -1;
-        uint8_t first = der[pos + 1];
-        if (first < 0x80) {
-            body = first;
-        } else {
-            unsigned nlen = first & 0x7Fu;
-            if (nlen == 0 || nlen > 3 || left < 2 + (CK_ULONG)nlen)
-                return -1;
-            body = 0;
-            for (unsigned i = 0; i < nlen; i++)
-                body = (body << 8) | der[pos + 2 + i];
-            head += nlen;
-        }
-        if (body > left - head || head + body > 0xFFFF)
-            return -1;
-        path->cert[path->count++] = (sks_view){der + pos, head + body};
-        pos += head + body;
-    }
-    return 0;
+    sks_writer answer;
+    sks_writer_init(&answer);
+    CK_RV rv = tok_prov_run(ctx, method, req, NULL, &answer);
+    if (rv == CKR_OK)
+        *out = tok_handle_card(ctx->card->index, key_handle, kind);
+    tok_card_invalidate(ctx->card);
+    sks_writer_free(&answer);
+    return rv;
 }
 
 CK_RV tok_prov_certificate_path(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
@@ -186,8 +160,9 @@ CK_RV tok_prov_certificate_path(tok_prov_ctx *ctx, const CK_MECHANISM *m, const 
     const CK_SKS_CERTIFICATE_PATH_PARAMS *p = tok_prov_param(m, sizeof(*p));
     sks_req_set_certificate_path req;
     memset(&req, 0, sizeof(req));
-    if (p == NULL ||
-        split_path(p->pCertificatePath, p->ulCertificatePathLen, &req.certificate_path) != 0)
+    /* Each a complete DER SEQUENCE: what they contain is for the card to judge. */
+    if (p == NULL || sks_certpath_split(p->pCertificatePath, p->ulCertificatePathLen,
+                                        &req.certificate_path) != 0)
         return CKR_MECHANISM_PARAM_INVALID;
     CK_RV rv = tok_prov_key(ctx, p->hKey, &req.key_handle);
     if (rv == CKR_OK)
@@ -196,15 +171,8 @@ CK_RV tok_prov_certificate_path(tok_prov_ctx *ctx, const CK_MECHANISM *m, const 
         return rv;
     req.provisioning_handle = ctx->handle;
     req.mac = (sks_view){p->mac, sizeof(p->mac)};
-
-    sks_writer answer;
-    sks_writer_init(&answer);
-    rv = tok_prov_run(ctx, SKS_M_SET_CERTIFICATE_PATH, &req, NULL, &answer);
-    if (rv == CKR_OK)
-        *out = tok_handle_card(ctx->card->index, req.key_handle, TOK_KIND_CERT_FIRST);
-    tok_card_invalidate(ctx->card);
-    sks_writer_free(&answer);
-    return rv;
+    return key_call(ctx, SKS_M_SET_CERTIFICATE_PATH, &req, req.key_handle, TOK_KIND_CERT_FIRST,
+                    out);
 }
 
 CK_RV tok_prov_private_key(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_ATTRIBUTE *tmpl,
@@ -225,12 +193,5 @@ CK_RV tok_prov_private_key(tok_prov_ctx *ctx, const CK_MECHANISM *m, const CK_AT
     req.mac = (sks_view){p->mac, sizeof(p->mac)};
     uint8_t method = m->mechanism == CKM_VENDOR_SKS_IMPORT_PRIVATE_KEY ? SKS_M_IMPORT_PRIVATE_KEY
                                                                        : SKS_M_RESTORE_PRIVATE_KEY;
-    sks_writer answer;
-    sks_writer_init(&answer);
-    rv = tok_prov_run(ctx, method, &req, NULL, &answer);
-    if (rv == CKR_OK)
-        *out = tok_handle_card(ctx->card->index, req.key_handle, TOK_KIND_PRIVATE_KEY);
-    tok_card_invalidate(ctx->card);
-    sks_writer_free(&answer);
-    return rv;
+    return key_call(ctx, method, &req, req.key_handle, TOK_KIND_PRIVATE_KEY, out);
 }

@@ -94,17 +94,6 @@ static CK_RV check_sizes(tok_card *card, CK_SKS_SESSION_PARAMS *p,
     return CKR_BUFFER_TOO_SMALL;
 }
 
-/* Copy one output; 0, or -1 when the card's answer is larger than announced. */
-static int put(CK_BYTE *buf, CK_ULONG *len, sks_view v)
-{
-    if (!tok_prov_fits(buf, *len, v.len))
-        return -1;
-    if (v.len > 0)
-        memcpy(buf, v.ptr, v.len);
-    *len = v.len;
-    return 0;
-}
-
 static int put_path(CK_SKS_SESSION_PARAMS *p, const sks_certpath *path)
 {
     CK_ULONG total = 0;
@@ -148,10 +137,10 @@ CK_RV tok_prov_open(tok_session *s, tok_slot *slot, const CK_MECHANISM *m, const
     if (rv == CKR_OK) {
         ctx.handle = resp.provisioning_handle;
         if (resp.client_session_id.len != sizeof(p->clientSessionId) ||
-            put(p->pEncryptedSessionKey, &p->ulEncryptedSessionKeyLen,
-                resp.encrypted_session_key) != 0 ||
-            put(p->pSessionAttestation, &p->ulSessionAttestationLen, resp.session_attestation) !=
-                0 ||
+            tok_prov_put(p->pEncryptedSessionKey, &p->ulEncryptedSessionKeyLen,
+                         resp.encrypted_session_key) != 0 ||
+            tok_prov_put(p->pSessionAttestation, &p->ulSessionAttestationLen,
+                         resp.session_attestation) != 0 ||
             put_path(p, &resp.device_certificate_path) != 0) {
             tok_log(TOK_LOG_ERROR, "createProvisioningSession: answer larger than announced");
             rv = CKR_DEVICE_ERROR;

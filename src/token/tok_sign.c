@@ -235,21 +235,24 @@ CK_RV tok_sign_final(tok_session *s, uint8_t *sig, CK_ULONG *siglen)
 
 /* ---- verification in the module ------------------------------------------- */
 
+int tok_sign_ctx_params(EVP_PKEY_CTX *ctx, const tok_sign_map *map)
+{
+    if (map->alg == SKS_SIGN_ECDSA)
+        return 1;
+    const EVP_MD *md = tok_hash_md(map->hash);
+    int pss = map->alg == SKS_SIGN_RSA_PSS;
+    return EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
+               1 &&
+           (md == NULL || EVP_PKEY_CTX_set_signature_md(ctx, md) == 1) &&
+           (!pss || (md != NULL && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
+                     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)map->salt) == 1));
+}
+
 /* A verification context for the mechanism's padding and hash. */
 static CK_RV verify_ctx(tok_op_state *st)
 {
-    const tok_sign_map *map = &st->sign;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(tok_ossl_ctx(), st->pub, NULL);
-    int ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1;
-    if (ok && map->alg != SKS_SIGN_ECDSA) {
-        const EVP_MD *md = tok_hash_md(map->hash);
-        int pss = map->alg == SKS_SIGN_RSA_PSS;
-        ok = EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
-                 1 &&
-             (md == NULL || EVP_PKEY_CTX_set_signature_md(ctx, md) == 1) &&
-             (!pss || (EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
-                       EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)map->salt) == 1));
-    }
+    int ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 && tok_sign_ctx_params(ctx, &st->sign);
     if (!ok) {
         EVP_PKEY_CTX_free(ctx);
         return CKR_FUNCTION_FAILED;

@@ -7,7 +7,8 @@
  * (CKA_PRIVATE_EXPONENT and the CRT values for RSA, CKA_VALUE for EC),
  * which the attributes of a card key never do.
  *
- *   tok_soft_key.c   EVP_PKEY <-> PKCS#11 attributes, PKCS#8 in and out
+ *   tok_soft_key.c   EVP_PKEY <-> PKCS#11 attributes, PKCS#8 in (out:
+ *                    sks_pkcs8_encode of src/protocol/sks_keys.h)
  *   tok_soft_ops.c   signing, RSA decryption and ECDH with a software key
  *   tok_soft_gen.c   C_GenerateKeyPair and C_CreateObject of private keys
  *   tok_soft_wrap.c  C_WrapKey/C_UnwrapKey of private keys (PKCS#8 under
@@ -28,6 +29,27 @@
 /* ---- keys and attributes (tok_soft_key.c) ---------------------------------- */
 
 /*
+ * The RSA private key components in the standard's order (CKA_MODULUS ..
+ * CKA_COEFFICIENT): each attribute and its OpenSSL parameter name.
+ */
+typedef struct {
+    CK_ATTRIBUTE_TYPE type;
+    const char *name;
+} tok_soft_rsa_part;
+#define TOK_SOFT_RSA_PARTS 8
+extern const tok_soft_rsa_part tok_soft_rsa_parts[TOK_SOFT_RSA_PARTS];
+/*
+ * Building a private key from its components in the module's library
+ * context (software keys, and keys imported into a card): push one
+ * big-endian component of 1..1024 bytes as a secure BIGNUM, kept in *keep
+ * until the build is done (the caller BN_clear_frees it), 1 or 0; then
+ * the key pair of `type` ("RSA", "EC") from what was pushed, or NULL.
+ */
+int tok_soft_push_bn(OSSL_PARAM_BLD *bld, const char *name, const void *value, size_t len,
+                     BIGNUM **keep);
+EVP_PKEY *tok_soft_keypair_from(const char *type, OSSL_PARAM_BLD *bld);
+
+/*
  * The EVP_PKEY (module library context) of a software private key object:
  * a new reference the caller frees. NULL if the attributes are not those
  * of a software RSA or EC private key.
@@ -43,12 +65,8 @@ int tok_soft_is_private_key(const tok_attrs *a);
  * CKR_KEY_TYPE_INCONSISTENT for keys other than RSA and EC P-256/P-384.
  */
 CK_RV tok_soft_key_attrs(EVP_PKEY *pk, tok_attrs *a);
-/* PKCS#8 PrivateKeyInfo DER of a key; *der is freed by the caller with OPENSSL_clear_free. */
-CK_RV tok_soft_pkcs8(EVP_PKEY *pk, uint8_t **der, size_t *len);
 /* A private key from PKCS#8 PrivateKeyInfo DER (exactly `len` bytes); NULL if it is none. */
 EVP_PKEY *tok_soft_from_pkcs8(const uint8_t *der, size_t len);
-/* The card key algorithm (SKS_KEYALG_*) of an RSA 2048/3072/4096 or EC P-256/P-384 key, else 0. */
-uint8_t tok_soft_card_alg(EVP_PKEY *pk);
 
 /* ---- operations (tok_soft_ops.c) --------------------------------------------- */
 

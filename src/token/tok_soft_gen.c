@@ -117,13 +117,11 @@ CK_RV tok_soft_generate_key_pair(tok_session *s, tok_slot *slot, const CK_MECHAN
     EVP_PKEY *pk = NULL;
     tok_attrs pa = {0}, ka = {0};
 
-    CK_RV rv = tok_mech_check(m, CKF_GENERATE_KEY_PAIR, &d);
+    CK_KEY_TYPE kt;
+    CK_RV rv = tok_mech_key_pair_gen(m, &d, &kt);
     if (rv != CKR_OK)
         return rv;
-    if (m->ulParameterLen != 0)
-        return CKR_MECHANISM_PARAM_INVALID;
-    int rsa = m->mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN;
-    CK_KEY_TYPE kt = rsa ? CKK_RSA : CKK_EC;
+    int rsa = kt == CKK_RSA;
     rv = tok_rules_check(CKO_PUBLIC_KEY, kt, TOK_OP_GENERATE, pub, npub);
     if (rv == CKR_OK)
         rv = tok_rules_check(CKO_PRIVATE_KEY, kt, TOK_OP_GENERATE, priv, npriv);

@@ -13,20 +13,16 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
-#include <openssl/encoder.h>
 #include <openssl/param_build.h>
 
+#include "protocol/sks_keys.h"
 #include "protocol/sks_proto.h"
 #include "token/tok_ossl.h"
 #include "token/tok_soft.h"
 
 #define BN_MAX_BYTES 1024 /* the largest component accepted from attributes */
 
-/* The RSA private components: attribute and OpenSSL parameter names. */
-static const struct {
-    CK_ATTRIBUTE_TYPE type;
-    const char *name;
-} rsa_parts[] = {
+const tok_soft_rsa_part tok_soft_rsa_parts[TOK_SOFT_RSA_PARTS] = {
     {CKA_MODULUS, OSSL_PKEY_PARAM_RSA_N},
     {CKA_PUBLIC_EXPONENT, OSSL_PKEY_PARAM_RSA_E},
     {CKA_PRIVATE_EXPONENT, OSSL_PKEY_PARAM_RSA_D},
@@ -36,7 +32,6 @@ static const struct {
     {CKA_EXPONENT_2, OSSL_PKEY_PARAM_RSA_EXPONENT2},
     {CKA_COEFFICIENT, OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
 };
-#define RSA_PARTS (sizeof(rsa_parts) / sizeof(rsa_parts[0]))
 
 int tok_soft_is_private_key(const tok_attrs *a)
 {
@@ -50,8 +45,7 @@ int tok_soft_is_private_key(const tok_attrs *a)
     return secret != NULL && secret->len > 0;
 }
 
-/* Make a key pair from parameters in the module's context. */
-static EVP_PKEY *keypair_from(const char *type, OSSL_PARAM_BLD *bld)
+EVP_PKEY *tok_soft_keypair_from(const char *type, OSSL_PARAM_BLD *bld)
 {
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
     EVP_PKEY_CTX *ctx = tok_ossl_pkey_ctx(type);
@@ -64,26 +58,33 @@ static EVP_PKEY *keypair_from(const char *type, OSSL_PARAM_BLD *bld)
     return key;
 }
 
+int tok_soft_push_bn(OSSL_PARAM_BLD *bld, const char *name, const void *value, size_t len,
+                     BIGNUM **keep)
+{
+    if (value == NULL || len == 0 || len > BN_MAX_BYTES)
+        return 0;
+    *keep = BN_secure_new();
+    return *keep != NULL && BN_bin2bn(value, (int)len, *keep) != NULL &&
+           OSSL_PARAM_BLD_push_BN(bld, name, *keep) == 1;
+}
+
 /* Push an attribute's value as a BIGNUM (kept in *bn until the build is done). */
 static int push_attr_bn(OSSL_PARAM_BLD *bld, const char *name, const tok_attr *e, BIGNUM **bn)
 {
-    if (e == NULL || e->len == 0 || e->len > BN_MAX_BYTES)
-        return 0;
-    *bn = BN_secure_new();
-    return *bn != NULL && BN_bin2bn(e->value, (int)e->len, *bn) != NULL &&
-           OSSL_PARAM_BLD_push_BN(bld, name, *bn) == 1;
+    return e != NULL && tok_soft_push_bn(bld, name, e->value, e->len, bn);
 }
 
 static EVP_PKEY *rsa_key(const tok_attrs *a)
 {
-    BIGNUM *bn[RSA_PARTS] = {0};
+    BIGNUM *bn[TOK_SOFT_RSA_PARTS] = {0};
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     int ok = bld != NULL;
-    for (size_t i = 0; ok && i < RSA_PARTS; i++)
-        ok = push_attr_bn(bld, rsa_parts[i].name, tok_attrs_find(a, rsa_parts[i].type), &bn[i]);
-    EVP_PKEY *key = ok ? keypair_from("RSA", bld) : NULL;
+    for (size_t i = 0; ok && i < TOK_SOFT_RSA_PARTS; i++)
+        ok = push_attr_bn(bld, tok_soft_rsa_parts[i].name,
+                          tok_attrs_find(a, tok_soft_rsa_parts[i].type), &bn[i]);
+    EVP_PKEY *key = ok ? tok_soft_keypair_from("RSA", bld) : NULL;
     OSSL_PARAM_BLD_free(bld);
-    for (size_t i = 0; i < RSA_PARTS; i++)
+    for (size_t i = 0; i < TOK_SOFT_RSA_PARTS; i++)
         BN_clear_free(bn[i]);
     return key;
 }
@@ -113,7 +114,7 @@ static EVP_PKEY *ec_key(const tok_attrs *a)
              push_attr_bn(bld, OSSL_PKEY_PARAM_PRIV_KEY, tok_attrs_find(a, CKA_VALUE), &d) &&
              OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1 &&
              OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len) == 1;
-    EVP_PKEY *key = ok ? keypair_from("EC", bld) : NULL;
+    EVP_PKEY *key = ok ? tok_soft_keypair_from("EC", bld) : NULL;
     OSSL_PARAM_BLD_free(bld);
     BN_clear_free(d);
     return key;
@@ -144,34 +145,9 @@ static CK_RV set_param_bn(tok_attrs *a, CK_ATTRIBUTE_TYPE type, EVP_PKEY *pk, co
     return rv;
 }
 
-uint8_t tok_soft_card_alg(EVP_PKEY *pk)
-{
-    if (EVP_PKEY_is_a(pk, "RSA")) {
-        switch (EVP_PKEY_get_bits(pk)) {
-        case 2048:
-            return SKS_KEYALG_RSA2048;
-        case 3072:
-            return SKS_KEYALG_RSA3072;
-        case 4096:
-            return SKS_KEYALG_RSA4096;
-        default:
-            return 0;
-        }
-    }
-    char group[64];
-    if (!EVP_PKEY_is_a(pk, "EC") || EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                                   group, sizeof(group), NULL) != 1)
-        return 0;
-    if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-        return SKS_KEYALG_EC_P256;
-    if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-        return SKS_KEYALG_EC_P384;
-    return 0;
-}
-
 CK_RV tok_soft_key_attrs(EVP_PKEY *pk, tok_attrs *a)
 {
-    uint8_t alg = tok_soft_card_alg(pk);
+    uint8_t alg = sks_key_algorithm(pk);
     int rsa = EVP_PKEY_is_a(pk, "RSA");
     /* Any RSA size; EC only on the curves the module knows by OID. */
     if (!rsa && alg == 0)
@@ -181,32 +157,12 @@ CK_RV tok_soft_key_attrs(EVP_PKEY *pk, tok_attrs *a)
         return rv;
     tok_attrs_remove(a, CKA_MODULUS_BITS); /* a public key attribute only */
     if (rsa) {
-        for (size_t i = 2; rv == CKR_OK && i < RSA_PARTS; i++)
-            rv = set_param_bn(a, rsa_parts[i].type, pk, rsa_parts[i].name, 0);
+        for (size_t i = 2; rv == CKR_OK && i < TOK_SOFT_RSA_PARTS; i++)
+            rv = set_param_bn(a, tok_soft_rsa_parts[i].type, pk, tok_soft_rsa_parts[i].name, 0);
         return rv;
     }
     size_t order_bytes = alg == SKS_KEYALG_EC_P256 ? 32 : 48;
     return set_param_bn(a, CKA_VALUE, pk, OSSL_PKEY_PARAM_PRIV_KEY, order_bytes);
-}
-
-CK_RV tok_soft_pkcs8(EVP_PKEY *pk, uint8_t **der, size_t *len)
-{
-    *der = NULL;
-    *len = 0;
-    OSSL_ENCODER_CTX *ctx =
-        OSSL_ENCODER_CTX_new_for_pkey(pk, EVP_PKEY_KEYPAIR, "DER", "PrivateKeyInfo", NULL);
-    unsigned char *out = NULL;
-    size_t out_len = 0;
-    int ok = ctx != NULL && OSSL_ENCODER_CTX_get_num_encoders(ctx) > 0 &&
-             OSSL_ENCODER_to_data(ctx, &out, &out_len) == 1;
-    OSSL_ENCODER_CTX_free(ctx);
-    if (!ok) {
-        OPENSSL_clear_free(out, out_len);
-        return CKR_FUNCTION_FAILED;
-    }
-    *der = out;
-    *len = out_len;
-    return CKR_OK;
 }
 
 EVP_PKEY *tok_soft_from_pkcs8(const uint8_t *der, size_t len)

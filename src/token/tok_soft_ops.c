@@ -15,6 +15,7 @@
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 
+#include "protocol/sks_keys.h"
 #include "token/tok_ossl.h"
 #include "token/tok_soft.h"
 
@@ -25,16 +26,7 @@
 static EVP_PKEY_CTX *sign_ctx(EVP_PKEY *key, const tok_sign_map *map)
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(tok_ossl_ctx(), key, NULL);
-    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1;
-    if (ok && map->alg != SKS_SIGN_ECDSA) {
-        const EVP_MD *md = tok_hash_md(map->hash);
-        int pss = map->alg == SKS_SIGN_RSA_PSS;
-        ok = EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
-                 1 &&
-             (md == NULL || EVP_PKEY_CTX_set_signature_md(ctx, md) == 1) &&
-             (!pss || (md != NULL && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
-                       EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)map->salt) == 1));
-    }
+    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && tok_sign_ctx_params(ctx, map);
     if (!ok) {
         EVP_PKEY_CTX_free(ctx);
         return NULL;
@@ -103,23 +95,6 @@ CK_RV tok_soft_rsa_decrypt(EVP_PKEY *key, const tok_rsa_crypt_map *map, const ui
     return rv;
 }
 
-/* A public key on `group` from an uncompressed point, or NULL. */
-static EVP_PKEY *point_key(const char *group, sks_view point)
-{
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point.ptr, point.len),
-        OSSL_PARAM_END,
-    };
-    EVP_PKEY_CTX *ctx = tok_ossl_pkey_ctx("EC");
-    EVP_PKEY *key = NULL;
-    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        key = NULL;
-    EVP_PKEY_CTX_free(ctx);
-    return key;
-}
-
 CK_RV tok_soft_ecdh(const tok_attrs *key, sks_view peer, uint8_t *z, size_t cap, size_t *zlen)
 {
     const tok_attr *params = tok_attrs_find(key, CKA_EC_PARAMS);
@@ -128,8 +103,9 @@ CK_RV tok_soft_ecdh(const tok_attrs *key, sks_view peer, uint8_t *z, size_t cap,
         return CKR_KEY_HANDLE_INVALID;
     if (peer.ptr == NULL || peer.len == 0)
         return CKR_MECHANISM_PARAM_INVALID;
-    EVP_PKEY *pub =
-        peer.ptr[0] == 0x30 ? tok_ossl_spki(peer.ptr, peer.len) : point_key(group, peer);
+    EVP_PKEY *pub = peer.ptr[0] == 0x30
+                        ? tok_ossl_spki(peer.ptr, peer.len)
+                        : sks_ec_point_key(tok_ossl_ctx(), group, peer.ptr, peer.len);
     if (pub == NULL)
         return CKR_MECHANISM_PARAM_INVALID;
     EVP_PKEY *priv = tok_soft_private_key(key);

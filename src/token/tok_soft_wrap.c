@@ -20,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include "protocol/sks_keys.h"
 #include "token/tok_issuer_token.h"
 #include "token/tok_soft.h"
 
@@ -122,11 +123,22 @@ static int is_aes_wrap(CK_MECHANISM_TYPE m)
     return m == CKM_AES_KEY_WRAP || m == CKM_AES_KEY_WRAP_PAD;
 }
 
-/* The AES key encryption key of a wrap (usage CKA_WRAP) or unwrap (CKA_UNWRAP). */
-static CK_RV aes_kek(tok_session *s, CK_OBJECT_HANDLE h, int wrap, const tok_attr **kek)
+/*
+ * The mechanism and the AES key encryption key of a private key's wrap
+ * (usage CKA_WRAP) or unwrap (CKA_UNWRAP): only an AES key wrap takes or
+ * gives a private key.
+ */
+static CK_RV private_key_kek(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE h, int wrap,
+                             const tok_attr **kek)
 {
+    const tok_mech *d;
+    CK_RV rv = tok_mech_check(m, wrap ? CKF_WRAP : CKF_UNWRAP, &d);
+    if (rv != CKR_OK)
+        return rv;
+    if (!is_aes_wrap(m->mechanism))
+        return wrap ? CKR_KEY_NOT_WRAPPABLE : CKR_TEMPLATE_INCONSISTENT;
     tok_object o;
-    CK_RV rv = tok_op_key(s, h, CKO_SECRET_KEY, TOK_MK_AES, wrap ? CKA_WRAP : CKA_UNWRAP, &o);
+    rv = tok_op_key(s, h, CKO_SECRET_KEY, TOK_MK_AES, wrap ? CKA_WRAP : CKA_UNWRAP, &o);
     if (rv == CKR_KEY_HANDLE_INVALID)
         return wrap ? CKR_WRAPPING_KEY_HANDLE_INVALID : CKR_UNWRAPPING_KEY_HANDLE_INVALID;
     if (rv == CKR_KEY_TYPE_INCONSISTENT)
@@ -143,17 +155,11 @@ static CK_RV aes_kek(tok_session *s, CK_OBJECT_HANDLE h, int wrap, const tok_att
 static CK_RV wrap_private(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping,
                           const tok_object *k, uint8_t *out, CK_ULONG *out_len)
 {
-    const tok_mech *d;
     const tok_attr *kek = NULL;
     uint8_t *der = NULL;
     size_t der_len = 0;
     int query = 0;
-    CK_RV rv = tok_mech_check(m, CKF_WRAP, &d);
-    if (rv != CKR_OK)
-        return rv;
-    if (!is_aes_wrap(m->mechanism))
-        return CKR_KEY_NOT_WRAPPABLE; /* only an AES key wrap takes a private key */
-    rv = aes_kek(s, wrapping, 1, &kek);
+    CK_RV rv = private_key_kek(s, m, wrapping, 1, &kek);
     if (rv != CKR_OK)
         return rv;
     if (!tok_attrs_bool(k->attrs, CKA_EXTRACTABLE, CK_FALSE))
@@ -164,7 +170,10 @@ static CK_RV wrap_private(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDL
          !tok_attrs_bool(wk.attrs, CKA_TRUSTED, CK_FALSE)))
         return CKR_KEY_NOT_WRAPPABLE;
     EVP_PKEY *pk = tok_soft_private_key(k->attrs);
-    rv = pk != NULL ? tok_soft_pkcs8(pk, &der, &der_len) : CKR_KEY_HANDLE_INVALID;
+    if (pk == NULL)
+        rv = CKR_KEY_HANDLE_INVALID;
+    else if (sks_pkcs8_encode(pk, &der, &der_len) != 0)
+        rv = CKR_FUNCTION_FAILED;
     EVP_PKEY_free(pk);
     if (rv == CKR_OK && m->mechanism == CKM_AES_KEY_WRAP && der_len % 8 != 0)
         rv = CKR_KEY_SIZE_RANGE;
@@ -196,17 +205,11 @@ static CK_RV unwrap_private(tok_session *s, tok_slot *slot, const CK_MECHANISM *
                             CK_OBJECT_HANDLE unwrapping, const uint8_t *wrapped, CK_ULONG len,
                             const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
-    const tok_mech *d;
     const tok_attr *kek = NULL;
     CK_ULONG kt = CK_UNAVAILABLE_INFORMATION;
     EVP_PKEY *pk = NULL;
     tok_attrs a = {0};
-    CK_RV rv = tok_mech_check(m, CKF_UNWRAP, &d);
-    if (rv != CKR_OK)
-        return rv;
-    if (!is_aes_wrap(m->mechanism))
-        return CKR_TEMPLATE_INCONSISTENT; /* only an AES key wrap gives a private key */
-    rv = aes_kek(s, unwrapping, 0, &kek);
+    CK_RV rv = private_key_kek(s, m, unwrapping, 0, &kek);
     if (rv != CKR_OK)
         return rv;
     if (!tok_tmpl_get_ulong(tmpl, n, CKA_KEY_TYPE, &kt))

@@ -38,6 +38,7 @@ CK_RV tok_vendor_derive_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *
                             CK_OBJECT_HANDLE base, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                             CK_OBJECT_HANDLE *out)
 {
+    /* The issuer token: its side of the calls, of post-provisioning, and its own (DECLARE_*). */
     if (slot->kind == TOK_SLOT_ISSUER && tok_issuer_prov_mech(m->mechanism))
         return tok_issuer_prov_call(s, slot, m, base, tmpl, n, out);
     if (is_provisioning_call(m->mechanism))

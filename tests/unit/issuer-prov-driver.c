@@ -87,6 +87,17 @@ static void *core_private_key(EVP_PKEY *key)
     return key;
 }
 
+static CK_RV core_declare_key(const char *id, const uint8_t *spki, size_t spki_len)
+{
+    const unsigned char *q = spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &q, (long)spki_len);
+    ck_assert_ptr_nonnull(pub);
+    CK_SKS_DECLARE_KEY_PARAMS p = {(CK_BYTE_PTR)id, strlen(id), CK_INVALID_HANDLE};
+    CK_RV rv = tok_iprov_declare_key(core_ip, &p, pub);
+    EVP_PKEY_free(pub);
+    return rv;
+}
+
 const issuer_driver core_driver = {
     .name = "core",
     .setup = core_setup,
@@ -99,6 +110,7 @@ const issuer_driver core_driver = {
     .verify_key = core_verify_key,
     .verify_close = core_verify_close,
     .private_key = core_private_key,
+    .declare_key = core_declare_key,
 };
 
 /* ---- driver 2: the module on its issuer token ------------------------------- */
@@ -153,9 +165,11 @@ static CK_ULONG bn_param(EVP_PKEY *key, const char *name, uint8_t *buf, size_t c
 
 /*
  * An OpenSSL key as a software private key object of the issuer token
- * (C_CreateObject with its components), usable as `usage` says.
+ * (C_CreateObject with its components), usable as `usage` says; a token
+ * object with CKA_ID `token_id`, or a session object (NULL).
  */
-CK_OBJECT_HANDLE mod_import_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, CK_BBOOL extractable)
+static CK_OBJECT_HANDLE import_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, CK_BBOOL extractable,
+                                   const char *token_id)
 {
     /* DER of the OID prime256v1 (1.2.840.10045.3.1.7), from RFC 5480. */
     static const uint8_t p256_oid[] = {0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07};
@@ -169,6 +183,10 @@ CK_OBJECT_HANDLE mod_import_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, CK_BBOOL
         {CKA_SENSITIVE, &yes, sizeof yes},
     };
     CK_ULONG n = 5;
+    if (token_id != NULL) {
+        t[n++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof yes};
+        t[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)token_id, strlen(token_id)};
+    }
     if (kt == CKK_EC) {
         t[n++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)p256_oid, sizeof p256_oid};
         t[n] = (CK_ATTRIBUTE){CKA_VALUE, v[0], 0};
@@ -198,6 +216,25 @@ CK_OBJECT_HANDLE mod_import_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, CK_BBOOL
     TT_OK(p11->C_CreateObject(mod_session, t, n, &h));
     OPENSSL_cleanse(v, sizeof v);
     return h;
+}
+
+CK_OBJECT_HANDLE mod_import_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, CK_BBOOL extractable)
+{
+    return import_key(key, usage, extractable, NULL);
+}
+
+CK_OBJECT_HANDLE mod_import_token_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, const char *id)
+{
+    return import_key(key, usage, CK_FALSE, id);
+}
+
+void mod_restart(void)
+{
+    TT_OK(p11->C_Finalize(NULL));
+    TT_OK(p11->C_Initialize(NULL));
+    mod_session = tt_open(p11, mod_slot);
+    TT_OK(p11->C_Login(mod_session, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
+    mod_prov = CK_INVALID_HANDLE;
 }
 
 static void *mod_key(EVP_PKEY *key)
@@ -322,6 +359,30 @@ static void *mod_private_key(EVP_PKEY *key)
     return (void *)(uintptr_t)mod_import_key(key, CKA_SIGN, CK_TRUE);
 }
 
+CK_OBJECT_HANDLE mod_find_public_key(const char *id, const uint8_t *spki, size_t spki_len)
+{
+    static CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_ID, (void *)id, strlen(id)},
+        {CKA_PUBLIC_KEY_INFO, (void *)spki, spki_len},
+    };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    TT_OK(p11->C_FindObjectsInit(mod_session, t, 3));
+    TT_OK(p11->C_FindObjects(mod_session, found, 2, &n));
+    TT_OK(p11->C_FindObjectsFinal(mod_session));
+    ck_assert_uint_eq(n, 1);
+    return found[0];
+}
+
+static CK_RV mod_declare_key(const char *id, const uint8_t *spki, size_t spki_len)
+{
+    CK_SKS_DECLARE_KEY_PARAMS p = {(CK_BYTE_PTR)id, strlen(id),
+                                   mod_find_public_key(id, spki, spki_len)};
+    return mod_derive_none(CKM_VENDOR_SKS_DECLARE_KEY, &p, sizeof p);
+}
+
 const issuer_driver module_driver = {
     .name = "module",
     .setup = mod_setup,
@@ -334,4 +395,5 @@ const issuer_driver module_driver = {
     .verify_key = mod_verify_key,
     .verify_close = mod_verify_close,
     .private_key = mod_private_key,
+    .declare_key = mod_declare_key,
 };

@@ -42,6 +42,12 @@ typedef struct {
     CK_RV (*verify_close)(CK_SKS_CLOSE_PARAMS *card);
     /* The private key to import, as a driver handle. */
     void *(*private_key)(EVP_PKEY *key);
+    /*
+     * CKM_VENDOR_SKS_DECLARE_KEY of a key of an earlier session by its ID and
+     * SubjectPublicKeyInfo; the module driver names the CKO_PUBLIC_KEY of the
+     * issuer token that VERIFY_KEY_PAIR made for it (found by ID and key).
+     */
+    CK_RV (*declare_key)(const char *id, const uint8_t *spki, size_t spki_len);
 } issuer_driver;
 
 extern const issuer_driver core_driver, module_driver;
@@ -55,10 +61,16 @@ extern CK_OBJECT_HANDLE mod_prov;     /* the issuer's provisioning object, or CK
 
 /* An OpenSSL key as a private key object of the issuer token with `usage` true. */
 CK_OBJECT_HANDLE mod_import_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, CK_BBOOL extractable);
+/* The same as a token object with CKA_ID `id` (not extractable). */
+CK_OBJECT_HANDLE mod_import_token_key(EVP_PKEY *key, CK_ATTRIBUTE_TYPE usage, const char *id);
+/* C_Finalize and C_Initialize again, as a new process would: a new session, the user logged in. */
+void mod_restart(void);
 /* C_DeriveKey of an issuer-side mechanism on mod_prov; *out is its result. */
 CK_RV mod_derive(CK_MECHANISM_TYPE mech, void *param, CK_ULONG len, CK_ATTRIBUTE *t, CK_ULONG n,
                  CK_OBJECT_HANDLE *out);
 /* An in-session call (CK_SKS_ISSUER_CALL_PARAMS) that makes no object. */
 CK_RV mod_call(CK_MECHANISM_TYPE mech, CK_SKS_ISSUER_CALL_PARAMS *call);
+/* The CKO_PUBLIC_KEY of the issuer token with this ID and SubjectPublicKeyInfo (asserted). */
+CK_OBJECT_HANDLE mod_find_public_key(const char *id, const uint8_t *spki, size_t spki_len);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "issuer-prov-relay.h"
-#include "token/tok_issuer_prov_core.h"
+#include "protocol/sks_keys.h"
 
 /* Copy a view into a caller buffer (size in, length out); fails the test when it does not fit. */
 static void put_out(CK_BYTE_PTR buf, CK_ULONG *len, sks_view v)
@@ -127,14 +127,8 @@ int relay_cert(relay *r, const CK_SKS_CERTIFICATE_PATH_PARAMS *p, uint32_t key_h
     memset(&req, 0, sizeof req);
     req.provisioning_handle = r->session;
     req.key_handle = key_handle;
-    const uint8_t *ptr[SKS_CERT_PATH_MAX];
-    size_t lens[SKS_CERT_PATH_MAX];
-    int n = tok_iprov_split_certs(p->pCertificatePath, p->ulCertificatePathLen, ptr, lens,
-                                  SKS_CERT_PATH_MAX);
-    ck_assert_int_ge(n, 1);
-    req.certificate_path.count = (uint8_t)n;
-    for (int i = 0; i < n; i++)
-        req.certificate_path.cert[i] = (sks_view){ptr[i], lens[i]};
+    ck_assert_int_eq(
+        sks_certpath_split(p->pCertificatePath, p->ulCertificatePathLen, &req.certificate_path), 0);
     req.mac = (sks_view){p->mac, CKS_MAC_LEN};
     return tl_call(r->c, SKS_M_SET_CERTIFICATE_PATH, &req, NULL, &r->ans);
 }
@@ -168,4 +162,17 @@ int relay_close(relay *r, CK_SKS_CLOSE_PARAMS *p)
         memcpy(p->attestedResponse, resp.attested_response.ptr, CKS_MAC_LEN);
     }
     return st;
+}
+
+int relay_post(relay *r, uint8_t method, const CK_SKS_POST_PARAMS *p, uint32_t key_handle,
+               uint32_t new_key_handle)
+{
+    /* The key ID and public key are MAC-only: the card fills them in from its record. */
+    const sks_req_post_key req = {
+        .provisioning_handle = r->session,
+        .key_handle = key_handle,
+        .new_key_handle = new_key_handle,
+        .mac = {p->mac, CKS_MAC_LEN},
+    };
+    return tl_call(r->c, method, &req, NULL, &r->ans);
 }

@@ -35,5 +35,8 @@ int relay_cert(relay *r, const CK_SKS_CERTIFICATE_PATH_PARAMS *p, uint32_t key_h
 int relay_put_key(relay *r, uint8_t method, const CK_SKS_PRIVATE_KEY_PARAMS *p,
                   uint32_t key_handle);
 int relay_close(relay *r, CK_SKS_CLOSE_PARAMS *p);
+/* postDeleteKey, postUnlockKey or postUpdateKey (`method`); new_key_handle 0 but for the last. */
+int relay_post(relay *r, uint8_t method, const CK_SKS_POST_PARAMS *p, uint32_t key_handle,
+               uint32_t new_key_handle);
 
 #endif

@@ -438,6 +438,26 @@ START_TEST(mechanism_list_and_info)
     ck_assert_uint_eq(info.ulMaxKeySize, 32);
     CK_EQ(p11->C_GetMechanismInfo(slot, CKM_RSA_X_509, &info), CKR_MECHANISM_INVALID);
     CK_EQ(p11->C_GetMechanismInfo(slot, CKM_MD5, &info), CKR_MECHANISM_INVALID);
+
+    /* The issuer token's own mechanisms are neither listed nor usable on a card token. */
+    static const CK_MECHANISM_TYPE issuer_only[] = {
+        CKM_VENDOR_SKS_SESSION_ACCEPT,     CKM_VENDOR_SKS_VERIFY_KEY_PAIR,
+        CKM_VENDOR_SKS_VERIFY_CLOSE,       CKM_VENDOR_SKS_DECLARE_KEY,
+        CKM_VENDOR_SKS_DECLARE_PUK_POLICY, CKM_VENDOR_SKS_DECLARE_PIN_POLICY,
+    };
+    CK_SESSION_HANDLE rw;
+    CK(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw));
+    for (size_t i = 0; i < sizeof(issuer_only) / sizeof(issuer_only[0]); i++) {
+        for (CK_ULONG j = 0; j < n; j++)
+            ck_assert_uint_ne(list[j], issuer_only[i]);
+        CK_EQ(p11->C_GetMechanismInfo(slot, issuer_only[i], &info), CKR_MECHANISM_INVALID);
+        CK_SKS_ISSUER_CALL_PARAMS call;
+        memset(&call, 0, sizeof(call));
+        CK_MECHANISM m = {issuer_only[i], &call, sizeof(call)};
+        CK_OBJECT_HANDLE out;
+        CK_EQ(p11->C_DeriveKey(rw, &m, 1, NULL, 0, &out), CKR_MECHANISM_INVALID);
+    }
+    CK(p11->C_CloseSession(rw));
 }
 END_TEST
 

@@ -13,7 +13,8 @@
  * (issuer-prov-driver.h): its core functions on their own, and the built
  * module on its issuer token, where the issuer's key and the manufacturer
  * CA are objects and every step is a C_GenerateKey / C_DeriveKey. The card
- * side is issuer-prov-relay.h.
+ * side is issuer-prov-relay.h, the scenarios' steps issuer-prov-scenario.h;
+ * post-provisioning is test-token-issuer-post.c.
  * What proves the issuer side right is the card: it accepts the MACs and
  * decrypts the values (a wrong PIN is refused, the right one signs), and the
  * expected sizes come from the protocol's definition (5.3: a 16-byte IV and
@@ -25,280 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "pkcs11/sks-pkcs11.h"
+#include "issuer-prov-scenario.h"
 #include "protocol/sks_crypto.h"
-#include "issuer-prov-driver.h"
-#include "issuer-prov-relay.h"
+#include "protocol/sks_keys.h"
 #include "test-token-util.h"
-#include "testlib.h"
-#include "token/tok_issuer_prov_core.h"
-
-#define ISSUER_URI "https://issuer.example/sks"
-
-/* The driver of the running test case. */
-static const issuer_driver *drv;
-
-/* ---- the scenario's material ---------------------------------------------------- */
-
-/* The card's manufacturer CA (its development CA file). */
-static X509 *manufacturer_ca(const tl_card *c)
-{
-    char path[300];
-    snprintf(path, sizeof path, "%s/manufacturer/ca-cert.pem", c->dir);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    ck_assert_ptr_nonnull(x);
-    return x;
-}
-
-/* Buffers of one provisioning session on both sides. */
-typedef struct {
-    relay r;
-    uint8_t issuer_spki[1024];
-    CK_SKS_ISSUER_SESSION_PARAMS is;
-    CK_SKS_SESSION_PARAMS cs;
-    uint8_t esk[CKS_SESSION_KEY_MAX], att[CKS_ATTESTATION_MAX], path[16384];
-    X509 *ca;
-    void *anchor;
-} session;
-
-/* The issuer's request (CKM_VENDOR_SKS_SESSION on the issuer side). */
-static CK_RV issuer_request(session *s, CK_ULONG alg, void *issuer_key)
-{
-    memset(&s->is, 0, sizeof s->is);
-    s->is.ulSessionKeyAlgorithm = alg;
-    s->is.pIssuerUri = (CK_UTF8CHAR_PTR)ISSUER_URI;
-    s->is.ulIssuerUriLen = strlen(ISSUER_URI);
-    s->is.bUpdatable = CK_FALSE;
-    s->is.ulClientOperationLimit = 50;
-    s->is.ulSessionLifeTime = 3600;
-    s->is.pIssuerPublicKey = s->issuer_spki;
-    s->is.ulIssuerPublicKeyLen = sizeof s->issuer_spki;
-    return drv->open(&s->is, issuer_key);
-}
-
-/* The relay copies the request into the card side's struct and runs it on the card. */
-static int card_session(session *s)
-{
-    memset(&s->cs, 0, sizeof s->cs);
-    s->cs.ulSessionKeyAlgorithm = s->is.ulSessionKeyAlgorithm;
-    memcpy(s->cs.serverSessionId, s->is.serverSessionId, CKS_SESSION_ID_LEN);
-    s->cs.pIssuerUri = s->is.pIssuerUri;
-    s->cs.ulIssuerUriLen = s->is.ulIssuerUriLen;
-    s->cs.pIssuerPublicKey = s->is.pIssuerPublicKey;
-    s->cs.ulIssuerPublicKeyLen = s->is.ulIssuerPublicKeyLen;
-    s->cs.bUpdatable = s->is.bUpdatable;
-    s->cs.ulClientOperationLimit = s->is.ulClientOperationLimit;
-    s->cs.ulSessionLifeTime = s->is.ulSessionLifeTime;
-    s->cs.pEncryptedSessionKey = s->esk;
-    s->cs.ulEncryptedSessionKeyLen = sizeof s->esk;
-    s->cs.pSessionAttestation = s->att;
-    s->cs.ulSessionAttestationLen = sizeof s->att;
-    s->cs.pDeviceCertificatePath = s->path;
-    s->cs.ulDeviceCertificatePathLen = sizeof s->path;
-    return relay_session(&s->r, &s->cs);
-}
-
-static void session_init(session *s)
-{
-    memset(s, 0, sizeof *s);
-    s->r.c = tl_card_new();
-    sks_writer_init(&s->r.ans);
-    s->ca = manufacturer_ca(s->r.c);
-    s->anchor = drv->anchor(s->ca);
-}
-
-static void session_free(session *s)
-{
-    sks_writer_free(&s->r.ans);
-    X509_free(s->ca);
-    tl_card_free(s->r.c);
-}
-
-/* Open, relay and accept: the session is ready for calls. */
-static void open_accepted(session *s, CK_ULONG alg, void *issuer_key)
-{
-    ck_assert_uint_eq(issuer_request(s, alg, issuer_key), CKR_OK);
-    TL_OK(s->r.c, card_session(s));
-    CK_RV rv = drv->accept(s->anchor, &s->cs);
-    ck_assert_msg(rv == CKR_OK, "accept: 0x%lx", (unsigned long)rv);
-}
-
-/* The issuer's call parameters around one card-side struct. */
-static CK_SKS_ISSUER_CALL_PARAMS call_of(void *card_struct, CK_ULONG size, const char *ref,
-                                         const char *value)
-{
-    CK_SKS_ISSUER_CALL_PARAMS c;
-    memset(&c, 0, sizeof c);
-    c.pCall = card_struct;
-    c.ulCallLen = size;
-    if (ref != NULL) {
-        c.pReferenceId = (CK_BYTE_PTR)ref;
-        c.ulReferenceIdLen = strlen(ref);
-    }
-    if (value != NULL) {
-        c.pValue = (CK_BYTE_PTR)value;
-        c.ulValueLen = strlen(value);
-    }
-    c.hPrivateKey = CK_INVALID_HANDLE;
-    return c;
-}
-
-#define PUK_VALUE "12345678"
-#define PIN_VALUE "1234"
-
-/* createPUKPolicy "PUK" and createPINPolicy "PIN" (numeric, 4..8) prepared and relayed. */
-static void make_policies(session *s, uint8_t *puk_buf, CK_ULONG puk_cap)
-{
-    CK_SKS_PUK_POLICY_PARAMS puk = {
-        .pId = (CK_BYTE_PTR) "PUK",
-        .ulIdLen = 3,
-        .pEncryptedValue = puk_buf,
-        .ulEncryptedValueLen = puk_cap,
-        .ulFormat = SKS_PIN_NUMERIC,
-        .ulRetryLimit = 3,
-    };
-    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&puk, sizeof puk, NULL, PUK_VALUE);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_PUK_POLICY, &c), CKR_OK);
-    /* Enc of 8 bytes (docs/protocol.md 5.3): a 16-byte IV and one padded block. */
-    ck_assert_uint_eq(puk.ulEncryptedValueLen, 32);
-    TL_OK(s->r.c, relay_puk(&s->r, &puk));
-
-    CK_SKS_PIN_POLICY_PARAMS pin = {
-        .pId = (CK_BYTE_PTR) "PIN",
-        .ulIdLen = 3,
-        .bUserDefined = CK_FALSE,
-        .bUserModifiable = CK_TRUE,
-        .ulFormat = SKS_PIN_NUMERIC,
-        .ulRetryLimit = 3,
-        .ulMinLength = 4,
-        .ulMaxLength = 8,
-        .bCachingSupport = CK_TRUE,
-    };
-    c = call_of(&pin, sizeof pin, "PUK", NULL);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_PIN_POLICY, &c), CKR_OK);
-    TL_OK(s->r.c, relay_pin(&s->r, &pin, s->r.puk));
-}
-
-/* Key pair buffers. */
-typedef struct {
-    CK_SKS_KEY_PAIR_PARAMS p;
-    uint8_t pin[64], pub[CKS_PUBLIC_KEY_MAX], enc[64];
-} key_pair;
-
-static void key_pair_init(key_pair *k, const char *id, CK_BBOOL import)
-{
-    memset(k, 0, sizeof *k);
-    k->p.pId = (CK_BYTE_PTR)id;
-    k->p.ulIdLen = strlen(id);
-    k->p.pPinValue = k->pin;
-    k->p.ulPinValueLen = sizeof k->pin;
-    k->p.bImportPrivateKey = import;
-    k->p.ulKeyUsage = SKS_USAGE_SIGN;
-    k->p.pFriendlyName = (CK_UTF8CHAR_PTR) "My key";
-    k->p.ulFriendlyNameLen = 6;
-    k->p.ulAlgorithm = SKS_KEYALG_EC_P256;
-    k->p.pPublicKey = k->pub;
-    k->p.ulPublicKeyLen = sizeof k->pub;
-    k->p.pEncryptedPrivateKey = k->enc;
-    k->p.ulEncryptedPrivateKeyLen = sizeof k->enc;
-}
-
-/* Prepare createKeyPair under "PIN" and relay it; the card's answer is in k. */
-static void make_key_pair(session *s, key_pair *k, size_t slot)
-{
-    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&k->p, sizeof k->p, "PIN", PIN_VALUE);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_KEY_PAIR, &c), CKR_OK);
-    /* The PIN travels encrypted: Enc of 4 bytes is 32 (5.3), never the clear PIN. */
-    ck_assert_uint_eq(k->p.ulPinValueLen, 32);
-    TL_OK(s->r.c, relay_key_pair(&s->r, &k->p, s->r.pin, slot));
-}
-
-/* A certificate for spki from the test issuer CA, followed by that CA: a 2-certificate path. */
-static void cert_path(const uint8_t *spki, size_t spki_len, sks_writer *der)
-{
-    EVP_PKEY *ca_key;
-    X509 *ca_cert;
-    tl_issue_cert_der((sks_view){spki, spki_len}, der);
-    tl_issuer_ca(&ca_key, &ca_cert);
-    ck_assert(sks_issuer_cert_der(ca_cert, der) == 0);
-}
-
-static void bind_cert(session *s, const char *key_id, const sks_writer *der, uint32_t key_handle)
-{
-    CK_SKS_CERTIFICATE_PATH_PARAMS cp = {
-        .pCertificatePath = der->buf,
-        .ulCertificatePathLen = der->len,
-    };
-    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cp, sizeof cp, key_id, NULL);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CERTIFICATE_PATH, &c), CKR_OK);
-    TL_OK(s->r.c, relay_cert(&s->r, &cp, key_handle));
-}
-
-/* Prepare, relay and verify the close of a session with `keys` keys. */
-static CK_RV close_session(session *s, CK_ULONG keys, int flip)
-{
-    CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = keys};
-    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cl, sizeof cl, NULL, NULL);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CLOSE, &c), CKR_OK);
-    TL_OK(s->r.c, relay_close(&s->r, &cl));
-    if (flip)
-        cl.attestedResponse[7] ^= 0x01;
-    return drv->verify_close(&cl);
-}
-
-/* ECDSA with SHA-256 by the card key, verified with `pub` by OpenSSL. */
-static int card_signs(session *s, uint32_t key, EVP_PKEY *pub)
-{
-    uint8_t hash[32];
-    const char *msg = "issued through PKCS#11";
-    ck_assert(EVP_Digest(msg, strlen(msg), hash, NULL, EVP_sha256(), NULL) == 1);
-    sks_req_sign req = {.key_handle = key,
-                        .algorithm = SKS_SIGN_ECDSA,
-                        .hash = SKS_HASH_NONE,
-                        .data = {hash, sizeof hash}};
-    sks_resp_sign resp;
-    int st = tl_call(s->r.c, SKS_M_SIGN_HASHED_DATA, &req, &resp, &s->r.ans);
-    if (st != SKS_OK)
-        return 0;
-    ck_assert_uint_eq(resp.signature.len, 64);
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(resp.signature.ptr, 32, NULL),
-           *sv = BN_bin2bn(resp.signature.ptr + 32, 32, NULL);
-    ck_assert(sig != NULL && r != NULL && sv != NULL && ECDSA_SIG_set0(sig, r, sv) == 1);
-    unsigned char *der = NULL;
-    int n = i2d_ECDSA_SIG(sig, &der);
-    ECDSA_SIG_free(sig);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
-    int ok = n > 0 && ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 &&
-             EVP_PKEY_verify(ctx, der, (size_t)n, hash, sizeof hash) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    OPENSSL_free(der);
-    return ok;
-}
-
-static int verify_pin(session *s, const char *pin)
-{
-    const sks_req_verify_pin req = {.pin_policy_handle = s->r.pin,
-                                    .pin = {(const uint8_t *)pin, strlen(pin)}};
-    return tl_call(s->r.c, SKS_M_VERIFY_PIN, &req, NULL, &s->r.ans);
-}
-
-static EVP_PKEY *spki_key(const uint8_t *p, size_t n)
-{
-    const unsigned char *q = p;
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)n);
-    ck_assert_ptr_nonnull(k);
-    return k;
-}
 
 /* ---- scenarios -------------------------------------------------------------------- */
 
@@ -497,12 +231,9 @@ enum tamper {
 /* Flip a bit in the device certificate's signature (its last bytes). */
 static void flip_device_signature(session *s)
 {
-    const uint8_t *ptr[SKS_CERT_PATH_MAX];
-    size_t lens[SKS_CERT_PATH_MAX];
-    ck_assert_int_ge(tok_iprov_split_certs(s->path, s->cs.ulDeviceCertificatePathLen, ptr, lens,
-                                           SKS_CERT_PATH_MAX),
-                     1);
-    s->path[lens[0] - 10] ^= 0x01;
+    sks_certpath path;
+    ck_assert_int_eq(sks_certpath_split(s->path, s->cs.ulDeviceCertificatePathLen, &path), 0);
+    s->path[path.cert[0].len - 10] ^= 0x01;
 }
 
 /* One flipped bit in the card's answer: CKR_VENDOR_SKS_ATTESTATION, and the session is over. */
@@ -738,6 +469,12 @@ START_TEST(test_module_mechanisms)
         CKM_VENDOR_SKS_SESSION_ACCEPT,
         CKM_VENDOR_SKS_VERIFY_KEY_PAIR,
         CKM_VENDOR_SKS_VERIFY_CLOSE,
+        CKM_VENDOR_SKS_POST_DELETE_KEY,
+        CKM_VENDOR_SKS_POST_UNLOCK_KEY,
+        CKM_VENDOR_SKS_POST_UPDATE_KEY,
+        CKM_VENDOR_SKS_DECLARE_KEY,
+        CKM_VENDOR_SKS_DECLARE_PUK_POLICY,
+        CKM_VENDOR_SKS_DECLARE_PIN_POLICY,
     };
     CK_MECHANISM_TYPE list[256];
     CK_ULONG n = 256;
@@ -823,47 +560,43 @@ END_TEST
 
 START_TEST(test_split_certs)
 {
-    const uint8_t *ptr[3];
-    size_t lens[3];
+    sks_certpath path;
     /* Two SEQUENCEs, short and long form lengths (built by hand). */
     uint8_t two[2 + 3 + 3 + 130];
     two[0] = 0x30, two[1] = 0x03, two[2] = 1, two[3] = 2, two[4] = 3;
     two[5] = 0x30, two[6] = 0x81, two[7] = 130;
     memset(two + 8, 0x55, 130);
-    ck_assert_int_eq(tok_iprov_split_certs(two, sizeof two, ptr, lens, 3), 2);
-    ck_assert_uint_eq(lens[0], 5);
-    ck_assert_uint_eq(lens[1], 133);
-    ck_assert_ptr_eq(ptr[1], two + 5);
-    ck_assert_int_eq(tok_iprov_split_certs(two, sizeof two, ptr, lens, 1), -1);
-    ck_assert_int_eq(tok_iprov_split_certs(two, sizeof two - 1, ptr, lens, 3), -1);
-    ck_assert_int_eq(tok_iprov_split_certs(two, 0, ptr, lens, 3), -1);
+    ck_assert_int_eq(sks_certpath_split(two, sizeof two, &path), 0);
+    ck_assert_uint_eq(path.count, 2);
+    ck_assert_uint_eq(path.cert[0].len, 5);
+    ck_assert_uint_eq(path.cert[1].len, 133);
+    ck_assert_ptr_eq(path.cert[1].ptr, two + 5);
+    ck_assert_int_eq(sks_certpath_split(two, sizeof two - 1, &path), -1);
+    ck_assert_uint_eq(path.count, 0);
+    ck_assert_int_eq(sks_certpath_split(two, 0, &path), -1);
     uint8_t indefinite[4] = {0x30, 0x80, 0x00, 0x00};
-    ck_assert_int_eq(tok_iprov_split_certs(indefinite, 4, ptr, lens, 3), -1);
+    ck_assert_int_eq(sks_certpath_split(indefinite, 4, &path), -1);
     uint8_t not_seq[2] = {0x31, 0x00};
-    ck_assert_int_eq(tok_iprov_split_certs(not_seq, 2, ptr, lens, 3), -1);
+    ck_assert_int_eq(sks_certpath_split(not_seq, 2, &path), -1);
     uint8_t huge[6] = {0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF};
-    ck_assert_int_eq(tok_iprov_split_certs(huge, 6, ptr, lens, 3), -1);
+    ck_assert_int_eq(sks_certpath_split(huge, 6, &path), -1);
+    /* Eleven certificates are one too many (SKS_CERT_PATH_MAX = 10). */
+    uint8_t eleven[22];
+    for (size_t i = 0; i < 11; i++)
+        eleven[2 * i] = 0x30, eleven[2 * i + 1] = 0x00;
+    ck_assert_int_eq(sks_certpath_split(eleven, 20, &path), 0);
+    ck_assert_uint_eq(path.count, 10);
+    ck_assert_int_eq(sks_certpath_split(eleven, 22, &path), -1);
+    /* A certificate of 65536 bytes does not fit the wire's byte[] (65535). */
+    static uint8_t big[4 + 65532 + 1];
+    big[0] = 0x30, big[1] = 0x82, big[2] = 0xFF, big[3] = 0xFC; /* 4 + 65532 = 65536 */
+    ck_assert_int_eq(sks_certpath_split(big, 4 + 65532, &path), -1);
+    big[3] = 0xFB; /* 4 + 65531 = 65535 */
+    ck_assert_int_eq(sks_certpath_split(big, 4 + 65531, &path), 0);
 }
 END_TEST
 
 /* ---- suite ------------------------------------------------------------------------ */
-
-static void use_core(void)
-{
-    drv = &core_driver;
-    drv->setup();
-}
-
-static void use_module(void)
-{
-    drv = &module_driver;
-    drv->setup();
-}
-
-static void done(void)
-{
-    drv->teardown();
-}
 
 static void add_scenarios(TCase *tc)
 {
@@ -877,31 +610,13 @@ static void add_scenarios(TCase *tc)
     tcase_add_test(tc, test_request_outputs);
 }
 
-static Suite *issuer_prov_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("token-issuer-prov");
-    TCase *core = tcase_create("core");
-    tcase_set_timeout(core, 120);
-    tcase_add_checked_fixture(core, use_core, done);
-    add_scenarios(core);
+    TCase *core, *module;
+    Suite *s = driver_suite("token-issuer-prov", add_scenarios, &core, &module);
     tcase_add_test(core, test_split_certs);
-    suite_add_tcase(s, core);
-    TCase *module = tcase_create("module");
-    tcase_set_timeout(module, 120);
-    tcase_add_checked_fixture(module, use_module, done);
-    add_scenarios(module);
     tcase_add_test(module, test_module_object);
     tcase_add_test(module, test_module_keys);
     tcase_add_test(module, test_module_mechanisms);
-    suite_add_tcase(s, module);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(issuer_prov_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -70,16 +70,27 @@ tests_unit_test_pcsc_DEPENDENCIES = src/token/sks-pkcs11.la tests/unit/libtestli
 
 # The issuer side of SKS provisioning (no-card mode) against a card engine
 # in the test: its core compiled in, and the module dlopened with
-# `transport = none`.
-check_PROGRAMS += tests/unit/test-token-issuer-prov
-TESTS += tests/unit/test-token-issuer-prov
-tests_unit_test_token_issuer_prov_SOURCES = tests/unit/test-token-issuer-prov.c \
+# `transport = none`; post-provisioning and earlier policies in a suite of
+# their own.
+ISSUER_PROV_TESTS = tests/unit/test-token-issuer-prov tests/unit/test-token-issuer-post
+check_PROGRAMS += $(ISSUER_PROV_TESTS)
+TESTS += $(ISSUER_PROV_TESTS)
+ISSUER_PROV_COMMON = \
 	tests/unit/issuer-prov-driver.c tests/unit/issuer-prov-driver.h \
-	tests/unit/issuer-prov-relay.c tests/unit/issuer-prov-relay.h $(TOKEN_TEST_COMMON) \
-	src/token/tok_issuer_prov_session.c src/token/tok_issuer_prov_calls.c
+	tests/unit/issuer-prov-relay.c tests/unit/issuer-prov-relay.h \
+	tests/unit/issuer-prov-scenario.c tests/unit/issuer-prov-scenario.h $(TOKEN_TEST_COMMON) \
+	src/token/tok_issuer_prov_session.c src/token/tok_issuer_prov_calls.c \
+	src/token/tok_issuer_prov_post.c
+tests_unit_test_token_issuer_prov_SOURCES = tests/unit/test-token-issuer-prov.c \
+	$(ISSUER_PROV_COMMON)
 tests_unit_test_token_issuer_prov_CFLAGS = $(TOKEN_TEST_CFLAGS)
 tests_unit_test_token_issuer_prov_LDADD = $(TOKEN_TEST_LDADD)
 tests_unit_test_token_issuer_prov_DEPENDENCIES = src/token/sks-pkcs11.la tests/unit/libtestlib.la
+tests_unit_test_token_issuer_post_SOURCES = tests/unit/test-token-issuer-post.c \
+	$(ISSUER_PROV_COMMON)
+tests_unit_test_token_issuer_post_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_unit_test_token_issuer_post_LDADD = $(TOKEN_TEST_LDADD)
+tests_unit_test_token_issuer_post_DEPENDENCIES = src/token/sks-pkcs11.la tests/unit/libtestlib.la
 
 # SKS provisioning through the vendor mechanisms (card side): the issuer
 # library in the test relays its calls through the module.
