@@ -268,11 +268,14 @@ CK_RV tok_issuer_init_token(const CK_UTF8CHAR *so_pin, CK_ULONG len, const char 
     tok_pin_record so;
     CK_RV rv = pin_length(len);
     /* An initialised token is emptied only with its SO PIN. */
+    int had_objects = t->initialized;
     if (rv == CKR_OK && t->initialized)
         rv = open_record(&t->so, 1, so_pin, len, master);
-    if (rv == CKR_OK && t->initialized)
-        rv = tok_issuer_store_wipe(t);
-    /* A new master key: nothing sealed under the old one is left. */
+    /*
+     * A new master key; the objects go only once the new token file is
+     * saved (a failed save leaves the token as it was, and after a crash in
+     * between the old objects no longer open under the new master key).
+     */
     if (rv == CKR_OK && tok_ossl_random_secret(master, sizeof(master)) != 0)
         rv = CKR_FUNCTION_FAILED;
     if (rv == CKR_OK)
@@ -293,6 +296,8 @@ CK_RV tok_issuer_init_token(const CK_UTF8CHAR *so_pin, CK_ULONG len, const char 
             t->initialized = was_initialized;
             memcpy(t->label, was_label, sizeof(t->label));
         } else {
+            if (had_objects)
+                rv = tok_issuer_store_wipe(t);
             tok_log(TOK_LOG_INFO, "issuer token initialised as \"%s\"", t->label);
         }
     }

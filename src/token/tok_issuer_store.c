@@ -132,9 +132,23 @@ static size_t object_aad(uint64_t id, uint8_t aad[sizeof(OBJECT_AAD) - 1 + 8])
     return n + 8;
 }
 
+/*
+ * Which objects are sealed under the master key: private objects, and every
+ * private or secret key whatever its CKA_PRIVATE (CKA_SENSITIVE hides a
+ * key's value from PKCS#11, not from the disk). Public objects stay readable
+ * without the PIN, as through PKCS#11.
+ */
+static int must_seal(const tok_attrs *a)
+{
+    CK_ULONG cls = CKO_DATA;
+    tok_attrs_get_ulong(a, CKA_CLASS, &cls);
+    return tok_attrs_bool(a, CKA_PRIVATE, CK_FALSE) || cls == CKO_PRIVATE_KEY ||
+           cls == CKO_SECRET_KEY;
+}
+
 CK_RV tok_issuer_store_write(const struct tok_issuer_token *t, uint64_t id, const tok_attrs *a)
 {
-    int sealed = tok_attrs_bool(a, CKA_PRIVATE, CK_FALSE);
+    int sealed = must_seal(a);
     if (sealed && !t->have_master)
         return CKR_USER_NOT_LOGGED_IN;
     sks_writer blob, file;
@@ -256,8 +270,7 @@ static void load_one(struct tok_issuer_token *t, uint64_t id, const char *name, 
     int rc = rv == CKR_OK ? decode_object(t, id, (sks_view){file.buf, file.len}, private_, &a) : -1;
     /* The class and CKA_PRIVATE of the file agree with how it was stored. */
     CK_ULONG cls;
-    if (rc == 1 && (!tok_attrs_get_ulong(&a, CKA_CLASS, &cls) ||
-                    tok_attrs_bool(&a, CKA_PRIVATE, CK_FALSE) != (private_ != 0)))
+    if (rc == 1 && (!tok_attrs_get_ulong(&a, CKA_CLASS, &cls) || must_seal(&a) != (private_ != 0)))
         rc = -1;
     if (rc == 1 && (tok_attrs_set_bool(&a, CKA_TOKEN, CK_TRUE) != CKR_OK ||
                     tok_object_add_token(t->slot_id, &a, id, &h) != CKR_OK))

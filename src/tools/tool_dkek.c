@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -169,23 +170,39 @@ long tool_read_file(const char *path, uint8_t *buf, size_t cap)
 
 int tool_write_file(const char *path, const uint8_t *p, size_t n, int force)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0600);
+    /*
+     * Written whole to a temporary file beside the target, then renamed
+     * over it: a crash or a full disk never leaves a half-written share or
+     * backup, and never destroys the file being replaced.
+     */
+    if (!force && access(path, F_OK) == 0) {
+        fprintf(stderr, "%s: %s: %s (use --force to replace it)\n", tool_prog, path,
+                strerror(EEXIST));
+        return -1;
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+        return -1;
+    int fd = mkstemp(tmp);
     if (fd < 0) {
-        fprintf(stderr, "%s: %s: %s%s\n", tool_prog, path, strerror(errno),
-                errno == EEXIST ? " (use --force to replace it)" : "");
+        fprintf(stderr, "%s: %s: %s\n", tool_prog, path, strerror(errno));
         return -1;
     }
     size_t done = 0;
-    while (done < n) {
+    int ok = fchmod(fd, 0600) == 0;
+    while (ok && done < n) {
         ssize_t w = write(fd, p + done, n - done);
-        if (w <= 0) {
-            fprintf(stderr, "%s: %s: cannot write\n", tool_prog, path);
-            close(fd);
-            return -1;
-        }
-        done += (size_t)w;
+        if (w <= 0)
+            ok = 0;
+        else
+            done += (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    ok = ok && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    /* Without --force a file that appeared meanwhile is not replaced. */
+    ok = ok && (force ? rename(tmp, path) == 0 : link(tmp, path) == 0);
+    unlink(tmp);
+    if (!ok) {
         fprintf(stderr, "%s: %s: cannot write\n", tool_prog, path);
         return -1;
     }

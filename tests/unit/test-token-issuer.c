@@ -18,7 +18,6 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -54,8 +53,11 @@ static int files_contain(const ti_ctx *c, const void *needle, size_t n)
     return found;
 }
 
-/* The number of object files (obj-*) in the issuer token's directory. */
-static int count_object_files(const ti_ctx *c)
+/*
+ * The object files (obj-*) in the issuer token's directory: their number;
+ * the name of the last one found goes to `name` unless NULL.
+ */
+static int object_files(const ti_ctx *c, char name[300])
 {
     char dir[400];
     snprintf(dir, sizeof(dir), "%s/issuer-token", c->env.state);
@@ -63,17 +65,20 @@ static int count_object_files(const ti_ctx *c)
     ck_assert_ptr_nonnull(d);
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strncmp(e->d_name, "obj-", 4) == 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "obj-", 4) == 0) {
+            if (name != NULL)
+                snprintf(name, 300, "%s", e->d_name);
+            n++;
+        }
+    }
     closedir(d);
     return n;
 }
 
 static CK_ULONG count_objects(ti_ctx *c, CK_OBJECT_CLASS cls)
 {
-    CK_ATTRIBUTE t = {CKA_CLASS, &cls, sizeof(cls)};
-    CK_OBJECT_HANDLE h[32];
-    return tt_find(c->f, c->s, &t, 1, h, 32);
+    return tt_count_id(c->f, c->s, cls, NULL, NULL);
 }
 
 START_TEST(t_one_slot_no_card)
@@ -184,7 +189,7 @@ START_TEST(t_pins)
                            {CKA_LABEL, "private data", 12},
                            {CKA_VALUE, "issuer secret note", 18}};
     TT_OK(c.f->C_CreateObject(s, data, 5, &h));
-    ck_assert_int_eq(count_object_files(&c), 1);
+    ck_assert_int_eq(object_files(&c, NULL), 1);
     TT_RV(c.f->C_SetPIN(s, TI_U("wrong-pin"), 9, TI_U("new-user-pin"), 12), CKR_PIN_INCORRECT);
     TT_OK(c.f->C_SetPIN(s, TI_U(TI_USER_PIN), strlen(TI_USER_PIN), TI_U("new-user-pin"), 12));
     TT_OK(c.f->C_Logout(s));
@@ -218,7 +223,7 @@ START_TEST(t_pins)
     TT_OK(c.f->C_Logout(s));
     TT_OK(c.f->C_Login(s, CKU_USER, TI_U(TI_USER_PIN), strlen(TI_USER_PIN)));
     ck_assert_uint_eq(count_objects(&c, CKO_DATA), 0);
-    ck_assert_int_eq(count_object_files(&c), 0);
+    ck_assert_int_eq(object_files(&c, NULL), 0);
     ti_finish(&c);
 }
 END_TEST
@@ -294,40 +299,36 @@ END_TEST
 
 /* Sign with the module, verify with OpenSSL and with the module. */
 static void sign_and_check(ti_ctx *c, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, CK_MECHANISM *m,
-                           int ecdsa, int pss)
+                           int pss)
 {
     static const unsigned char msg[] = "issued by the issuer token";
-    unsigned char sig[512], der[600];
+    unsigned char sig[512];
     CK_ULONG sig_len = sizeof(sig);
     TT_OK(c->f->C_SignInit(c->s, m, priv));
     TT_OK(c->f->C_Sign(c->s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len));
     EVP_PKEY *pk = ti_public_key(c, pub);
-    const unsigned char *check = sig;
-    size_t check_len = sig_len;
-    if (ecdsa) { /* r | s to DER for OpenSSL */
-        ECDSA_SIG *es = ECDSA_SIG_new();
-        ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)sig_len / 2, NULL),
-                       BN_bin2bn(sig + sig_len / 2, (int)sig_len / 2, NULL));
-        unsigned char *p = der;
-        check_len = (size_t)i2d_ECDSA_SIG(es, &p);
-        check = der;
-        ECDSA_SIG_free(es);
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_PKEY_CTX *pctx = NULL;
-    ck_assert_int_eq(EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pk), 1);
-    if (pss) {
-        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
-        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32);
-    }
-    ck_assert_int_eq(EVP_DigestVerify(md, check, check_len, msg, sizeof(msg)), 1);
-    EVP_MD_CTX_free(md);
+    ck_assert(tl_signature_ok(pk, pss, msg, sizeof(msg), sig, sig_len));
     EVP_PKEY_free(pk);
     TT_OK(c->f->C_VerifyInit(c->s, m, pub));
     TT_OK(c->f->C_Verify(c->s, (CK_BYTE_PTR)msg, sizeof(msg), sig, sig_len));
     sig[3] ^= 1;
     TT_OK(c->f->C_VerifyInit(c->s, m, pub));
     TT_RV(c->f->C_Verify(c->s, (CK_BYTE_PTR)msg, sizeof(msg), sig, sig_len), CKR_SIGNATURE_INVALID);
+}
+
+/* RSA-OAEP (SHA-256, MGF1-SHA-256) of `n` bytes by OpenSSL to the token's public key `pub`. */
+static void oaep_encrypt(ti_ctx *c, CK_OBJECT_HANDLE pub, const unsigned char *in, size_t n,
+                         unsigned char *out, size_t *out_len)
+{
+    EVP_PKEY *pk = ti_public_key(c, pub);
+    EVP_PKEY_CTX *ectx = EVP_PKEY_CTX_new(pk, NULL);
+    ck_assert_int_eq(EVP_PKEY_encrypt_init(ectx), 1);
+    EVP_PKEY_CTX_set_rsa_padding(ectx, RSA_PKCS1_OAEP_PADDING);
+    EVP_PKEY_CTX_set_rsa_oaep_md(ectx, EVP_sha256());
+    EVP_PKEY_CTX_set_rsa_mgf1_md(ectx, EVP_sha256());
+    ck_assert_int_eq(EVP_PKEY_encrypt(ectx, out, out_len, in, n), 1);
+    EVP_PKEY_CTX_free(ectx);
+    EVP_PKEY_free(pk);
 }
 
 START_TEST(t_sign_decrypt_derive)
@@ -338,26 +339,18 @@ START_TEST(t_sign_decrypt_derive)
     ti_rsa_pair(&c, 2048, CK_FALSE, CK_FALSE, "r", &rpub, &rpriv);
     ti_ec_pair(&c, 0, CK_FALSE, CK_FALSE, "e", &epub, &epriv);
     CK_MECHANISM pkcs1 = {CKM_SHA256_RSA_PKCS, NULL, 0};
-    sign_and_check(&c, rpriv, rpub, &pkcs1, 0, 0);
+    sign_and_check(&c, rpriv, rpub, &pkcs1, 0);
     CK_RSA_PKCS_PSS_PARAMS pp = {CKM_SHA256, CKG_MGF1_SHA256, 32};
     CK_MECHANISM pss = {CKM_SHA256_RSA_PKCS_PSS, &pp, sizeof(pp)};
-    sign_and_check(&c, rpriv, rpub, &pss, 0, 1);
+    sign_and_check(&c, rpriv, rpub, &pss, 1);
     CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
-    sign_and_check(&c, epriv, epub, &ecdsa, 1, 0);
+    sign_and_check(&c, epriv, epub, &ecdsa, 0);
 
     /* RSA-OAEP: OpenSSL encrypts to the public key, the token decrypts. */
     static const unsigned char secret[] = "a secret for the issuer";
-    EVP_PKEY *pk = ti_public_key(&c, rpub);
-    EVP_PKEY_CTX *ectx = EVP_PKEY_CTX_new(pk, NULL);
     unsigned char ct[256], pt[256];
     size_t ct_len = sizeof(ct);
-    ck_assert_int_eq(EVP_PKEY_encrypt_init(ectx), 1);
-    EVP_PKEY_CTX_set_rsa_padding(ectx, RSA_PKCS1_OAEP_PADDING);
-    EVP_PKEY_CTX_set_rsa_oaep_md(ectx, EVP_sha256());
-    EVP_PKEY_CTX_set_rsa_mgf1_md(ectx, EVP_sha256());
-    ck_assert_int_eq(EVP_PKEY_encrypt(ectx, ct, &ct_len, secret, sizeof(secret)), 1);
-    EVP_PKEY_CTX_free(ectx);
-    EVP_PKEY_free(pk);
+    oaep_encrypt(&c, rpub, secret, sizeof(secret), ct, &ct_len);
     CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &op, sizeof(op)};
     CK_ULONG pt_len = sizeof(pt);
@@ -370,16 +363,8 @@ START_TEST(t_sign_decrypt_derive)
     unsigned char aes[32];
     for (int i = 0; i < 32; i++)
         aes[i] = (unsigned char)(3 * i + 1);
-    pk = ti_public_key(&c, rpub);
-    ectx = EVP_PKEY_CTX_new(pk, NULL);
     ct_len = sizeof(ct);
-    ck_assert_int_eq(EVP_PKEY_encrypt_init(ectx), 1);
-    EVP_PKEY_CTX_set_rsa_padding(ectx, RSA_PKCS1_OAEP_PADDING);
-    EVP_PKEY_CTX_set_rsa_oaep_md(ectx, EVP_sha256());
-    EVP_PKEY_CTX_set_rsa_mgf1_md(ectx, EVP_sha256());
-    ck_assert_int_eq(EVP_PKEY_encrypt(ectx, ct, &ct_len, aes, sizeof(aes)), 1);
-    EVP_PKEY_CTX_free(ectx);
-    EVP_PKEY_free(pk);
+    oaep_encrypt(&c, rpub, aes, sizeof(aes), ct, &ct_len);
     CK_OBJECT_CLASS sk_cls = CKO_SECRET_KEY;
     CK_KEY_TYPE aes_kt = CKK_AES;
     CK_ATTRIBUTE ut[] = {{CKA_CLASS, &sk_cls, sizeof(sk_cls)},
@@ -503,21 +488,7 @@ START_TEST(t_archival_wrap)
     ck_assert(!ti_bool(&c, restored, CKA_LOCAL));
     ck_assert(!ti_bool(&c, restored, CKA_ALWAYS_SENSITIVE));
     ck_assert(ti_bool(&c, restored, CKA_SENSITIVE));
-    static const unsigned char msg[] = "restored from the archive";
-    unsigned char sig[64], der[80];
-    CK_ULONG sig_len = sizeof(sig);
-    CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
-    TT_OK(c.f->C_SignInit(c.s, &ecdsa, restored));
-    TT_OK(c.f->C_Sign(c.s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len));
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
-    unsigned char *dp = der;
-    int der_len = i2d_ECDSA_SIG(es, &dp);
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k2pub), 1);
-    ck_assert_int_eq(EVP_DigestVerify(md, der, (size_t)der_len, msg, sizeof(msg)), 1);
-    EVP_MD_CTX_free(md);
+    tt_sign_and_verify(c.f, c.s, restored, k2pub);
     /* The wrong key type in the template, a damaged blob. */
     kt = CKK_RSA;
     TT_RV(c.f->C_UnwrapKey(c.s, &kwp, ak, blob, blob_len, ut, 4, &restored),
@@ -584,23 +555,24 @@ START_TEST(t_created_objects)
     ck_assert(ti_bool(&c, aes, CKA_TOKEN));
     CK_ATTRIBUTE imp[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, "imported", 8}};
     h = ti_find_one(&c, imp, 2);
-    static const unsigned char msg[] = "imported key";
-    unsigned char sig[64], der[80];
-    CK_ULONG sig_len = sizeof(sig);
-    CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
-    TT_OK(c.f->C_SignInit(c.s, &ecdsa, h));
-    TT_OK(c.f->C_Sign(c.s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len));
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
-    unsigned char *dp = der;
-    int der_len = i2d_ECDSA_SIG(es, &dp);
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, ossl), 1);
-    ck_assert_int_eq(EVP_DigestVerify(md, der, (size_t)der_len, msg, sizeof(msg)), 1);
-    EVP_MD_CTX_free(md);
+    tt_sign_and_verify(c.f, c.s, h, ossl);
     /* Its private scalar is not on disk in the clear. */
     ck_assert(!files_contain(&c, scalar, sizeof(scalar)));
+    /* Nor is a secret key's value when the key is not CKA_PRIVATE. */
+    CK_KEY_TYPE aes_type = CKK_AES;
+    CK_BBOOL on = CK_TRUE, off = CK_FALSE;
+    uint8_t value[32];
+    for (size_t i = 0; i < sizeof(value); i++)
+        value[i] = (uint8_t)(0xA5 ^ (i * 7));
+    CK_ATTRIBUTE plain_key[] = {{CKA_CLASS, &sk, sizeof(sk)},
+                                {CKA_KEY_TYPE, &aes_type, sizeof(aes_type)},
+                                {CKA_TOKEN, &on, sizeof(on)},
+                                {CKA_PRIVATE, &off, sizeof(off)},
+                                {CKA_VALUE, value, sizeof(value)}};
+    CK_OBJECT_HANDLE plain;
+    TT_OK(c.f->C_CreateObject(c.s, plain_key, 5, &plain));
+    ck_assert(!files_contain(&c, value, sizeof(value)));
+    TT_OK(c.f->C_DestroyObject(c.s, plain));
 
     /* Destroyed: gone after a restart too. */
     TT_OK(c.f->C_DestroyObject(c.s, aes));
@@ -665,25 +637,6 @@ static void damage_file(const ti_ctx *c, const char *name)
     fclose(f);
 }
 
-/* The name of the only object file, or asserts. */
-static void only_object_file(const ti_ctx *c, char name[300])
-{
-    char dir[400];
-    snprintf(dir, sizeof(dir), "%s/issuer-token", c->env.state);
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "obj-", 4) == 0) {
-            snprintf(name, 300, "%s", e->d_name);
-            n++;
-        }
-    }
-    closedir(d);
-    ck_assert_int_eq(n, 1);
-}
-
 START_TEST(t_damaged_files)
 {
     ti_ctx c;
@@ -697,7 +650,7 @@ START_TEST(t_damaged_files)
                            {CKA_VALUE, "sealed note", 11}};
     TT_OK(c.f->C_CreateObject(c.s, data, 4, &h));
     char name[300];
-    only_object_file(&c, name);
+    ck_assert_int_eq(object_files(&c, name), 1);
     damage_file(&c, name);
     ti_restart(&c);
     ck_assert_uint_eq(count_objects(&c, CKO_DATA), 0); /* skipped, not trusted */
@@ -736,9 +689,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tl_run_suite(suite());
 }
