@@ -11,6 +11,7 @@
  *   populate-sks  create keys on an SKS card state (one provisioning session)
  *   populate-p11  create keys on a PKCS#11 token (C_GenerateKeyPair)
  *   prov          SKS provisioning sessions per second and their crypto bound
+ *   inject        issuer-side injection blobs per second (no-card mode), raw bound
  *   apdu-rate     APDU round trips per second through PC/SC
  *   apdu-count    APDUs per operation, from the module's APDU trace
  *   report        the table, from a file of result records (--records FILE)
@@ -35,6 +36,7 @@ static const struct {
     {"populate-sks", bench_cmd_populate_sks},
     {"populate-p11", bench_cmd_populate_p11},
     {"prov", bench_cmd_prov},
+    {"inject", bench_cmd_inject},
     {"apdu-rate", bench_cmd_apdu_rate},
     {"apdu-count", bench_cmd_apdu_count},
     {"report", bench_cmd_report},

@@ -38,6 +38,7 @@ int bench_cmd_scale(const bench_opts *o);        /* bench_scale.c */
 int bench_cmd_populate_p11(const bench_opts *o); /* bench_populate.c */
 int bench_cmd_populate_sks(const bench_opts *o); /* bench_populate.c */
 int bench_cmd_prov(const bench_opts *o);         /* bench_prov.c */
+int bench_cmd_inject(const bench_opts *o);       /* bench_inject.c */
 int bench_cmd_apdu_rate(const bench_opts *o);    /* bench_apdu.c */
 int bench_cmd_apdu_count(const bench_opts *o);   /* bench_apdu.c */
 int bench_cmd_report(const bench_opts *o);       /* bench_report.c */

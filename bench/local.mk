@@ -11,6 +11,7 @@ bench_sks_bench_SOURCES = \
 	bench/bench_scale.c \
 	bench/bench_populate.c \
 	bench/bench_prov.c bench/bench_prov.h \
+	bench/bench_inject.c \
 	bench/bench_apdu.c \
 	bench/bench_report.c
 bench_sks_bench_CFLAGS = $(AM_CFLAGS) -pthread $(CRYPTO_CFLAGS) $(P11KIT_CFLAGS) $(PCSC_CFLAGS)

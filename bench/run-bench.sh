@@ -255,6 +255,13 @@ else
     na "no tmpfs (/dev/shm)" prov.tmpfs.sessions_s
 fi
 
+# ---- issuer-side injection, no-card mode ----------------------------------------------
+say "issuer-side injection (no-card mode)"
+mkdir -p "$WORK/issuer-state"
+write_conf "$WORK/issuer.conf" "$WORK/issuer-state" "transport = none"
+SKS_PKCS11_CONF="$WORK/issuer.conf" bench inject --module "$MODULE" --pin "$PIN" \
+    --seconds "$PROV_SECONDS"
+
 # ---- pcscd + sks-card ------------------------------------------------------------------
 PCSC_KEYS=(sign.sks-pcsc.rsa.t1 sign.sks-pcsc.rsa.tN sign.sks-pcsc.ec.t1 sign.sks-pcsc.ec.tN
     apdu.rtt_s apdu.sks-pcsc.login apdu.sks-pcsc.find_first apdu.sks-pcsc.find

@@ -1,6 +1,6 @@
 /*
  * card_keys.c - the key object methods of the Key User API: enumerateKeys,
- * getKeyAttributes, deleteKey, exportKey and setKeyAttributes, and the two
+ * getKeyAttributes, enumerateKeyAttributes, deleteKey, exportKey and setKeyAttributes, and the two
  * rules every key method shares: only complete keys (session closed) exist
  * for this API, and a PIN-protected key needs its policy's PIN verified.
  * The paging of enumerateKeys here also serves enumerateObjects.
@@ -92,6 +92,70 @@ int card_m_get_key_attributes(card_call *call, const void *reqp, void *respp)
     }
     card_key_rec_free(&rec);
     return status;
+}
+
+/* One page of enumerateKeyAttributes being filled (card_store_key_public_page's ctx). */
+typedef struct {
+    card_call *call;
+    sks_writer record; /* the record being encoded */
+} key_page;
+
+/* Encode one key's record and add it unless it takes the page past its budget. */
+static int take_key_record(void *ctx, const card_key_rec *rec)
+{
+    key_page *page = ctx;
+    sks_writer *out = &page->call->out[0];
+    sks_key_attributes_info info;
+    memset(&info, 0, sizeof(info));
+    info.key_handle = rec->handle;
+    info.attributes.id = (sks_view){rec->id, rec->id_len};
+    info.attributes.friendly_name = card_buf_view(&rec->friendly_name);
+    info.attributes.algorithm = rec->algorithm;
+    info.attributes.key_usage = rec->usage;
+    info.attributes.flags = rec->flags;
+    info.attributes.pin_policy_handle = rec->pin_policy;
+    info.attributes.public_key = card_buf_view(&rec->public_key);
+    info.attributes.provisioning_handle = rec->session;
+    if (card_certpath_view(&rec->cert_path, &info.attributes.certificate_path) != 0)
+        return card_fail(page->call, SKS_ERR_INTERNAL, "stored certificate path of key %u is bad",
+                         rec->handle);
+    sks_writer_reset(&page->record);
+    if (sks_fields_write(sks_rec_key_attributes_info.req, sks_rec_key_attributes_info.nreq,
+                         SKS_FF_WIRE, &info, &page->record) != 0 ||
+        page->record.failed)
+        return card_fail(page->call, SKS_ERR_INTERNAL, "cannot encode key %u", rec->handle);
+    /* A page holds at least one record, however large. */
+    if (out->len > 0 &&
+        (out->len >= SKS_ENUM_RECORDS_MAX || page->record.len > SKS_ENUM_RECORDS_MAX - out->len))
+        return CARD_PAGE_FULL;
+    sks_put_raw(out, page->record.buf, page->record.len);
+    return out->failed ? card_fail(page->call, SKS_ERR_INTERNAL, "out of memory") : SKS_OK;
+}
+
+/*
+ * enumerateKeyAttributes: the records of the complete keys after
+ * AfterHandle, ascending, as many as fit in SKS_ENUM_RECORDS_MAX bytes,
+ * read in one store query that never unseals a private key.
+ */
+int card_m_enumerate_key_attributes(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_enumerate_keys *req = reqp;
+    sks_resp_enumerate_key_attributes *resp = respp;
+    key_page page = {call, {0}};
+    int more = 0;
+
+    sks_writer_init(&page.record);
+    int status = card_store_key_public_page(call->card->store, req->after_handle, take_key_record,
+                                            &page, &more);
+    sks_writer_free(&page.record);
+    if (status == SKS_ERR_STORAGE && call->error[0] == '\0')
+        return card_fail(call, SKS_ERR_STORAGE, "cannot list the keys");
+    if (status != SKS_OK)
+        return status;
+    resp->records.ptr = call->out[0].buf;
+    resp->records.len = call->out[0].len;
+    resp->more = more != 0;
+    return SKS_OK;
 }
 
 /*

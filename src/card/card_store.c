@@ -1517,3 +1517,60 @@ int card_store_key_flag_used(card_store *st, uint8_t flag, int *used)
     *used = n > 0;
     return SKS_OK;
 }
+
+/* ---- Public parts of keys, a page at a time (enumerateKeyAttributes) --- */
+
+/*
+ * The key columns without the sealed private key, in key_cols order: no
+ * row's private key is read or unsealed. Prepared per call, like the query
+ * above, to stay out of the table of prepared statements.
+ */
+#define KEY_PUBLIC_COLS                                                                            \
+    "handle, session, id, pin_policy, flags, usage, algorithm, friendly_name, public_key,"         \
+    " cert_path"
+
+int card_store_key_public_page(card_store *st, uint32_t after, card_key_public_fn take, void *ctx,
+                               int *more)
+{
+    sqlite3_stmt *s = NULL;
+    int status = SKS_OK;
+    int rc = SQLITE_DONE;
+
+    *more = 0;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT " KEY_PUBLIC_COLS " FROM keys"
+                           " WHERE handle > ?1 AND (flags & ?2) != 0 ORDER BY handle",
+                           -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 1, after) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, SKS_KEYFLAG_COMPLETE) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return SKS_ERR_STORAGE;
+    }
+    while (status == SKS_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        card_key_rec rec;
+        row_reader r;
+        memset(&rec, 0, sizeof rec);
+        row_reader_init(&r, st, s);
+        for (size_t i = 0; i < key_layout.ncols; i++) {
+            if (key_layout.cols[i].kind != COL_SEALED)
+                get_column(&r, &key_layout, &key_layout.cols[i], 0, &rec);
+        }
+        status = r.status;
+        if (status == SKS_OK) {
+            int taken = take(ctx, &rec);
+            if (taken == CARD_PAGE_FULL)
+                *more = 1;
+            else if (taken != SKS_OK)
+                status = taken;
+        }
+        record_free(&key_layout, &rec, sizeof rec);
+        if (*more)
+            break;
+    }
+    if (status == SKS_OK && !*more && rc != SQLITE_DONE)
+        status = SKS_ERR_STORAGE;
+    sqlite3_finalize(s);
+    if (status != SKS_OK)
+        *more = 0;
+    return status;
+}

@@ -222,4 +222,16 @@ void card_store_set_crash_after(card_store *st, long writes);
 /* Does any key (complete or not) have every bit of `flag` in its flags? (initializeDKEK) */
 int card_store_key_flag_used(card_store *st, uint8_t flag, int *used);
 
+/*
+ * The complete keys with handle > after, ascending, read in one query
+ * without their private keys (private_key stays empty; nothing is
+ * unsealed). `take` gets each record (freed after it returns) and answers
+ * SKS_OK to go on, CARD_PAGE_FULL to stop before this record (*more is then
+ * set), or another status to fail with it.
+ */
+#define CARD_PAGE_FULL (-1)
+typedef int (*card_key_public_fn)(void *ctx, const card_key_rec *rec);
+int card_store_key_public_page(card_store *st, uint32_t after, card_key_public_fn take, void *ctx,
+                               int *more);
+
 #endif

@@ -205,6 +205,18 @@ typedef struct {
     uint32_t provisioning_handle;
 } sks_resp_get_key_attributes;
 
+/* enumerateKeyAttributes takes sks_req_enumerate_keys (AfterHandle). */
+typedef struct {
+    sks_view records; /* a sequence of sks_key_attributes_info records, ascending handles */
+    uint8_t more;
+} sks_resp_enumerate_key_attributes;
+
+/* One enumerateKeyAttributes record (descriptor sks_rec_key_attributes_info). */
+typedef struct {
+    uint32_t key_handle;
+    sks_resp_get_key_attributes attributes; /* what getKeyAttributes answers for the key */
+} sks_key_attributes_info;
+
 typedef struct {
     uint32_t key_handle;
     uint8_t algorithm; /* enum sks_sign_alg */
@@ -454,6 +466,7 @@ typedef union {
     sks_resp_get_device_info info;
     sks_resp_enumerate_keys enumerate;
     sks_resp_get_key_attributes attributes;
+    sks_resp_enumerate_key_attributes key_attributes;
     sks_resp_sign sign;
     sks_resp_decrypt decrypt;
     sks_resp_key_agreement agree;
@@ -478,6 +491,8 @@ const char *sks_status_name(uint8_t status);
 
 /* Record descriptor for sks_pin_policy_info (nreq/req used, no id). */
 extern const sks_msgdesc sks_rec_pin_policy_info;
+/* Record descriptor for sks_key_attributes_info (nreq/req used, no id). */
+extern const sks_msgdesc sks_rec_key_attributes_info;
 
 /* Method ID byte + WIRE fields. 0 on success, -1 on encoding failure. */
 int sks_msg_encode_request(const sks_msgdesc *d, const void *req, sks_writer *w);

@@ -463,6 +463,33 @@ const sks_msgdesc sks_rec_pin_policy_info = {
     0, "PINPolicyInfo", pin_policy_info_fields, COUNT(pin_policy_info_fields), NULL, 0, 0,
 };
 
+/* ---- enumerateKeyAttributes (90) -------------------------------------- */
+static const sks_field enumerate_key_attributes_resp[] = {
+    F_BLOB(sks_resp_enumerate_key_attributes, records, "Records", W, 0, ANY_BLOB),
+    F_BOOL(sks_resp_enumerate_key_attributes, more, "More", W),
+};
+
+/* One record: KeyHandle, then the fields of getKeyAttributes in their order. */
+#define S sks_key_attributes_info
+static const sks_field key_attributes_info_fields[] = {
+    F_INT(S, key_handle, "KeyHandle", W),
+    F_BYTES(S, attributes.id, "ID", W, 1, SKS_ID_MAX),
+    F_BYTES(S, attributes.friendly_name, "FriendlyName", W, 0, SKS_FRIENDLY_NAME_MAX),
+    F_BYTE(S, attributes.algorithm, "AlgorithmData", W),
+    F_BYTE(S, attributes.key_usage, "KeyUsage", W),
+    F_BYTE(S, attributes.flags, "Flags", W),
+    F_INT(S, attributes.pin_policy_handle, "PINPolicyHandle", W),
+    F_BYTES(S, attributes.public_key, "PublicKey", W, 0, ANY_BYTES),
+    F_CERTS(S, attributes.certificate_path, "CertificatePath", W, 0),
+    F_INT(S, attributes.provisioning_handle, "ProvisioningHandle", W),
+};
+#undef S
+
+const sks_msgdesc sks_rec_key_attributes_info = {
+    0, "KeyAttributesInfo", key_attributes_info_fields, COUNT(key_attributes_info_fields), NULL, 0,
+    0,
+};
+
 static const sks_msgdesc methods[] = {
     METHOD(SKS_M_CREATE_PROVISIONING_SESSION, "createProvisioningSession", create_session_req,
            create_session_resp, 0),
@@ -515,6 +542,9 @@ static const sks_msgdesc methods[] = {
     METHOD_NO_REQ(SKS_M_GET_DKEK_STATUS, "getDKEKStatus", dkek_status_resp),
     METHOD(SKS_M_WRAP_KEY, "wrapKey", wrap_key_req, wrap_key_resp, 0),
     METHOD(SKS_M_UNWRAP_KEY, "unwrapKey", unwrap_key_req, unwrap_key_resp, 0),
+    /* enumerateKeyAttributes pages after a handle like enumerateKeys. */
+    METHOD(SKS_M_ENUMERATE_KEY_ATTRIBUTES, "enumerateKeyAttributes", enumerate_keys_req,
+           enumerate_key_attributes_resp, 0),
 };
 
 const sks_msgdesc *sks_msg_find(uint8_t method_id)

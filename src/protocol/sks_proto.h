@@ -59,6 +59,8 @@ enum sks_method_id {
     SKS_M_GET_DKEK_STATUS = 87,
     SKS_M_WRAP_KEY = 88,
     SKS_M_UNWRAP_KEY = 89,
+    /* Every complete key's attributes, a page at a time (docs/protocol.md 7.18). */
+    SKS_M_ENUMERATE_KEY_ATTRIBUTES = 90,
 };
 
 /* ---- Status codes (first byte of every answer) ------------------------ */
@@ -94,6 +96,9 @@ enum sks_status {
 #define SKS_CERT_PATH_MAX     10          /* certificates in one path */
 #define SKS_ENUM_PAGE_MAX     1000        /* handles returned by one enumerateKeys */
 #define SKS_HANDLE_DEVICE     0xFFFFFFFFu /* "device PIN/PUK": not supported */
+
+/* Record bytes in one enumerateKeyAttributes page (a larger single record goes alone). */
+#define SKS_ENUM_RECORDS_MAX (128u * 1024u)
 
 /* ---- createProvisioningSession: session key establishment ------------- */
 enum sks_session_key_alg {

@@ -83,7 +83,7 @@ src_token_sks_pkcs11_la_SOURCES += \
 src_token_sks_pkcs11_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) $(P11KIT_CFLAGS) \
 	$(PCSC_CFLAGS)
 src_token_sks_pkcs11_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
-	-export-symbols-regex '^C_GetFunctionList$$'
+	-export-symbols-regex '^C_GetFunctionList$$' -Wl,-z,nodelete
 src_token_sks_pkcs11_la_LIBADD = $(CRYPTO_LIBS) $(SQLITE_LIBS) $(PCSC_LIBS) -lpthread
 
 # sks.module names the module by its installed absolute path, so p11-kit

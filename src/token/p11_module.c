@@ -3,11 +3,22 @@
  * C_GetFunctionList), the entry/exit pair every C_* function goes through,
  * fork detection, and the function list itself.
  *
- * Fork: the module remembers the pid that initialised it and compares it at
- * every entry. A forked child therefore gets CKR_CRYPTOKI_NOT_INITIALIZED
- * until it calls C_Initialize, which abandons (leaks, never touches) the
- * parent's state: its lock may be held by a thread that does not exist in
- * the child, and its card's SQLite connection belongs to the parent.
+ * Fork: a pthread_atfork child handler marks the process as a forked copy,
+ * and every entry checks that mark (a memory load, where a getpid() was a
+ * system call: two per signature, C_SignInit and C_Sign). A forked child
+ * therefore gets CKR_CRYPTOKI_NOT_INITIALIZED until it calls C_Initialize,
+ * which abandons (leaks, never touches) the parent's state: its lock may be
+ * held by a thread that does not exist in the child, and its card's SQLite
+ * connection belongs to the parent.
+ *
+ * The handler is registered once per process (at the first C_Initialize,
+ * under life_lock); a child inherits the registration. A handler cannot be
+ * unregistered, so the module must never be unmapped while it is
+ * registered: it is linked with -z nodelete (src/token/local.mk), which
+ * makes dlclose leave it resident, and a later dlopen gets the same copy
+ * with the handler still valid. A child made without fork handlers (a raw
+ * clone or SYS_fork system call) is not detected; posix_spawn and vfork
+ * children only exec.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +37,16 @@ tok_module tok_g;
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static tok_lock module_lock;
 
+/* Set by the fork child handler; cleared by C_Initialize in the child. */
+static int forked_since_init;
+/* The handler is registered (under life_lock; a child inherits both). */
+static int atfork_registered;
+
+static void mark_forked_child(void)
+{
+    __atomic_store_n(&forked_since_init, 1, __ATOMIC_RELAXED);
+}
+
 static int is_initialized(void)
 {
     return __atomic_load_n(&tok_g.initialized, __ATOMIC_ACQUIRE);
@@ -34,7 +55,7 @@ static int is_initialized(void)
 /* Initialised in this very process (not a forked copy of the parent's state)? */
 static int initialized_here(void)
 {
-    return is_initialized() && tok_g.pid == getpid();
+    return is_initialized() && !__atomic_load_n(&forked_since_init, __ATOMIC_RELAXED);
 }
 
 CK_RV tok_enter(const char *fn)
@@ -87,8 +108,15 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
     CK_RV rv;
     pthread_mutex_lock(&life_lock);
+    if (!atfork_registered) {
+        if (pthread_atfork(NULL, NULL, mark_forked_child) != 0) {
+            rv = CKR_HOST_MEMORY;
+            goto out;
+        }
+        atfork_registered = 1;
+    }
     if (is_initialized()) {
-        if (tok_g.pid == getpid()) {
+        if (initialized_here()) {
             rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
             goto out;
         }
@@ -107,6 +135,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
     tok_log_open(&tok_g.config);
     tok_wait_start();
     tok_g.pid = getpid();
+    __atomic_store_n(&forked_since_init, 0, __ATOMIC_RELAXED);
     tok_g.next_session = 1;
     tok_g.next_object = 1;
     tok_cards_open(); /* a card that cannot be opened is logged and leaves no slots */

@@ -521,7 +521,7 @@ typedef struct {
 
 typedef struct {
     int initialized;
-    pid_t pid; /* a different getpid() means we are in a forked child */
+    pid_t pid; /* the process that initialised the module (fork: p11_module.c) */
     tok_config config;
     tok_card *cards[TOK_MAX_CARDS];
     size_t ncards;

@@ -16,6 +16,10 @@
  * policies and the objects that were unreadable are read again. Anything
  * else reloads everything.
  *
+ * The keys are read with enumerateKeyAttributes, many records per call; a
+ * card that does not know it gets enumerateKeys and a getKeyAttributes per
+ * key, with the same result.
+ *
  * A key's public key (SPKI) is parsed on first use, not at load: at load it
  * would be most of the cost of a card with many keys.
  */
@@ -177,6 +181,27 @@ static CK_RV key_from_attributes(tok_card_key *k, uint32_t handle,
     return CKR_OK;
 }
 
+/* Add one complete key to the cache (its attributes as getKeyAttributes gives them). */
+static CK_RV add_key(tok_card *card, uint32_t handle, const sks_resp_get_key_attributes *a,
+                     size_t *cap)
+{
+    if (card->nkeys == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        tok_card_key *v = realloc(card->keys, ncap * sizeof(*v));
+        if (v == NULL)
+            return CKR_HOST_MEMORY;
+        card->keys = v;
+        *cap = ncap;
+    }
+    tok_card_key *k = &card->keys[card->nkeys];
+    CK_RV rv = key_from_attributes(k, handle, a);
+    /* The policies are loaded first: CKA_ALWAYS_AUTHENTICATE follows CachingSupport. */
+    const sks_pin_policy_info *policy = tok_card_find_policy(card, k->pin_policy);
+    k->always_authenticate = policy != NULL && !policy->caching_support;
+    card->nkeys++; /* counted even on failure so that key_free() releases it */
+    return rv;
+}
+
 static CK_RV load_key(tok_card *card, uint32_t handle, size_t *cap)
 {
     sks_req_key_handle req = {handle};
@@ -189,22 +214,7 @@ static CK_RV load_key(tok_card *card, uint32_t handle, size_t *cap)
         /* A key deleted meanwhile, or one still being provisioned: not shown. */
         return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_OK : rv;
     }
-    if (card->nkeys == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        tok_card_key *v = realloc(card->keys, ncap * sizeof(*v));
-        if (v == NULL) {
-            sks_writer_free(&answer);
-            return CKR_HOST_MEMORY;
-        }
-        card->keys = v;
-        *cap = ncap;
-    }
-    tok_card_key *k = &card->keys[card->nkeys];
-    rv = key_from_attributes(k, handle, &resp);
-    /* The policies are loaded first: CKA_ALWAYS_AUTHENTICATE follows CachingSupport. */
-    const sks_pin_policy_info *policy = tok_card_find_policy(card, k->pin_policy);
-    k->always_authenticate = policy != NULL && !policy->caching_support;
-    card->nkeys++; /* counted even on failure so that key_free() releases it */
+    rv = add_key(card, handle, &resp, cap);
     sks_writer_free(&answer);
     return rv;
 }
@@ -242,6 +252,72 @@ static CK_RV enumerate(tok_card *card, uint8_t method,
             rv = each(card, h, cap);
         }
         int more = rv == CKR_OK && resp.more && resp.handles.len > 0;
+        sks_writer_free(&answer);
+        if (rv != CKR_OK || !more)
+            return rv;
+    }
+}
+
+/* The older protocol's way to load the keys (enumerateKeys + getKeyAttributes). */
+static CK_RV load_keys_by_handle(tok_card *card, size_t *cap)
+{
+    return enumerate(card, SKS_M_ENUMERATE_KEYS, load_key, cap);
+}
+
+/*
+ * The records of one enumerateKeyAttributes page, added in order. *after
+ * moves to the last handle; handles must ascend.
+ */
+static CK_RV add_key_records(tok_card *card, sks_view records, uint32_t *after, size_t *cap)
+{
+    sks_reader r;
+    sks_reader_init(&r, records.ptr, records.len);
+    while (r.pos < r.len) {
+        sks_key_attributes_info rec;
+        const char *why = NULL;
+        if (sks_fields_read(sks_rec_key_attributes_info.req, sks_rec_key_attributes_info.nreq,
+                            SKS_FF_WIRE, &r, &rec, &why) != SKS_OK) {
+            tok_log(TOK_LOG_ERROR, "malformed key record (%s)", why ? why : "?");
+            return CKR_DEVICE_ERROR;
+        }
+        if (rec.key_handle <= *after) /* must ascend, or we could loop forever */
+            return CKR_DEVICE_ERROR;
+        *after = rec.key_handle;
+        if (!(rec.attributes.flags & SKS_KEYFLAG_COMPLETE))
+            continue; /* still being provisioned: not shown */
+        CK_RV rv = add_key(card, rec.key_handle, &rec.attributes, cap);
+        if (rv != CKR_OK)
+            return rv;
+    }
+    return CKR_OK;
+}
+
+/*
+ * Every complete key, ascending: enumerateKeyAttributes a page at a time,
+ * or, from a card that does not know that method (NO_METHOD on the first
+ * page), enumerateKeys and one getKeyAttributes per key.
+ */
+static CK_RV load_keys(tok_card *card, size_t *cap)
+{
+    uint32_t after = 0;
+    for (;;) {
+        sks_req_enumerate_keys req = {after};
+        sks_resp_enumerate_key_attributes resp;
+        sks_writer answer;
+        uint8_t status;
+        sks_writer_init(&answer);
+        CK_RV rv = tok_card_call(card, SKS_M_ENUMERATE_KEY_ATTRIBUTES, &req, &resp, &answer,
+                                 &status, NULL, 0);
+        if (rv == CKR_OK && status == SKS_ERR_NO_METHOD && after == 0) {
+            sks_writer_free(&answer);
+            return load_keys_by_handle(card, cap);
+        }
+        if (rv == CKR_OK)
+            rv = tok_status_to_rv(status, SKS_M_ENUMERATE_KEY_ATTRIBUTES);
+        uint32_t last = after;
+        if (rv == CKR_OK)
+            rv = add_key_records(card, resp.records, &after, cap);
+        int more = rv == CKR_OK && resp.more && after != last;
         sks_writer_free(&answer);
         if (rv != CKR_OK || !more)
             return rv;
@@ -418,7 +494,7 @@ static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
     size_t key_cap = 0, obj_cap = 0;
     CK_RV rv = load_policies(card);
     if (rv == CKR_OK)
-        rv = enumerate(card, SKS_M_ENUMERATE_KEYS, load_key, &key_cap);
+        rv = load_keys(card, &key_cap);
     if (rv == CKR_OK)
         rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &obj_cap);
     if (rv == CKR_OK)

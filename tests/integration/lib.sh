@@ -256,6 +256,35 @@ it_token_with_keys() {
     it_gate "a token with an RSA and an EC key pair made with pkcs11-tool"
 }
 
+# pkcs11-tool signs $IT_TMP/data with MECH and key ID as the user of
+# $IT_TOKEN (ECDSA in openssl's DER format); openssl dgst -sha256, with the
+# extra options given (PSS padding...), verifies it with PEM. Two checks.
+it_sign_verified() { # DESC MECH ID PEM [openssl dgst options...]
+    local desc=$1 mech=$2 id=$3 pem=$4 sig="$IT_TMP/sig.$2" fmt=()
+    shift 4
+    case $mech in ECDSA*) fmt=(--signature-format openssl) ;; esac
+    check "sign $desc" "${P11[@]}" --token-label "$IT_TOKEN" --login --pin "$IT_PIN" --sign \
+        -m "$mech" ${fmt[@]+"${fmt[@]}"} --id "$id" -i "$IT_TMP/data" -o "$sig"
+    check "openssl verifies $desc" openssl dgst -sha256 "$@" -verify "$pem" -signature "$sig" \
+        "$IT_TMP/data"
+}
+
+# openssl encrypts a random secret to $IT_TMP/rsa.pem with RSA-OAEP
+# (SHA-256, MGF1-SHA-256); pkcs11-tool decrypts it with key 01 as the user of
+# $IT_TOKEN (WHERE: how the call goes, for the check's name); the plaintext
+# is the secret ($IT_TMP/secret, kept for later checks). Three checks.
+it_oaep_decrypts() { # WHERE
+    local d=$IT_TMP
+    head -c 48 /dev/urandom >"$d/secret"
+    check "openssl encrypts to the RSA key with OAEP (SHA-256, MGF1-SHA-256)" openssl pkeyutl \
+        -encrypt -pubin -inkey "$d/rsa.pem" -pkeyopt rsa_padding_mode:oaep \
+        -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in "$d/secret" -out "$d/ct.oaep"
+    check "decrypt RSA-PKCS-OAEP $1" "${P11[@]}" --token-label "$IT_TOKEN" --login \
+        --pin "$IT_PIN" --decrypt -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
+        --id 01 -i "$d/ct.oaep" -o "$d/pt.oaep"
+    check_cmp "the OAEP plaintext is the secret" "$d/secret" "$d/pt.oaep"
+}
+
 # The public key of a token key pair as PEM, read with pkcs11-tool (DER
 # SubjectPublicKeyInfo) and converted with openssl.
 it_pubkey() { # ID OUT.pem
@@ -282,9 +311,11 @@ it_rs_to_der() { # IN OUT
 }
 
 # An OpenSSL configuration that loads libengine-pkcs11-openssl with the
-# module under test (the engine is initialised by -engine pkcs11).
-it_engine_conf() { # OUT
-    local enginesdir
+# module under test (the engine is initialised by -engine pkcs11); with
+# `proxy`, without MODULE_PATH: the engine then loads p11-kit-proxy.
+it_engine_conf() { # OUT [proxy]
+    local enginesdir module_path="MODULE_PATH = $SKS_IT_MODULE"
+    [ "${2:-}" != proxy ] || module_path=""
     enginesdir=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')
     cat >"$1" <<EOF
 openssl_conf = openssl_init
@@ -295,7 +326,7 @@ pkcs11 = pkcs11_section
 [pkcs11_section]
 engine_id = pkcs11
 dynamic_path = $enginesdir/pkcs11.so
-MODULE_PATH = $SKS_IT_MODULE
+$module_path
 init = 0
 [req]
 distinguished_name = req_dn
@@ -331,17 +362,20 @@ it_ca_sign_client() { # CADIR CSR OUT.pem
         -days 2 -extfile "$1/client.ext" -out "$3"
 }
 
-# Start `openssl s_server -www` requiring a client certificate from the test
-# CA; sets IT_PORT and IT_SERVER_PID, the log is $IT_TMP/s_server-$IT_PORT.log.
-# It serves one connection (-naccept 1) and is stopped at exit anyway.
-it_start_server() { # CADIR
-    local d=$1 try log
+# Start `openssl s_server -www` on a free port with the server certificate
+# of the test CA in DIR, requiring a client certificate from CAFILE ("none":
+# asking for none), with the extra s_server options given; sets IT_PORT,
+# IT_SERVER_PID and IT_SERVER_LOG ($IT_TMP/s_server-$IT_PORT.log). It is
+# stopped at exit anyway.
+it_serve() { # DIR CAFILE|none [s_server options...]
+    local d=$1 verify=(-CAfile "$2" -Verify 1 -verify_return_error) try log
+    [ "$2" != none ] || verify=()
+    shift 2
     for try in 1 2 3 4 5; do
         IT_PORT=$((20000 + RANDOM % 40000))
         log="$IT_TMP/s_server-$IT_PORT.log"
         openssl s_server -accept "127.0.0.1:$IT_PORT" -cert "$d/server.pem" -key "$d/server.key" \
-            -CAfile "$d/ca.pem" -Verify 1 -verify_return_error -www -naccept 1 \
-            </dev/null >"$log" 2>&1 &
+            ${verify[@]+"${verify[@]}"} -www "$@" </dev/null >"$log" 2>&1 &
         IT_SERVER_PID=$!
         it_bg "$IT_SERVER_PID"
         for _ in $(seq 1 50); do
@@ -354,6 +388,12 @@ it_start_server() { # CADIR
         : "try $try: port $IT_PORT busy"
     done
     return 1
+}
+
+# it_serve for one connection (-naccept 1), requiring a client certificate
+# from the test CA in CADIR.
+it_start_server() { # CADIR
+    it_serve "$1" "$1/ca.pem" -naccept 1
 }
 
 # The s_server log ($IT_OUT, see it_wait_server) shows the client certificate
@@ -376,6 +416,11 @@ it_wait_server() {
         kill -0 "$IT_SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
+    it_server_log
+}
+
+# Stop the server and leave its log in $IT_OUT (a new output).
+it_server_log() {
     it_stop "$IT_SERVER_PID"
     IT_SEQ=$((IT_SEQ + 1))
     IT_OUT="$IT_TMP/out/$IT_SEQ.log"

@@ -24,6 +24,14 @@
 #   "${IN_PCSCD[@]}" CMD...    the same as a plain command (for lib.sh's check,
 #                              which runs commands under timeout)
 #   vpcd_reader PORT           the reader name for a vpcd port
+# For tests written with lib.sh (its pass, fail, it_finish, it_gate):
+#   pcscd_start_or_end WHAT    pcscd_start as a check; when it cannot run the
+#                              test ends there: WHAT (the test, or the part
+#                              of it that needs pcscd) skipped when
+#                              PCSCD_ENV_SKIP=1, else failed
+#   sks_card_start_checked DIR DESC [GATE]
+#                              sks_card_start DIR as the check DESC, then
+#                              it_gate GATE (default: sks-card serving the card)
 # Everything started is stopped by PID when the shell exits (the EXIT trap
 # runs pcscd_env_cleanup before any trap that was set before pcscd_start).
 # The lock is file descriptor 9; what is started here does not inherit it,
@@ -229,6 +237,31 @@ sks_card_start() { # DIR [PORT]
         tail -n 5 "$SKS_CARD_LOG" >&2
         return 1
     fi
+}
+
+pcscd_start_or_end() { # WHAT
+    if pcscd_start; then
+        pass "an isolated pcscd (PID $PCSCD_PID) offers '$(vpcd_reader 35963)'"
+        return 0
+    fi
+    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
+        echo "# $IT_NAME: $1 skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
+        it_finish && exit 0
+        exit 1
+    fi
+    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
+    it_finish || true
+    exit 1
+}
+
+sks_card_start_checked() { # DIR DESC [GATE]
+    local err="${IT_TMP:?}/sks-card-start.err"
+    if sks_card_start "$1" 2>"$err"; then
+        pass "$2"
+    else
+        fail "$2" "$(tr '\n' ' ' <"$err")"
+    fi
+    it_gate "${3:-sks-card serving the card}"
 }
 
 sks_card_stop() { # SIGTERM and wait (10 s, then SIGKILL); $SKS_CARD_RC is its exit status

@@ -51,6 +51,26 @@ use_card() { # NAME
     DP=(env SKS_PKCS11_CONF="$CONF" "$DRV")
 }
 
+# A fresh card NAME in use (card_conf, use_card, SKS_PKCS11_CONF), it_mark, its token made.
+new_card() { # NAME
+    card_conf "$1" >/dev/null
+    use_card "$1"
+    export SKS_PKCS11_CONF=$CONF
+    it_mark
+    it_make_token "$IT_TOKEN"
+}
+
+# A DKEK of three shares on the card in DIR: share 1 (typed password),
+# share 2 (the custodian shares in file $T/C2), then share S3 (password file
+# $T/PW3); the last output is sks-tool's, with the KCV.
+dkek_of_shares() { # NAME DIR C2 S3 PW3
+    check "card $1: --initialize --dkek-shares 3" "$TOOL" -d "$2" --initialize --dkek-shares 3
+    check "card $1: share 1" "$TOOL" -d "$2" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
+    check "card $1: share 2 with the custodian shares of $3" \
+        "$TOOL" -d "$2" -I "$T/s2.pbe" --password-fd 3 3<"$T/$3"
+    check "card $1: $4 as the third share" "$TOOL" -d "$2" -I "$T/$4" --password-fd 3 3<"$T/$5"
+}
+
 kcv_of_status() { # the KCV in sks-tool's last output
     sed -n 's/^DKEK key check value: \([0-9A-F]*\)$/\1/p' "$IT_OUT"
 }
@@ -100,11 +120,7 @@ sed -n '1p' "$T/custodians" >"$T/c1"
 { sed -n '1p' "$T/custodians"; sed -n '2p' "$T/other-custodians"; } >"$T/c1x"
 
 # ---- card D: the KCV of a known share, and an incomplete DKEK ----------------------------
-card_conf D >/dev/null
-use_card D
-export SKS_PKCS11_CONF=$CONF
-it_mark
-it_make_token "$IT_TOKEN"
+new_card D
 check "card D: --initialize --dkek-shares 1" "$TOOL" -d "$CARD" --initialize --dkek-shares 1
 check_out "card D: one share outstanding" 'import pending, 1 share\(s\) still missing'
 check "card D: a key with backup allowed" "${DP[@]}" keygen "$SKS_IT_MODULE" "$IT_TOKEN" \
@@ -131,11 +147,7 @@ check_eq "card D: the backup starts with the KCV" "$want" \
     "$(od -An -tx1 -N8 "$T/d.bin" | tr -d ' \n' | tr a-f A-F)"
 
 # ---- card A: three shares, backup and restore ------------------------------------------
-card_conf A >/dev/null
-use_card A
-export SKS_PKCS11_CONF=$CONF
-it_mark
-it_make_token "$IT_TOKEN"
+new_card A
 check "card A: --initialize --dkek-shares 3" "$TOOL" -d "$CARD" -X -s 3
 check_out "card A: three shares outstanding" 'still missing'
 check "card A: import share 1" "$TOOL" -d "$CARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
@@ -236,16 +248,8 @@ check "card A: no key 01 was created" "$TOOL" -d "$CARD" --list-keys
 check_no_out "card A: ... (--list-keys)" 'ID: +01$'
 
 # ---- card B: the same shares, clones of A's keys --------------------------------------
-card_conf B >/dev/null
-use_card B
-export SKS_PKCS11_CONF=$CONF
-it_mark
-it_make_token "$IT_TOKEN"
-check "card B: --initialize --dkek-shares 3" "$TOOL" -d "$CARD" --initialize --dkek-shares 3
-check "card B: share 1" "$TOOL" -d "$CARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
-check "card B: share 2 with custodian shares 2 and 3" \
-    "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c23"
-check "card B: share 3" "$TOOL" -d "$CARD" -I "$T/s3.bin" --password-fd 3 3<"$T/pw3"
+new_card B
+dkek_of_shares B "$CARD" c23 s3.bin pw3
 check_eq "card B: the same KCV as card A" "$kcv_a" "$(kcv_of_status)"
 it_gate "card B with A's DKEK"
 check "card B: restore A's P-256 backup (sks-tool)" \
@@ -257,15 +261,8 @@ check "card B: restore A's RSA backup (C_UnwrapKey)" \
 signs_for "card B, clone of A's RSA key" 02 SHA256-RSA-PKCS "$T/pub02.pem"
 
 # ---- card C: another DKEK ----------------------------------------------------------------
-card_conf C >/dev/null
-use_card C
-export SKS_PKCS11_CONF=$CONF
-it_mark
-it_make_token "$IT_TOKEN"
-check "card C: --initialize --dkek-shares 3" "$TOOL" -d "$CARD" --initialize --dkek-shares 3
-check "card C: share 1" "$TOOL" -d "$CARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
-check "card C: share 2" "$TOOL" -d "$CARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c13"
-check "card C: share 4 instead of share 3" "$TOOL" -d "$CARD" -I "$T/s4.pbe" --password-fd 3 3<"$T/pw4"
+new_card C
+dkek_of_shares C "$CARD" c13 s4.pbe pw4 # share 4 instead of share 3
 kcv_c=$(kcv_of_status)
 it_gate "card C"
 check "card C: another KCV than card A" test "$kcv_c" != "$kcv_a"
@@ -279,26 +276,13 @@ check_out "card C: ... (--list-keys)" '^No keys\.$'
 
 # ---- card P: the same through pcscd and sks-card -------------------------------------------
 it_mark
-if ! pcscd_start; then
-    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
-        echo "# $IT_NAME: pcscd part skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
-        it_finish
-        exit 0
-    fi
-    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
-    it_finish
-    exit 1
-fi
+pcscd_start_or_end "the pcscd part"
 SKS_CARD=$SKS_IT_PREFIX/sbin/sks-card
 SKS_CARD_LOG="$T/sks-card.log"
 PCARD="$T/P/card"
 mkdir -p "$T/P"
-if sks_card_start "$PCARD" 2>"$T/sks-card-start.err"; then
-    pass "card P: sks-card serves a fresh card through pcscd"
-else
-    fail "card P: sks-card serves a fresh card through pcscd" "$(tr '\n' ' ' <"$T/sks-card-start.err")"
-fi
-it_gate "sks-card behind pcscd"
+sks_card_start_checked "$PCARD" "card P: sks-card serves a fresh card through pcscd" \
+    "sks-card behind pcscd"
 it_write_conf "$T/P/conf" "$T/P/state" "transport = pcsc" \
     "manufacturer_ca = $PCARD/manufacturer/ca-cert.pem"
 export SKS_PKCS11_CONF=$T/P/conf
@@ -306,11 +290,7 @@ P11=("${IN_PCSCD[@]}" pkcs11-tool --module "$SKS_IT_MODULE")
 PT=("${P11[@]}" --token-label "$IT_TOKEN" --login --pin "$IT_PIN")
 DP=("${IN_PCSCD[@]}" "$DRV")
 it_make_token "$IT_TOKEN"
-check "card P: --initialize --dkek-shares 3 (sks-tool on the served card)" \
-    "$TOOL" -d "$PCARD" --initialize --dkek-shares 3
-check "card P: share 1" "$TOOL" -d "$PCARD" -I "$T/s1.pbe" --password-fd 3 3<"$T/pw1"
-check "card P: share 2" "$TOOL" -d "$PCARD" -I "$T/s2.pbe" --password-fd 3 3<"$T/c23"
-check "card P: share 3" "$TOOL" -d "$PCARD" -I "$T/s3.bin" --password-fd 3 3<"$T/pw3"
+dkek_of_shares P "$PCARD" c23 s3.bin pw3 # sks-tool on the served card
 check_eq "card P: card A's KCV" "$kcv_a" "$(kcv_of_status)"
 check "card P: the DKEK object through pcscd" "${DP[@]}" status "$SKS_IT_MODULE" "$IT_TOKEN"
 check_out "card P: ... complete, A's KCV" "^shares 3 outstanding 0 kcv $kcv_a\$"

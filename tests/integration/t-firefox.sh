@@ -146,43 +146,16 @@ EOF
 
 # ---- the server and the browser ------------------------------------------------------
 
-# s_server -www on a free port, requiring a client certificate from CAFILE
-# ("none": asking for none); sets FF_PORT, FF_SERVER_PID and FF_SERVER_LOG.
-# Serves until stopped.
-ff_start_server() { # CAFILE|none [s_server options...]
-    local verify=(-CAfile "$1" -Verify 1 -verify_return_error) try
-    [ "$1" != none ] || verify=()
-    shift
-    for try in 1 2 3 4 5; do
-        FF_PORT=$((20000 + RANDOM % 40000))
-        FF_SERVER_LOG="$T/s_server-$FF_PORT.log"
-        openssl s_server -accept "127.0.0.1:$FF_PORT" -cert "$T/ca/server.pem" \
-            -key "$T/ca/server.key" "${verify[@]}" -www "$@" \
-            </dev/null >"$FF_SERVER_LOG" 2>&1 &
-        FF_SERVER_PID=$!
-        it_bg "$FF_SERVER_PID"
-        for _ in $(seq 1 50); do
-            grep -q '^ACCEPT' "$FF_SERVER_LOG" 2>/dev/null && return 0
-            kill -0 "$FF_SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        it_stop "$FF_SERVER_PID"
-        grep -qi 'in use' "$FF_SERVER_LOG" || { cat "$FF_SERVER_LOG"; return 1; }
-        : "try $try: port $FF_PORT busy"
-    done
-    return 1
-}
-
-# Headless Firefox takes a screenshot of the page at $FF_PORT into PNG; it
+# Headless Firefox takes a screenshot of the page at $IT_PORT into PNG; it
 # runs in the background, bounded by $FF_TIMEOUT and stopped by PID. A check.
 ff_screenshot() { # DESC PNG
     local desc=$1 png=$2 pid rc=0 waited=0
     IT_SEQ=$((IT_SEQ + 1))
     IT_OUT="$IT_TMP/out/$IT_SEQ.log"
-    echo "firefox-esr --headless --screenshot $png https://127.0.0.1:$FF_PORT/" >"$IT_OUT.cmd"
+    echo "firefox-esr --headless --screenshot $png https://127.0.0.1:$IT_PORT/" >"$IT_OUT.cmd"
     rm -f "$png"
     "${FF_RUN[@]}" firefox-esr --headless --no-remote --profile "$PROFILE" --screenshot "$png" \
-        "https://127.0.0.1:$FF_PORT/" </dev/null >"$IT_OUT" 2>&1 &
+        "https://127.0.0.1:$IT_PORT/" </dev/null >"$IT_OUT" 2>&1 &
     pid=$!
     it_bg "$pid"
     while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((FF_TIMEOUT * 10)) ]; do
@@ -205,15 +178,6 @@ ff_screenshot() { # DESC PNG
     pass "$desc"
 }
 
-# The server's log in $IT_OUT after stopping it.
-ff_stop_server() {
-    it_stop "$FF_SERVER_PID"
-    IT_SEQ=$((IT_SEQ + 1))
-    IT_OUT="$IT_TMP/out/$IT_SEQ.log"
-    echo "openssl s_server log" >"$IT_OUT.cmd"
-    cp "$FF_SERVER_LOG" "$IT_OUT"
-}
-
 png_height() { # PNG: the height from the IHDR chunk (bytes 20..23), or 0
     local b
     if [ ! -s "$1" ] || [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" != 89504e470d0a1a0a ]; then
@@ -232,9 +196,9 @@ png_height() { # PNG: the height from the IHDR chunk (bytes 20..23), or 0
 # and PEM) and so is taller. (A failed handshake is no reference: Firefox
 # never finishes the screenshot of its error page.)
 PLAIN_HEIGHT=0
-if ff_start_server none; then
+if it_serve "$T/ca" none; then
     ff_screenshot "status page without client authentication" "$T/plain.png"
-    ff_stop_server
+    it_server_log
     check_no_out "the server asked for no client certificate" '^depth=|error'
     PLAIN_HEIGHT=$(png_height "$T/plain.png")
     if [ "$PLAIN_HEIGHT" -gt 0 ]; then
@@ -252,12 +216,12 @@ ff_handshake() { # DESC CAFILE CN [s_server options...]
     local desc=$1 cafile=$2 cn=$3 png h
     shift 3
     png="$T/shot-$IT_SEQ.png"
-    if ! ff_start_server "$cafile" "$@"; then
+    if ! it_serve "$T/ca" "$cafile" "$@"; then
         fail "$desc: start openssl s_server" "see above"
         return 0
     fi
-    ff_screenshot "$desc: firefox --headless --screenshot of https://127.0.0.1:$FF_PORT/" "$png"
-    ff_stop_server
+    ff_screenshot "$desc: firefox --headless --screenshot of https://127.0.0.1:$IT_PORT/" "$png"
+    it_server_log
     check_client_verified "$desc: the server received and verified the card key's certificate" "$cn"
     check_no_out "$desc: no handshake without a client certificate, no error" \
         'peer did not return a certificate|alert|error'
@@ -297,26 +261,12 @@ check_out "the card's client certificate is there" "$NOPIN_RE:ff-rsa-client"
 SKS_CARD=$SKS_IT_PREFIX/sbin/sks-card
 SKS_CARD_LOG="$T/sks-card.log"
 RCARD="$T/reader-card"
-if ! pcscd_start; then
-    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
-        echo "# $IT_NAME: the run through pcscd skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
-        it_finish
-        exit $?
-    fi
-    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
-    it_finish
-    exit 1
-fi
-pass "an isolated pcscd (PID $PCSCD_PID) offers '$(vpcd_reader 35963)'"
+pcscd_start_or_end "the run through pcscd"
 it_mark
 check "nopin-key: an RSA-2048 key without PIN on the reader's card (id 0c)" \
     "$NOPIN_KEY" "$RCARD" "$T/reader-issuer" rsa2048 0c ff-reader
-if sks_card_start "$RCARD" 2>"$T/sks-card-start.err"; then
-    pass "sks-card serves that card"
-else
-    fail "sks-card serves that card" "$(tr '\n' ' ' <"$T/sks-card-start.err")"
-fi
-it_gate "the card with a key without PIN in the reader"
+sks_card_start_checked "$RCARD" "sks-card serves that card" \
+    "the card with a key without PIN in the reader"
 it_write_conf "$T/pcsc.conf" "$T/pcsc-state" "transport = pcsc" \
     "manufacturer_ca = $RCARD/manufacturer/ca-cert.pem" "log_level = debug"
 export SKS_PKCS11_CONF="$T/pcsc.conf"

@@ -30,26 +30,11 @@ check_out "model issuer" 'token model +: issuer'
 
 # ---- signatures and decryption, checked by openssl -------------------------------
 head -c 2000 /dev/urandom >"$T/data"
-check "sign SHA256-RSA-PKCS with the software RSA key" "${P11[@]}" "${USER[@]}" --sign \
-    -m SHA256-RSA-PKCS --id 01 -i "$T/data" -o "$T/sig.rsa"
-check "openssl dgst verifies it" openssl dgst -sha256 -verify "$T/rsa.pem" \
-    -signature "$T/sig.rsa" "$T/data"
-check "sign SHA256-RSA-PKCS-PSS" "${P11[@]}" "${USER[@]}" --sign -m SHA256-RSA-PKCS-PSS \
-    --id 01 -i "$T/data" -o "$T/sig.pss"
-check "openssl verifies the PSS signature (salt 32)" openssl dgst -sha256 \
-    -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify "$T/rsa.pem" \
-    -signature "$T/sig.pss" "$T/data"
-check "sign ECDSA-SHA256 with the software EC key" "${P11[@]}" "${USER[@]}" --sign \
-    -m ECDSA-SHA256 --signature-format openssl --id 02 -i "$T/data" -o "$T/sig.ec"
-check "openssl dgst verifies it" openssl dgst -sha256 -verify "$T/ec256.pem" \
-    -signature "$T/sig.ec" "$T/data"
-head -c 48 /dev/urandom >"$T/secret"
-check "openssl encrypts to the RSA key with OAEP (SHA-256)" openssl pkeyutl -encrypt -pubin \
-    -inkey "$T/rsa.pem" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
-    -pkeyopt rsa_mgf1_md:sha256 -in "$T/secret" -out "$T/ct"
-check "the issuer token decrypts it" "${P11[@]}" "${USER[@]}" --decrypt -m RSA-PKCS-OAEP \
-    --hash-algorithm SHA256 --mgf MGF1-SHA256 --id 01 -i "$T/ct" -o "$T/pt"
-check_cmp "the plaintext is the original" "$T/secret" "$T/pt"
+it_sign_verified "SHA256-RSA-PKCS with the software RSA key" SHA256-RSA-PKCS 01 "$T/rsa.pem"
+it_sign_verified "SHA256-RSA-PKCS-PSS (salt 32)" SHA256-RSA-PKCS-PSS 01 "$T/rsa.pem" \
+    -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32
+it_sign_verified "ECDSA-SHA256 with the software EC key" ECDSA-SHA256 02 "$T/ec256.pem"
+it_oaep_decrypts "on the issuer token"
 
 # ---- persistence and PINs ------------------------------------------------------------
 check "list objects without login (a new process)" "${P11[@]}" "${TOK[@]}" --list-objects

@@ -59,24 +59,9 @@ check "sks-card is installed in sbin" test -x "$SKS_CARD"
 check "p11-kit-proxy.so is installed ($PROXY)" test -f "$PROXY"
 check "OpenSC's PKCS#11 module is installed ($OPENSC_MODULE)" test -f "$OPENSC_MODULE"
 it_gate "sks-card, p11-kit-proxy and OpenSC"
-if ! pcscd_start; then
-    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
-        echo "# $IT_NAME: skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
-        it_finish
-        exit 0
-    fi
-    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
-    it_finish
-    exit 1
-fi
-pass "an isolated pcscd (PID $PCSCD_PID) offers '$READER'"
+pcscd_start_or_end "the test"
 it_mark
-if sks_card_start "$CARD" 2>"$T/sks-card-start.err"; then
-    pass "sks-card serves a fresh card in '$READER'"
-else
-    fail "sks-card serves a fresh card in '$READER'" "$(tr '\n' ' ' <"$T/sks-card-start.err")"
-fi
-it_gate "sks-card serving the card"
+sks_card_start_checked "$CARD" "sks-card serves a fresh card in '$READER'"
 
 # Only the card in the reader (no embedded card): the tokens p11-kit shows
 # are the reader's. The local issuer must trust the card's development CA.
@@ -138,18 +123,7 @@ check "p11tool --test-sign with the EC key" "${U[@]}" p11tool --login --test-sig
 check_out "p11tool verified the EC signature" 'Verifying against public key in the token\.\.\. ok'
 
 # ---- openssl: libengine-pkcs11 without a module path -----------------------------------
-enginesdir=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')
-cat >"$T/engine-proxy.cnf" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $enginesdir/pkcs11.so
-init = 0
-EOF
+it_engine_conf "$T/engine-proxy.cnf" proxy
 chown nobody:nogroup "$T/engine-proxy.cnf" 2>/dev/null || true
 E=("${U[@]}" env OPENSSL_CONF="$T/engine-proxy.cnf" openssl)
 head -c 4000 /dev/urandom >"$T/data"

@@ -62,24 +62,9 @@ check "sks-card is installed in sbin" test -x "$SKS_CARD"
 check "the PC/SC test driver p11-pcsc is built" test -x "$DRIVER"
 it_gate "sks-card and the test driver"
 
-if ! pcscd_start; then
-    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
-        echo "# $IT_NAME: skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
-        it_finish
-        exit 0
-    fi
-    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
-    it_finish
-    exit 1
-fi
-pass "an isolated pcscd (PID $PCSCD_PID) offers '$READER'"
+pcscd_start_or_end "the test"
 it_mark
-if sks_card_start "$CARD" 2>"$T/sks-card-start.err"; then
-    pass "sks-card serves a fresh card in '$READER'"
-else
-    fail "sks-card serves a fresh card in '$READER'" "$(tr '\n' ' ' <"$T/sks-card-start.err")"
-fi
-it_gate "sks-card serving the card"
+sks_card_start_checked "$CARD" "sks-card serves a fresh card in '$READER'"
 
 # The card's own development CA signs its device certificate: the local
 # issuer must trust it to provision keys on this card. (The later
@@ -111,13 +96,7 @@ if it_ok && it_rs_to_der "$T/sig.ec.rs" "$T/sig.ec.der"; then
     check "openssl verifies the ECDSA signature" openssl dgst -sha256 -verify "$T/ec256.pem" \
         -signature "$T/sig.ec.der" "$T/data"
 fi
-head -c 32 /dev/urandom >"$T/secret"
-check "openssl encrypts with RSA-OAEP" openssl pkeyutl -encrypt -pubin -inkey "$T/rsa.pem" \
-    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 \
-    -in "$T/secret" -out "$T/ct"
-check "decrypt RSA-PKCS-OAEP through pcscd" "${P11[@]}" "${USER[@]}" --decrypt \
-    -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 --id 01 -i "$T/ct" -o "$T/pt"
-check_cmp "the plaintext equals the secret" "$T/secret" "$T/pt"
+it_oaep_decrypts "through pcscd"
 
 check "change the PIN through pcscd" "${P11[@]}" "${USER[@]}" --change-pin --new-pin 24682468
 check_fail "the old PIN is refused now" 'CKR_PIN_INCORRECT' "${P11[@]}" "${USER[@]}" \

@@ -221,17 +221,11 @@ check "openssl recovers the RSA-PKCS signed data" openssl pkeyutl -verifyrecover
     -inkey "$T/rsa.pem" -in "$T/sig.rsa-pkcs" -out "$T/recovered"
 check_cmp "recovered data equals the signed data" "$T/data.sha256" "$T/recovered"
 
-check "sign SHA256-RSA-PKCS" "${P11[@]}" "${USER[@]}" --sign -m SHA256-RSA-PKCS --id 01 \
-    -i "$T/data" -o "$T/sig.sha256-rsa"
-check "openssl dgst verifies SHA256-RSA-PKCS" openssl dgst -sha256 -verify "$T/rsa.pem" \
-    -signature "$T/sig.sha256-rsa" "$T/data"
+it_sign_verified SHA256-RSA-PKCS SHA256-RSA-PKCS 01 "$T/rsa.pem"
 
 # pkcs11-tool's defaults for SHA256-RSA-PKCS-PSS: MGF1-SHA256, salt = 32 bytes.
-check "sign SHA256-RSA-PKCS-PSS" "${P11[@]}" "${USER[@]}" --sign -m SHA256-RSA-PKCS-PSS \
-    --id 01 -i "$T/data" -o "$T/sig.pss"
-check "openssl verifies SHA256-RSA-PKCS-PSS (salt 32)" openssl dgst -sha256 \
-    -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify "$T/rsa.pem" \
-    -signature "$T/sig.pss" "$T/data"
+it_sign_verified "SHA256-RSA-PKCS-PSS (salt 32)" SHA256-RSA-PKCS-PSS 01 "$T/rsa.pem" \
+    -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32
 
 check "sign RSA-PKCS-PSS over a SHA-256 hash" "${P11[@]}" "${USER[@]}" --sign -m RSA-PKCS-PSS \
     --hash-algorithm SHA256 --mgf MGF1-SHA256 --id 01 -i "$T/data.sha256" -o "$T/sig.pss-raw"
@@ -239,10 +233,7 @@ check "openssl pkeyutl verifies RSA-PKCS-PSS" openssl pkeyutl -verify -pubin -in
     -pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:32 \
     -in "$T/data.sha256" -sigfile "$T/sig.pss-raw"
 
-check "sign ECDSA-SHA256 (openssl format)" "${P11[@]}" "${USER[@]}" --sign -m ECDSA-SHA256 \
-    --signature-format openssl --id 02 -i "$T/data" -o "$T/sig.ecdsa256"
-check "openssl dgst verifies ECDSA-SHA256 on P-256" openssl dgst -sha256 -verify "$T/ec256.pem" \
-    -signature "$T/sig.ecdsa256" "$T/data"
+it_sign_verified "ECDSA-SHA256 on P-256 (openssl format)" ECDSA-SHA256 02 "$T/ec256.pem"
 
 check "sign ECDSA-SHA256 (raw r|s)" "${P11[@]}" "${USER[@]}" --sign -m ECDSA-SHA256 --id 02 \
     -i "$T/data" -o "$T/sig.ecdsa256.rs"
@@ -278,13 +269,7 @@ check_no_out "... and does not call it valid" 'Signature is valid'
 
 
 # ---- decryption of openssl ciphertexts --------------------------------------------
-head -c 48 /dev/urandom >"$T/secret"
-check "openssl encrypts with RSA-OAEP (SHA-256, MGF1-SHA-256)" openssl pkeyutl -encrypt -pubin \
-    -inkey "$T/rsa.pem" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
-    -pkeyopt rsa_mgf1_md:sha256 -in "$T/secret" -out "$T/ct.oaep"
-check "decrypt RSA-PKCS-OAEP on the card" "${P11[@]}" "${USER[@]}" --decrypt -m RSA-PKCS-OAEP \
-    --hash-algorithm SHA256 --mgf MGF1-SHA256 --id 01 -i "$T/ct.oaep" -o "$T/pt.oaep"
-check_cmp "OAEP plaintext equals the original" "$T/secret" "$T/pt.oaep"
+it_oaep_decrypts "on the card"
 
 check "openssl encrypts with RSA PKCS#1 v1.5" openssl pkeyutl -encrypt -pubin -inkey "$T/rsa.pem" \
     -pkeyopt rsa_padding_mode:pkcs1 -in "$T/secret" -out "$T/ct.pkcs1"

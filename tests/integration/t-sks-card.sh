@@ -89,26 +89,11 @@ check "apdu-rate.c builds against pcsc-lite" \
            \$(pkg-config --cflags --libs libpcsclite)"
 it_gate "sks-card and the PC/SC client"
 
-if ! pcscd_start; then
-    if [ "$PCSCD_ENV_SKIP" = 1 ]; then
-        echo "# $IT_NAME: skipped: $PCSCD_ENV_ERROR (SKS_ALLOW_NO_PCSCD=1)"
-        it_finish
-        exit 0
-    fi
-    fail "an isolated pcscd with the vpcd readers" "$PCSCD_ENV_ERROR"
-    it_finish
-    exit 1
-fi
-pass "an isolated pcscd (PID $PCSCD_PID) offers '$READER'"
+pcscd_start_or_end "the test"
 
 it_mark
-if sks_card_start "$CARD" 2>"$T/sks-card-start.err"; then
-    pass "sks-card --init on a fresh card directory: the reader holds a card"
-else
-    fail "sks-card --init on a fresh card directory: the reader holds a card" \
-        "$(tr '\n' ' ' <"$T/sks-card-start.err")"
-fi
-it_gate "sks-card serving the card"
+sks_card_start_checked "$CARD" \
+    "sks-card --init on a fresh card directory: the reader holds a card"
 
 # ---- the card through pcscd ----------------------------------------------------------
 check "opensc-tool -l" "${IN_PCSCD[@]}" opensc-tool -l

@@ -1,6 +1,7 @@
 /*
  * inject-issuer.c - the issuer side of secure key injection for the tests,
- * on OpenSSL EVP only (see inject-issuer.h).
+ * on OpenSSL EVP only, certificates from testlib's test CA (see
+ * inject-issuer.h).
  */
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "inject-issuer.h"
+#include "testlib.h"
 
 void ti_random_s1(uint8_t s1[TI_S1_LEN])
 {
@@ -121,4 +123,13 @@ void ti_wrap_k2(const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2, uin
     ck_assert(!p8.failed);
     ti_seal(s1, iv, aad, p8.buf, p8.len, out);
     sks_writer_free(&p8);
+}
+
+void ti_cert(EVP_PKEY *k2, sks_writer *der)
+{
+    sks_writer spki;
+    sks_writer_init(&spki);
+    ti_spki(k2, &spki);
+    tl_issue_cert_der((sks_view){spki.buf, spki.len}, der);
+    sks_writer_free(&spki);
 }

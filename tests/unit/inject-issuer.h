@@ -56,4 +56,7 @@ void ti_wrap_k2(const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2, uin
 /* The SubjectPublicKeyInfo DER of a key, appended to `out`. */
 void ti_spki(EVP_PKEY *key, sks_writer *out);
 
+/* K2's certificate from the test issuer CA (testlib.h), its DER appended to `der`. */
+void ti_cert(EVP_PKEY *k2, sks_writer *der);
+
 #endif

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -195,11 +193,7 @@ void make_key_pair(session *s, key_pair *k, size_t slot)
 /* A certificate for spki from the test issuer CA, followed by that CA: a 2-certificate path. */
 void cert_path(const uint8_t *spki, size_t spki_len, sks_writer *der)
 {
-    EVP_PKEY *ca_key;
-    X509 *ca_cert;
-    tl_issue_cert_der((sks_view){spki, spki_len}, der);
-    tl_issuer_ca(&ca_key, &ca_cert);
-    ck_assert(sks_issuer_cert_der(ca_cert, der) == 0);
+    tl_issue_cert_path_der((sks_view){spki, spki_len}, der);
 }
 
 void bind_cert(session *s, const char *key_id, const sks_writer *der, uint32_t key_handle)
@@ -211,6 +205,23 @@ void bind_cert(session *s, const char *key_id, const sks_writer *der, uint32_t k
     CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cp, sizeof cp, key_id, NULL);
     ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CERTIFICATE_PATH, &c), CKR_OK);
     TL_OK(s->r.c, relay_cert(&s->r, &cp, key_handle));
+}
+
+void certify(session *s, const char *key_id, const uint8_t *spki, size_t spki_len,
+             uint32_t key_handle)
+{
+    sks_writer der;
+    sks_writer_init(&der);
+    cert_path(spki, spki_len, &der);
+    bind_cert(s, key_id, &der, key_handle);
+    sks_writer_free(&der);
+}
+
+CK_RV issuer_close(CK_ULONG keys)
+{
+    CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = keys};
+    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cl, sizeof cl, NULL, NULL);
+    return drv->call(CKM_VENDOR_SKS_CLOSE, &c);
 }
 
 CK_RV close_with(session *s, CK_SKS_CLOSE_PARAMS *cl, int flip)
@@ -244,26 +255,12 @@ int card_signs(session *s, uint32_t key, EVP_PKEY *pub)
     if (st != SKS_OK)
         return 0;
     ck_assert_uint_eq(resp.signature.len, 64);
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(resp.signature.ptr, 32, NULL),
-           *sv = BN_bin2bn(resp.signature.ptr + 32, 32, NULL);
-    ck_assert(sig != NULL && r != NULL && sv != NULL && ECDSA_SIG_set0(sig, r, sv) == 1);
-    unsigned char *der = NULL;
-    int n = i2d_ECDSA_SIG(sig, &der);
-    ECDSA_SIG_free(sig);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
-    int ok = n > 0 && ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 &&
-             EVP_PKEY_verify(ctx, der, (size_t)n, hash, sizeof hash) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    OPENSSL_free(der);
-    return ok;
+    return tl_signature_ok(pub, 0, msg, strlen(msg), resp.signature.ptr, resp.signature.len);
 }
 
 int verify_pin(session *s, const char *pin)
 {
-    const sks_req_verify_pin req = {.pin_policy_handle = s->r.pin,
-                                    .pin = {(const uint8_t *)pin, strlen(pin)}};
-    return tl_call(s->r.c, SKS_M_VERIFY_PIN, &req, NULL, &s->r.ans);
+    return tl_verify_pin(s->r.c, s->r.pin, pin);
 }
 
 EVP_PKEY *spki_key(const uint8_t *p, size_t n)
@@ -306,13 +303,4 @@ Suite *driver_suite(const char *name, void (*add_scenarios)(TCase *tc), TCase **
     add_scenarios(*module);
     suite_add_tcase(s, *module);
     return s;
-}
-
-int run_suite(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -82,6 +82,12 @@ void make_key_pair(session *s, key_pair *k, size_t slot);
 /* A certificate for spki from the test issuer CA, followed by that CA: a 2-certificate path. */
 void cert_path(const uint8_t *spki, size_t spki_len, sks_writer *der);
 void bind_cert(session *s, const char *key_id, const sks_writer *der, uint32_t key_handle);
+/* Both: a path for `spki` bound to the key `key_id` (card handle `key_handle`). */
+void certify(session *s, const char *key_id, const uint8_t *spki, size_t spki_len,
+             uint32_t key_handle);
+
+/* The issuer side's close of a session with `keys` keys, prepared only: the driver's answer. */
+CK_RV issuer_close(CK_ULONG keys);
 
 /* Prepare and relay the close `cl` (its counts), then verify it (one bit flipped with `flip`). */
 CK_RV close_with(session *s, CK_SKS_CLOSE_PARAMS *cl, int flip);
@@ -102,10 +108,9 @@ void driver_done(void);
 /*
  * A suite `name` of two test cases, "core" and "module" (the drivers),
  * each with what add_scenarios adds; tests of one driver only go to
- * *core or *module. run_suite runs it: the exit status for main().
+ * *core or *module; tl_run_suite (testlib.h) runs it.
  */
 Suite *driver_suite(const char *name, void (*add_scenarios)(TCase *tc), TCase **core,
                     TCase **module);
-int run_suite(Suite *s);
 
 #endif

@@ -1,6 +1,7 @@
 # tests/unit: Check suites. testlib drives a card through a real issuer.
 check_LTLIBRARIES = tests/unit/libtestlib.la
-tests_unit_libtestlib_la_SOURCES = tests/unit/testlib.c tests/unit/testlib.h
+tests_unit_libtestlib_la_SOURCES = tests/unit/testlib.c tests/unit/testlib.h \
+	tests/unit/testlib-verify.c
 tests_unit_libtestlib_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_libtestlib_la_LIBADD = src/issuer/libsksissuer.la src/card/libskscard.la $(CHECK_LIBS)
 
@@ -24,6 +25,7 @@ UNIT_TESTS = \
 	tests/unit/test-dkek \
 	tests/unit/test-tool-dkek \
 	tests/unit/test-post \
+	tests/unit/test-enum \
 	tests/unit/test-vpcd
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -85,3 +87,6 @@ tests_unit_test_inject_LDADD = $(UNIT_LDADD)
 tests_unit_test_keycache_SOURCES = tests/unit/test-keycache.c
 tests_unit_test_keycache_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_keycache_LDADD = $(UNIT_LDADD)
+tests_unit_test_enum_SOURCES = tests/unit/test-enum.c
+tests_unit_test_enum_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_enum_LDADD = $(UNIT_LDADD)

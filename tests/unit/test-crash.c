@@ -407,22 +407,16 @@ static int step_abort(tl_card *w, void *ctx)
     return tl_call(w, SKS_M_ABORT_PROVISIONING_SESSION, &req, NULL, NULL);
 }
 
-static int verify_pin(tl_card *w, uint32_t policy, const char *pin)
-{
-    sks_req_verify_pin req = {policy, {(const uint8_t *)pin, strlen(pin)}};
-    return tl_call(w, SKS_M_VERIFY_PIN, &req, NULL, NULL);
-}
-
 static int step_verify_right(tl_card *w, void *ctx)
 {
     crash_arm(w);
-    return verify_pin(w, ((flow *)ctx)->pin, "1234");
+    return tl_verify_pin(w, ((flow *)ctx)->pin, "1234");
 }
 
 static int step_verify_wrong(tl_card *w, void *ctx)
 {
     crash_arm(w);
-    return verify_pin(w, ((flow *)ctx)->pin, "9999");
+    return tl_verify_pin(w, ((flow *)ctx)->pin, "9999");
 }
 
 static int step_change_pin(tl_card *w, void *ctx)
@@ -445,7 +439,7 @@ static int step_delete_key(tl_card *w, void *ctx)
 {
     flow *f = ctx;
     sks_req_delete_key req = {f->key, {NULL, 0}};
-    if (verify_pin(w, f->pin, "1234") != SKS_OK)
+    if (tl_verify_pin(w, f->pin, "1234") != SKS_OK)
         return -1;
     crash_arm(w);
     return tl_call(w, SKS_M_DELETE_KEY, &req, NULL, NULL);
@@ -531,11 +525,18 @@ static const crash_case c_delete_object = {"deleteObject", SKS_OK, 0};
 static const crash_case c_set_key_attributes = {"setKeyAttributes", SKS_OK, 0};
 
 /* Run `step` for real on the parent's card (the issuer's state moves on). */
-static void do_step(tl_card *c, crash_step step, flow *f, int expect)
+static void do_step(tl_card *c, crash_step step, void *ctx, int expect)
 {
     crash_at = 0;
-    int st = step(c, f);
+    int st = step(c, ctx);
     ck_assert_msg(st == expect, "card said %s: %s", sks_status_name((uint8_t)st), c->error);
+}
+
+/* Crash-test `step` at every write, then run it to completion on the parent's card. */
+static void crash_then_do(tl_card *c, const crash_case *cc, crash_step step, void *ctx)
+{
+    crash_every_write(c, cc, step, ctx);
+    do_step(c, step, ctx, SKS_OK);
 }
 
 /* Open a session and create the PUK and PIN policies (each crash-tested). */
@@ -588,8 +589,7 @@ static void provision_keys(tl_card *c, flow *f)
     sks_issuer_msg_free(&m);
     sks_writer_free(&answer);
 
-    crash_every_write(c, &c_cert, step_cert_path, f);
-    do_step(c, step_cert_path, f, SKS_OK);
+    crash_then_do(c, &c_cert, step_cert_path, f);
 
     sks_writer_init(&answer);
     sks_issuer_msg_init(&m);
@@ -602,8 +602,7 @@ static void provision_keys(tl_card *c, flow *f)
 
     f->imported = EVP_EC_gen("P-256");
     ck_assert_ptr_nonnull(f->imported);
-    crash_every_write(c, &c_import, step_import, f);
-    do_step(c, step_import, f, SKS_OK);
+    crash_then_do(c, &c_import, step_import, f);
 
     /* key2's certificate: for the imported key's public key. */
     uint8_t *spki = NULL;
@@ -766,14 +765,11 @@ START_TEST(dkek_methods_are_atomic)
     memset(&f, 0, sizeof(f));
     sks_writer_init(&f.blob);
 
-    crash_every_write(c, &c_initialize_dkek, step_initialize_dkek, &f);
-    ck_assert_int_eq(step_initialize_dkek(c, &f), SKS_OK);
+    crash_then_do(c, &c_initialize_dkek, step_initialize_dkek, &f);
     memset(f.share, 0x3C, sizeof(f.share));
-    crash_every_write(c, &c_import_share, step_import_dkek_share, &f);
-    ck_assert_int_eq(step_import_dkek_share(c, &f), SKS_OK);
+    crash_then_do(c, &c_import_share, step_import_dkek_share, &f);
     memset(f.share, 0xA5, sizeof(f.share));
-    crash_every_write(c, &c_import_last_share, step_import_dkek_share, &f);
-    ck_assert_int_eq(step_import_dkek_share(c, &f), SKS_OK);
+    crash_then_do(c, &c_import_last_share, step_import_dkek_share, &f);
 
     /* A key without PIN that allows backup: wrap it, delete it, restore it. */
     spec.flags = SKS_KEYFLAG_MIGRATABLE;
@@ -784,8 +780,7 @@ START_TEST(dkek_methods_are_atomic)
     sks_put_raw(&f.blob, wresp.blob.ptr, wresp.blob.len);
     sks_req_delete_key del = {key.key[0], {NULL, 0}};
     TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
-    crash_every_write(c, &c_unwrap_key, step_unwrap_key, &f);
-    ck_assert_int_eq(step_unwrap_key(c, &f), SKS_OK);
+    crash_then_do(c, &c_unwrap_key, step_unwrap_key, &f);
 
     sks_writer_free(&f.blob);
     tl_key_free(&key);
@@ -851,14 +846,9 @@ START_TEST(injection_is_atomic)
     ck_assert_ptr_nonnull(k2);
     ti_ecdh_s1(key.public_key[0], f.point, s1);
     ti_wrap_k2(s1, key.public_key[0], k2, f.iv, &f.blob);
-    sks_writer spki;
-    sks_writer_init(&spki);
-    ti_spki(k2, &spki);
-    tl_issue_cert_der((sks_view){spki.buf, spki.len}, &f.cert);
-    sks_writer_free(&spki);
+    ti_cert(k2, &f.cert);
 
-    crash_every_write(c, &c_inject, step_inject, &f);
-    ck_assert_int_eq(step_inject(c, &f), SKS_OK);
+    crash_then_do(c, &c_inject, step_inject, &f);
 
     sks_writer_free(&f.blob);
     sks_writer_free(&f.cert);
@@ -888,59 +878,13 @@ typedef struct {
 static const char *const post_ids[3] = {"u1", "u2", "u3"};
 #define POST_URI "https://issuer.test/post"
 
-static sks_issuer_session *post_session(tl_card *c, EVP_PKEY *issuer_key)
-{
-    sks_req_create_session req;
-    sks_resp_create_session resp;
-    sks_issuer_session *s = sks_issuer_session_new(SKS_SKALG_ECDH_P256, POST_URI, issuer_key);
-    ck_assert_ptr_nonnull(s);
-    ck_assert_int_eq(sks_issuer_request(s, 1, 0, 3600, &req), 0);
-    TL_OK(c, tl_call(c, SKS_M_CREATE_PROVISIONING_SESSION, &req, &resp, NULL));
-    ck_assert_msg(sks_issuer_accept(s, c->trusted, &resp) == 0, "%s", sks_issuer_error(s));
-    return s;
-}
-
-/* createKeyPair of `k` (its attestation verified) and its certificate path; SPKI to `pub`. */
-static uint32_t post_make_key(tl_card *c, sks_issuer_session *s, const sks_issuer_key_spec *k,
-                              uint32_t pin, sks_writer *pub)
-{
-    sks_issuer_msg m;
-    sks_req_create_key_pair req;
-    sks_resp_create_key_pair resp;
-    sks_req_set_certificate_path cp;
-    sks_writer answer, der;
-    sks_writer_init(&answer);
-    sks_writer_init(&der);
-    sks_issuer_msg_init(&m);
-    ck_assert_int_eq(sks_issuer_prepare_key_pair(s, k, pin, &m, &req), 0);
-    TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, &answer));
-    ck_assert_int_eq(sks_issuer_verify_key_attestation(s, &m, &resp), 0);
-    sks_put_raw(pub, resp.public_key.ptr, resp.public_key.len);
-    tl_issue_cert_der(resp.public_key, &der);
-    sks_view cert = {der.buf, der.len};
-    ck_assert_int_eq(
-        sks_issuer_prepare_certificate_path(s, k->id, resp.key_handle, &cert, 1, &m, &cp), 0);
-    TL_OK(c, tl_call(c, SKS_M_SET_CERTIFICATE_PATH, &cp, NULL, NULL));
-    sks_writer_free(&answer);
-    sks_writer_free(&der);
-    return resp.key_handle;
-}
-
 static int step_post(tl_card *w, post_flow *f, uint8_t method, size_t i)
 {
     sks_issuer_msg m;
     sks_req_post_key req;
     sks_view pub = {f->pub[i].buf, f->pub[i].len};
-    int rc;
     sks_issuer_msg_init(&m);
-    if (method == SKS_M_POST_DELETE_KEY)
-        rc = sks_issuer_prepare_post_delete(f->s, post_ids[i], pub, f->key[i], &m, &req);
-    else if (method == SKS_M_POST_UNLOCK_KEY)
-        rc = sks_issuer_prepare_post_unlock(f->s, post_ids[i], pub, f->key[i], &m, &req);
-    else
-        rc = sks_issuer_prepare_post_update(f->s, post_ids[i], pub, f->key[i], "n1", f->new_key, &m,
-                                            &req);
-    if (rc != 0)
+    if (tl_prepare_post(f->s, method, post_ids[i], pub, f->key[i], "n1", f->new_key, &m, &req) != 0)
         return -1;
     crash_arm(w);
     return tl_call(w, method, &req, NULL, NULL);
@@ -979,74 +923,59 @@ static const crash_case c_post_unlock = {"postUnlockKey", SKS_OK, 0};
 static const crash_case c_post_update = {"postUpdateKey", SKS_OK, 0};
 static const crash_case c_post_close = {"closeProvisioningSession with post operations", SKS_OK, 0};
 
-static int key_status(tl_card *c, uint32_t key)
-{
-    sks_req_key_handle kh = {key};
-    sks_resp_get_key_attributes attrs;
-    return tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL);
-}
-
 START_TEST(post_provisioning_is_atomic)
 {
+    static const struct {
+        const crash_case *cc;
+        crash_step step;
+    } posts[] = {{&c_post_delete, step_post_delete},
+                 {&c_post_unlock, step_post_unlock},
+                 {&c_post_update, step_post_update}};
     tl_card *c = tl_card_new();
     EVP_PKEY *issuer_key = EVP_EC_gen("P-256");
     sks_issuer_pin_policy pp = pin_policy;
-    sks_issuer_msg m;
-    sks_req_create_pin_policy pin_req;
-    sks_resp_create_pin_policy pin_resp;
     post_flow f;
     memset(&f, 0, sizeof(f));
     ck_assert_ptr_nonnull(issuer_key);
     pp.puk_id = NULL;
 
     /* Issuer A's first session: the PIN policy and u1..u3. */
-    sks_issuer_session *a = post_session(c, issuer_key);
-    sks_issuer_msg_init(&m);
-    ck_assert_int_eq(sks_issuer_prepare_pin_policy(a, &pp, 0, &m, &pin_req), 0);
-    TL_OK(c, tl_call(c, SKS_M_CREATE_PIN_POLICY, &pin_req, &pin_resp, NULL));
-    f.pin = pin_resp.pin_policy_handle;
+    sks_issuer_session *a = tl_open_session_of(c, POST_URI, issuer_key, 1);
+    f.pin = tl_create_pin_policy(c, a, &pp, 0);
     for (size_t i = 0; i < 3; i++) {
         sks_issuer_key_spec k = key_spec(post_ids[i], 0);
         k.updatable = 1;
         sks_writer_init(&f.pub[i]);
-        f.key[i] = post_make_key(c, a, &k, f.pin, &f.pub[i]);
+        f.key[i] = tl_make_key(c, a, &k, f.pin, &f.pub[i]);
     }
     TL_OK(c, tl_close_session(c, a));
     sks_issuer_session_free(a);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(verify_pin(c, f.pin, "9999"), SKS_ERR_AUTHENTICATION);
+        ck_assert_int_eq(tl_verify_pin(c, f.pin, "9999"), SKS_ERR_AUTHENTICATION);
 
     /* The later session: n1 without PIN, then the three operations and the close. */
-    f.s = post_session(c, issuer_key);
+    f.s = tl_open_session_of(c, POST_URI, issuer_key, 1);
     sks_issuer_key_spec n1 = key_spec("n1", 0);
     n1.pin_policy_id = NULL;
     n1.pin = (sks_view){NULL, 0};
-    sks_writer npub;
-    sks_writer_init(&npub);
-    f.new_key = post_make_key(c, f.s, &n1, 0, &npub);
-    crash_at = 0;
-    crash_every_write(c, &c_post_delete, step_post_delete, &f);
-    ck_assert_int_eq(step_post_delete(c, &f), SKS_OK);
-    crash_every_write(c, &c_post_unlock, step_post_unlock, &f);
-    ck_assert_int_eq(step_post_unlock(c, &f), SKS_OK);
-    crash_every_write(c, &c_post_update, step_post_update, &f);
-    ck_assert_int_eq(step_post_update(c, &f), SKS_OK);
+    f.new_key = tl_make_key(c, f.s, &n1, 0, NULL);
+    for (size_t i = 0; i < 3; i++)
+        crash_then_do(c, posts[i].cc, posts[i].step, &f);
     crash_every_write(c, &c_post_close, step_post_close, &f);
-    ck_assert_int_eq(key_status(c, f.key[0]), SKS_OK); /* the crashed closes changed nothing */
-    ck_assert_int_eq(verify_pin(c, f.pin, "1234"), SKS_ERR_PIN_BLOCKED);
-    ck_assert_int_eq(step_post_close(c, &f), SKS_OK);
+    ck_assert_int_eq(tl_key_status(c, f.key[0]), SKS_OK); /* the crashed closes changed nothing */
+    ck_assert_int_eq(tl_verify_pin(c, f.pin, "1234"), SKS_ERR_PIN_BLOCKED);
+    do_step(c, step_post_close, &f, SKS_OK);
 
     /* The new state: u1 and u3 gone, u2 unlocked, n1 complete. */
-    ck_assert_int_eq(key_status(c, f.key[0]), SKS_ERR_NO_KEY);
-    ck_assert_int_eq(key_status(c, f.key[2]), SKS_ERR_NO_KEY);
-    ck_assert_int_eq(key_status(c, f.key[1]), SKS_OK);
-    ck_assert_int_eq(key_status(c, f.new_key), SKS_OK);
-    ck_assert_int_eq(verify_pin(c, f.pin, "1234"), SKS_OK);
+    ck_assert_int_eq(tl_key_status(c, f.key[0]), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(tl_key_status(c, f.key[2]), SKS_ERR_NO_KEY);
+    ck_assert_int_eq(tl_key_status(c, f.key[1]), SKS_OK);
+    ck_assert_int_eq(tl_key_status(c, f.new_key), SKS_OK);
+    ck_assert_int_eq(tl_verify_pin(c, f.pin, "1234"), SKS_OK);
 
     sks_issuer_session_free(f.s);
     for (size_t i = 0; i < 3; i++)
         sks_writer_free(&f.pub[i]);
-    sks_writer_free(&npub);
     EVP_PKEY_free(issuer_key);
     tl_card_free(c);
 }

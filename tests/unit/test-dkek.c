@@ -555,9 +555,5 @@ static Suite *dkek_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(dkek_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tl_run_suite(dkek_suite());
 }

@@ -14,10 +14,7 @@
 #include <string.h>
 
 #include <check.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "card/card_internal.h"
@@ -32,12 +29,6 @@ static sks_view view_of(const void *p, size_t n)
 {
     sks_view v = {p, n};
     return v;
-}
-
-static int verify_pin(tl_card *c, uint32_t policy)
-{
-    sks_req_verify_pin req = {.pin_policy_handle = policy, .pin = view_of(PIN, strlen(PIN))};
-    return tl_call(c, SKS_M_VERIFY_PIN, &req, NULL, NULL);
 }
 
 /* K1's public key as getKeyAttributes reports it. */
@@ -147,41 +138,6 @@ static void provision(tl_card *c, uint8_t alg, uint8_t usage, int pin, int no_ca
     tl_provision_key(c, &spec, k);
 }
 
-/* A certificate from the test CA for `key`, DER appended to `der`. */
-static void cert_for(EVP_PKEY *key, sks_writer *der)
-{
-    sks_writer spki;
-    sks_writer_init(&spki);
-    ti_spki(key, &spki);
-    tl_issue_cert_der(view_of(spki.buf, spki.len), der);
-    sks_writer_free(&spki);
-}
-
-/* Verify a card signature of SHA-256(msg) with the key the test made. */
-static void verify_signature(EVP_PKEY *key, const uint8_t *msg, size_t n, sks_view sig)
-{
-    uint8_t der[160];
-    const uint8_t *p = sig.ptr;
-    size_t p_len = sig.len;
-    if (EVP_PKEY_is_a(key, "EC")) {
-        /* r | s to a DER ECDSA-Sig-Value. */
-        size_t half = sig.len / 2;
-        ECDSA_SIG *es = ECDSA_SIG_new();
-        ck_assert(ECDSA_SIG_set0(es, BN_bin2bn(sig.ptr, (int)half, NULL),
-                                 BN_bin2bn(sig.ptr + half, (int)half, NULL)) == 1);
-        unsigned char *q = der;
-        int len = i2d_ECDSA_SIG(es, &q);
-        ck_assert_int_gt(len, 0);
-        ECDSA_SIG_free(es);
-        p = der;
-        p_len = (size_t)len;
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    ck_assert_int_eq(EVP_DigestVerify(md, p, p_len, msg, n), 1);
-    EVP_MD_CTX_free(md);
-}
-
 /* The card signs SHA-256 of a message with `key`; OpenSSL verifies with `k2`. */
 static void sign_and_verify(tl_card *c, uint32_t key, EVP_PKEY *k2)
 {
@@ -195,10 +151,27 @@ static void sign_and_verify(tl_card *c, uint32_t key, EVP_PKEY *k2)
                         .data = view_of(hash, hash_len)};
     sks_resp_sign resp;
     TL_OK(c, tl_call(c, SKS_M_SIGN_HASHED_DATA, &req, &resp, NULL));
-    verify_signature(k2, msg, sizeof(msg), resp.signature);
+    ck_assert(tl_signature_ok(k2, 0, msg, sizeof(msg), resp.signature.ptr, resp.signature.len));
 }
 
-static void args_init(inject_args *a, uint32_t s1_handle, const char *id, uint8_t usage)
+/*
+ * The K2 blob sealed for `k1_pub` under S1 into a->blob (a fresh random IV
+ * into a->iv), replacing what was there.
+ */
+static void rewrap(inject_args *a, const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2)
+{
+    sks_writer_reset(&a->blob);
+    ti_wrap_k2(s1, k1_pub, k2, a->iv, &a->blob);
+}
+
+/*
+ * injectPrivateKey of K2 as "injected" with ID `id` and `usage`, sealed
+ * under S1 (card handle `s1_handle`) for `k1_pub`; with the certificate
+ * `cert` unless NULL.
+ */
+static void args_init(inject_args *a, uint32_t s1_handle, const char *id, uint8_t usage,
+                      const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2,
+                      const sks_writer *cert)
 {
     memset(a, 0, sizeof(*a));
     sks_writer_init(&a->blob);
@@ -206,44 +179,75 @@ static void args_init(inject_args *a, uint32_t s1_handle, const char *id, uint8_
     a->id = id;
     a->name = "injected";
     a->usage = usage;
+    rewrap(a, s1, k1_pub, k2);
+    if (cert != NULL) {
+        a->cert[0] = view_of(cert->buf, cert->len);
+        a->ncert = 1;
+    }
 }
 
 /* ---- tests ------------------------------------------------------------------ */
 
+/*
+ * A fresh card with K1 (key agreement for EC, decrypt for RSA; under PIN
+ * policy "pin", verified, when `pin`) and S1 imported under it (ECDH or
+ * RSA-OAEP as K1 is).
+ */
+typedef struct {
+    tl_card *c;
+    tl_key k1;
+    EVP_PKEY *k1_pub; /* K1's public key as the card reports it */
+    uint8_t s1[TI_S1_LEN];
+    uint32_t h; /* S1's handle on the card */
+} with_s1;
+
+static void s1_begin(with_s1 *x, uint8_t alg, int pin)
+{
+    int rsa = alg != SKS_KEYALG_EC_P256;
+    x->c = tl_card_new();
+    provision(x->c, alg, rsa ? SKS_USAGE_DECRYPT : SKS_USAGE_KEY_AGREEMENT, pin, 0, &x->k1);
+    if (pin)
+        TL_OK(x->c, tl_verify_pin(x->c, x->k1.pin_policy, PIN));
+    if (rsa)
+        TL_OK(x->c, import_rsa_s1(x->c, x->k1.key[0], x->s1, &x->h));
+    else
+        TL_OK(x->c, import_ecdh_s1(x->c, x->k1.key[0], x->s1, &x->h));
+    ck_assert_uint_ne(x->h, 0);
+    x->k1_pub = card_public_key(x->c, x->k1.key[0]);
+}
+
+static void s1_end(with_s1 *x)
+{
+    EVP_PKEY_free(x->k1_pub);
+    tl_key_free(&x->k1);
+    tl_card_free(x->c);
+}
+
 /* RSA-OAEP session key under an RSA K1 with PIN; an RSA K2 with its certificate. */
 START_TEST(test_rsa_session_key_rsa_injection)
 {
-    tl_card *c = tl_card_new();
-    tl_key k1;
-    uint8_t s1[TI_S1_LEN];
-    uint32_t h, key, used0, ch0, used1, ch1;
-    provision(c, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, 1, 0, &k1);
-    TL_OK(c, verify_pin(c, k1.pin_policy));
-    TL_OK(c, import_rsa_s1(c, k1.key[0], s1, &h));
-    ck_assert_uint_ne(h, 0);
+    with_s1 x;
+    uint32_t key, used0, ch0, used1, ch1;
+    s1_begin(&x, SKS_KEYALG_RSA2048, 1);
 
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    EVP_PKEY *k1_pub = card_public_key(c, k1.key[0]);
     sks_writer cert, k2_spki;
     sks_writer_init(&cert);
     sks_writer_init(&k2_spki);
-    cert_for(k2, &cert);
+    ti_cert(k2, &cert);
     ti_spki(k2, &k2_spki);
     inject_args a;
-    args_init(&a, h, "inj-rsa", SKS_USAGE_SIGN | SKS_USAGE_DECRYPT);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
-    a.cert[0] = view_of(cert.buf, cert.len);
-    a.ncert = 1;
-    card_state(c, &used0, &ch0);
-    TL_OK(c, inject(c, &a, &key));
-    card_state(c, &used1, &ch1);
+    args_init(&a, x.h, "inj-rsa", SKS_USAGE_SIGN | SKS_USAGE_DECRYPT, x.s1, x.k1_pub, k2, &cert);
+    card_state(x.c, &used0, &ch0);
+    TL_OK(x.c, inject(x.c, &a, &key));
+    card_state(x.c, &used1, &ch1);
     ck_assert_uint_eq(used1, used0 + 1);
     ck_assert_uint_eq(ch1, ch0 + 1);
 
     /* Its attributes: K1's PIN policy, imported (not generated), nothing exportable. */
     sks_req_key_handle kh = {.key_handle = key};
     sks_resp_get_key_attributes attrs;
-    TL_OK(c, tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
+    TL_OK(x.c, tl_call(x.c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
     ck_assert_uint_eq(attrs.id.len, 7);
     ck_assert_mem_eq(attrs.id.ptr, "inj-rsa", 7);
     ck_assert_uint_eq(attrs.friendly_name.len, 8);
@@ -251,7 +255,7 @@ START_TEST(test_rsa_session_key_rsa_injection)
     ck_assert_uint_eq(attrs.algorithm, SKS_KEYALG_RSA2048);
     ck_assert_uint_eq(attrs.key_usage, SKS_USAGE_SIGN | SKS_USAGE_DECRYPT);
     ck_assert_uint_eq(attrs.flags, SKS_KEYFLAG_IMPORT_PRIVATE_KEY | SKS_KEYFLAG_COMPLETE);
-    ck_assert_uint_eq(attrs.pin_policy_handle, k1.pin_policy);
+    ck_assert_uint_eq(attrs.pin_policy_handle, x.k1.pin_policy);
     ck_assert_uint_eq(attrs.provisioning_handle, 0);
     ck_assert_uint_eq(attrs.public_key.len, k2_spki.len);
     ck_assert_mem_eq(attrs.public_key.ptr, k2_spki.buf, k2_spki.len);
@@ -260,7 +264,7 @@ START_TEST(test_rsa_session_key_rsa_injection)
     ck_assert_mem_eq(attrs.certificate_path.cert[0].ptr, cert.buf, cert.len);
 
     /* It signs and decrypts as K2. */
-    sign_and_verify(c, key, k2);
+    sign_and_verify(x.c, key, k2);
     uint8_t secret[20];
     memset(secret, 0x42, sizeof(secret));
     sks_writer ct;
@@ -272,45 +276,39 @@ START_TEST(test_rsa_session_key_rsa_injection)
                            .mgf_hash = SKS_HASH_SHA256,
                            .data = view_of(ct.buf, ct.len)};
     sks_resp_decrypt plain;
-    TL_OK(c, tl_call(c, SKS_M_ASYMMETRIC_DECRYPT, &dec, &plain, NULL));
+    TL_OK(x.c, tl_call(x.c, SKS_M_ASYMMETRIC_DECRYPT, &dec, &plain, NULL));
     ck_assert_uint_eq(plain.plaintext.len, sizeof(secret));
     ck_assert_mem_eq(plain.plaintext.ptr, secret, sizeof(secret));
     /* Not migratable: it never leaves the card. */
-    ck_assert_int_eq(tl_call(c, SKS_M_EXPORT_KEY, &kh, NULL, NULL), SKS_ERR_NOT_ALLOWED);
+    ck_assert_int_eq(tl_call(x.c, SKS_M_EXPORT_KEY, &kh, NULL, NULL), SKS_ERR_NOT_ALLOWED);
     /* It joined K1's PIN policy: after logout it needs the PIN. */
-    sks_req_logout lo = {.pin_policy_handle = k1.pin_policy};
-    TL_OK(c, tl_call(c, SKS_M_LOGOUT, &lo, NULL, NULL));
+    sks_req_logout lo = {.pin_policy_handle = x.k1.pin_policy};
+    TL_OK(x.c, tl_call(x.c, SKS_M_LOGOUT, &lo, NULL, NULL));
     uint8_t hash[32] = {0};
     sks_req_sign sreq = {.key_handle = key,
                          .algorithm = SKS_SIGN_RSA_PKCS1,
                          .hash = SKS_HASH_SHA256,
                          .data = view_of(hash, sizeof(hash))};
-    ck_assert_int_eq(tl_call(c, SKS_M_SIGN_HASHED_DATA, &sreq, NULL, NULL),
+    ck_assert_int_eq(tl_call(x.c, SKS_M_SIGN_HASHED_DATA, &sreq, NULL, NULL),
                      SKS_ERR_NOT_AUTHENTICATED);
-    TL_OK(c, delete_s1(c, h));
-    ck_assert_int_eq(delete_s1(c, h), SKS_ERR_NO_KEY);
+    TL_OK(x.c, delete_s1(x.c, x.h));
+    ck_assert_int_eq(delete_s1(x.c, x.h), SKS_ERR_NO_KEY);
 
     sks_writer_free(&ct);
     sks_writer_free(&a.blob);
     sks_writer_free(&cert);
     sks_writer_free(&k2_spki);
-    EVP_PKEY_free(k1_pub);
     EVP_PKEY_free(k2);
-    tl_key_free(&k1);
-    tl_card_free(c);
+    s1_end(&x);
 }
 END_TEST
 
 /* ECDH session key under an EC K1 without PIN; EC keys P-256 and P-384 with one S1. */
 START_TEST(test_ecdh_session_key_ec_injection)
 {
-    tl_card *c = tl_card_new();
-    tl_key k1;
-    uint8_t s1[TI_S1_LEN];
-    uint32_t h, key;
-    provision(c, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, 0, 0, &k1);
-    TL_OK(c, import_ecdh_s1(c, k1.key[0], s1, &h));
-    EVP_PKEY *k1_pub = card_public_key(c, k1.key[0]);
+    with_s1 x;
+    uint32_t key;
+    s1_begin(&x, SKS_KEYALG_EC_P256, 0);
     static const char *curves[] = {"P-256", "P-384"};
     static const uint8_t algs[] = {SKS_KEYALG_EC_P256, SKS_KEYALG_EC_P384};
     static const char *ids[] = {"inj-p256", "inj-p384"};
@@ -318,35 +316,30 @@ START_TEST(test_ecdh_session_key_ec_injection)
         EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]);
         sks_writer cert;
         sks_writer_init(&cert);
-        cert_for(k2, &cert);
+        ti_cert(k2, &cert);
         inject_args a;
-        args_init(&a, h, ids[i], SKS_USAGE_SIGN | SKS_USAGE_KEY_AGREEMENT);
-        ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
-        a.cert[0] = view_of(cert.buf, cert.len);
-        a.ncert = 1;
-        TL_OK(c, inject(c, &a, &key));
+        args_init(&a, x.h, ids[i], SKS_USAGE_SIGN | SKS_USAGE_KEY_AGREEMENT, x.s1, x.k1_pub, k2,
+                  &cert);
+        TL_OK(x.c, inject(x.c, &a, &key));
         sks_req_key_handle kh = {.key_handle = key};
         sks_resp_get_key_attributes attrs;
-        TL_OK(c, tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
+        TL_OK(x.c, tl_call(x.c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
         ck_assert_uint_eq(attrs.algorithm, algs[i]);
         ck_assert_uint_eq(attrs.pin_policy_handle, 0);
-        sign_and_verify(c, key, k2);
+        sign_and_verify(x.c, key, k2);
         sks_writer_free(&a.blob);
         sks_writer_free(&cert);
         EVP_PKEY_free(k2);
     }
     /* Once deleted, S1 injects nothing more. */
-    TL_OK(c, delete_s1(c, h));
+    TL_OK(x.c, delete_s1(x.c, x.h));
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     inject_args a;
-    args_init(&a, h, "inj-late", SKS_USAGE_SIGN);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
-    ck_assert_int_eq(inject(c, &a, NULL), SKS_ERR_NO_KEY);
+    args_init(&a, x.h, "inj-late", SKS_USAGE_SIGN, x.s1, x.k1_pub, k2, NULL);
+    ck_assert_int_eq(inject(x.c, &a, NULL), SKS_ERR_NO_KEY);
     sks_writer_free(&a.blob);
     EVP_PKEY_free(k2);
-    EVP_PKEY_free(k1_pub);
-    tl_key_free(&k1);
-    tl_card_free(c);
+    s1_end(&x);
 }
 END_TEST
 
@@ -480,8 +473,7 @@ START_TEST(test_session_keys_gone_after_reset)
         else
             sks_card_reset(c->card);
         inject_args a;
-        args_init(&a, h, "inj", SKS_USAGE_SIGN);
-        ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
+        args_init(&a, h, "inj", SKS_USAGE_SIGN, s1, k1_pub, k2, NULL);
         ck_assert_int_eq(inject(c, &a, NULL), SKS_ERR_NO_KEY);
         ck_assert_int_eq(delete_s1(c, h), SKS_ERR_NO_KEY);
         sks_writer_free(&a.blob);
@@ -502,17 +494,17 @@ START_TEST(test_pin_rules)
     uint32_t h;
     provision(c, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, 1, 0, &caching);
     ck_assert_int_eq(import_rsa_s1(c, caching.key[0], s1, &h), SKS_ERR_NOT_AUTHENTICATED);
-    TL_OK(c, verify_pin(c, caching.pin_policy));
+    TL_OK(c, tl_verify_pin(c, caching.pin_policy, PIN));
     TL_OK(c, import_rsa_s1(c, caching.key[0], s1, &h));
     TL_OK(c, import_rsa_s1(c, caching.key[0], s1, &h));
 
     provision(c, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, 1, 1, &no_caching);
     ck_assert_int_eq(import_ecdh_s1(c, no_caching.key[0], s1, &h), SKS_ERR_NOT_AUTHENTICATED);
-    TL_OK(c, verify_pin(c, no_caching.pin_policy));
+    TL_OK(c, tl_verify_pin(c, no_caching.pin_policy, PIN));
     TL_OK(c, import_ecdh_s1(c, no_caching.key[0], s1, &h));
     ck_assert_int_eq(import_ecdh_s1(c, no_caching.key[0], s1, &h), SKS_ERR_NOT_AUTHENTICATED);
     /* A failed import does not consume the verification. */
-    TL_OK(c, verify_pin(c, no_caching.pin_policy));
+    TL_OK(c, tl_verify_pin(c, no_caching.pin_policy, PIN));
     ck_assert_int_eq(
         import_s1(c, no_caching.key[0], SKS_SKIMPORT_ECDH_P256, view_of("\x04", 1), &h),
         SKS_ERR_OPTION);
@@ -525,15 +517,14 @@ START_TEST(test_pin_rules)
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     inject_args a;
     uint32_t key;
-    args_init(&a, h, "inj", SKS_USAGE_SIGN);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
+    args_init(&a, h, "inj", SKS_USAGE_SIGN, s1, k1_pub, k2, NULL);
     TL_OK(c, inject(c, &a, &key));
     sks_req_key_handle kh = {.key_handle = key};
     sks_resp_get_key_attributes attrs;
     TL_OK(c, tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
     ck_assert_uint_eq(attrs.pin_policy_handle, no_caching.pin_policy);
     /* ... and the key it made follows its policy: PIN per use. */
-    TL_OK(c, verify_pin(c, no_caching.pin_policy));
+    TL_OK(c, tl_verify_pin(c, no_caching.pin_policy, PIN));
     sign_and_verify(c, key, k2);
     uint8_t hash[32] = {0};
     sks_req_sign sreq = {.key_handle = key,
@@ -593,11 +584,11 @@ START_TEST(test_inject_refusals)
     sks_writer_init(&cert);
     sks_writer_init(&stranger_cert);
     sks_writer_init(&p8);
-    cert_for(k2, &cert);
-    cert_for(stranger, &stranger_cert);
+    ti_cert(k2, &cert);
+    ti_cert(stranger, &stranger_cert);
     inject_args a;
-    args_init(&a, h, "inj", SKS_USAGE_SIGN);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &good);
+    args_init(&a, h, "inj", SKS_USAGE_SIGN, s1, k1_pub, k2, NULL);
+    sks_put_raw(&good, a.blob.buf, a.blob.len);
     uint8_t good_iv[TI_IV_LEN];
     memcpy(good_iv, a.iv, sizeof(good_iv));
 
@@ -624,12 +615,10 @@ START_TEST(test_inject_refusals)
     memcpy(a.iv, good_iv, sizeof(a.iv));
     inject_refused(c, &a, SKS_ERR_CRYPTO, "truncated blob");
     /* Made for another K1 (aad mismatch), or under another S1. */
-    sks_writer_reset(&a.blob);
-    ti_wrap_k2(s1, other_pub, k2, a.iv, &a.blob);
+    rewrap(&a, s1, other_pub, k2);
     inject_refused(c, &a, SKS_ERR_CRYPTO, "blob for another K1");
     a.s1_handle = hb;
-    sks_writer_reset(&a.blob);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
+    rewrap(&a, s1, k1_pub, k2);
     inject_refused(c, &a, SKS_ERR_CRYPTO, "blob under another S1");
     a.s1_handle = h;
     /* Plaintexts that are not a supported PKCS#8 key. */
@@ -644,14 +633,12 @@ START_TEST(test_inject_refusals)
                                EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
                                EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521")};
     for (size_t i = 0; i < 3; i++) {
-        sks_writer_reset(&a.blob);
-        ti_wrap_k2(s1, k1_pub, unsupported[i], a.iv, &a.blob);
+        rewrap(&a, s1, k1_pub, unsupported[i]);
         inject_refused(c, &a, SKS_ERR_ALGORITHM, "unsupported key");
         EVP_PKEY_free(unsupported[i]);
     }
     /* The certificate must hold the injected key. */
-    sks_writer_reset(&a.blob);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
+    rewrap(&a, s1, k1_pub, k2);
     a.cert[0] = view_of(stranger_cert.buf, stranger_cert.len);
     a.ncert = 1;
     inject_refused(c, &a, SKS_ERR_OPTION, "certificate of another key");
@@ -732,8 +719,7 @@ START_TEST(test_blob_for_another_card)
     TL_OK(b_card, import_s1(b_card, b_ec.key[0], SKS_SKIMPORT_ECDH_P256,
                             view_of(point, sizeof(point)), &h));
     inject_args a;
-    args_init(&a, h, "inj", SKS_USAGE_SIGN);
-    ti_wrap_k2(s1, a_ec_pub, k2, a.iv, &a.blob);
+    args_init(&a, h, "inj", SKS_USAGE_SIGN, s1, a_ec_pub, k2, NULL);
     ck_assert_int_eq(inject(b_card, &a, NULL), SKS_ERR_CRYPTO);
     card_state(b_card, &used1, &ch1);
     ck_assert_uint_eq(used1, used0);
@@ -764,25 +750,18 @@ END_TEST
 /* The injected key survives a power cycle: it was committed, S1 was not. */
 START_TEST(test_injected_key_persists)
 {
-    tl_card *c = tl_card_new();
-    tl_key k1;
-    uint8_t s1[TI_S1_LEN];
-    uint32_t h, key;
-    provision(c, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, 0, 0, &k1);
-    TL_OK(c, import_rsa_s1(c, k1.key[0], s1, &h));
-    EVP_PKEY *k1_pub = card_public_key(c, k1.key[0]);
+    with_s1 x;
+    uint32_t key;
+    s1_begin(&x, SKS_KEYALG_RSA2048, 0);
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
     inject_args a;
-    args_init(&a, h, "inj3072", SKS_USAGE_SIGN);
-    ti_wrap_k2(s1, k1_pub, k2, a.iv, &a.blob);
-    TL_OK(c, inject(c, &a, &key));
-    tl_card_reopen(c);
-    sign_and_verify(c, key, k2);
+    args_init(&a, x.h, "inj3072", SKS_USAGE_SIGN, x.s1, x.k1_pub, k2, NULL);
+    TL_OK(x.c, inject(x.c, &a, &key));
+    tl_card_reopen(x.c);
+    sign_and_verify(x.c, key, k2);
     sks_writer_free(&a.blob);
-    EVP_PKEY_free(k1_pub);
     EVP_PKEY_free(k2);
-    tl_key_free(&k1);
-    tl_card_free(c);
+    s1_end(&x);
 }
 END_TEST
 
@@ -806,9 +785,5 @@ static Suite *inject_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(inject_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tl_run_suite(inject_suite());
 }

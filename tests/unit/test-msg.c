@@ -59,6 +59,7 @@ static const struct {
     {87, "getDKEKStatus"},
     {88, "wrapKey"},
     {89, "unwrapKey"},
+    {90, "enumerateKeyAttributes"},
 };
 #define NMETHODS (sizeof all_methods / sizeof all_methods[0])
 

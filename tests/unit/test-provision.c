@@ -20,17 +20,6 @@
 
 /* ---- Call helpers ----------------------------------------------------- */
 
-/* Recompute a prepared message's MAC for a modified request, same counter. */
-static void remac(sks_issuer_session *is, uint8_t method, const void *req, sks_issuer_msg *m)
-{
-    const sks_msgdesc *d = sks_msg_find(method);
-    sks_writer w;
-    sks_writer_init(&w);
-    ck_assert(sks_msg_macdata(d, req, &w) == 0);
-    ck_assert(sks_mac(sks_issuer_session_key(is), d->name, m->counter, w.buf, w.len, m->mac) == 0);
-    sks_writer_free(&w);
-}
-
 static sks_view str_view(const char *s)
 {
     return (sks_view){(const uint8_t *)s, strlen(s)};
@@ -632,7 +621,7 @@ static int f_bad_ciphertext(fixture *t)
     uint8_t junk[40];
     memset(junk, 0x5A, sizeof junk);
     req.encrypted_value = (sks_view){junk, sizeof junk};
-    remac(t->v, SKS_M_CREATE_PUK_POLICY, &req, &m);
+    tl_remac(t->v, SKS_M_CREATE_PUK_POLICY, &req, &m);
     int st = tl_call(t->c, SKS_M_CREATE_PUK_POLICY, &req, NULL, NULL);
     sks_issuer_msg_free(&m);
     return st;

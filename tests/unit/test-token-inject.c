@@ -16,10 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include "inject-issuer.h"
 #include "pkcs11/sks-pkcs11.h"
@@ -48,30 +45,46 @@ static void provision(tt_env *e, uint8_t alg, uint8_t usage, const char *pin, in
     tl_provision_key(e->card, &spec, k);
 }
 
-static CK_SESSION_HANDLE login(CK_FUNCTION_LIST *f, const char *token)
+/* What every test starts with: K1 "key1" on the card, the module, a session on K1's token. */
+typedef struct {
+    tt_env e;
+    tl_key k1;
+    const char *pin; /* K1's PIN; NULL: K1 is on the no-PIN token */
+    CK_FUNCTION_LIST *f;
+    CK_SESSION_HANDLE s;  /* the user logged in when K1 has a PIN */
+    CK_OBJECT_HANDLE k1h; /* K1's private key object */
+    EVP_PKEY *k1_pub;     /* K1's public key as testlib's issuer received it */
+} fixture;
+
+/* K1 of `alg` and `usage` (under PIN policy "pin" when `pin`) on a fresh card; no module yet. */
+static void begin_card(fixture *x, uint8_t alg, uint8_t usage, const char *pin, int no_caching)
 {
-    CK_SESSION_HANDLE s = tt_open(f, tt_slot_by_label(f, token));
-    if (strcmp(token, "pin") == 0)
-        TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
-    return s;
+    memset(x, 0, sizeof(*x));
+    tt_env_with_card(&x->e, NULL);
+    provision(&x->e, alg, usage, pin, no_caching, 1, &x->k1);
+    x->pin = pin;
+    x->k1_pub = x->k1.public_key[0];
 }
 
-static CK_ULONG count_of(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                         const char *id)
+/* The module started on that card, the session opened, K1 found. */
+static void begin_module(fixture *x)
 {
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, (void *)id, 0}};
-    CK_OBJECT_HANDLE h[16];
-    t[1].ulValueLen = id != NULL ? strlen(id) : 0;
-    return tt_find(f, s, t, id != NULL ? 2 : 1, h, 16);
+    x->f = tt_init();
+    x->s = tt_user_session(x->f, x->pin != NULL ? "pin" : "SKS (no PIN)", x->pin);
+    x->k1h = tt_find_id(x->f, x->s, CKO_PRIVATE_KEY, "key1");
 }
 
-static CK_OBJECT_HANDLE find_one(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                                 const char *id)
+static void begin(fixture *x, uint8_t alg, uint8_t usage, const char *pin, int no_caching)
 {
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, (void *)id, strlen(id)}};
-    CK_OBJECT_HANDLE h[4];
-    ck_assert_uint_eq(tt_find(f, s, t, 2, h, 4), 1);
-    return h[0];
+    begin_card(x, alg, usage, pin, no_caching);
+    begin_module(x);
+}
+
+static void finish(fixture *x)
+{
+    TT_OK(x->f->C_Finalize(NULL));
+    tl_key_free(&x->k1);
+    tt_env_free(&x->e);
 }
 
 /* ---- the two unwraps ---------------------------------------------------------- */
@@ -153,252 +166,163 @@ static CK_RV inject(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h
     sks_writer_free(&blob);
     return rv;
 }
-
-static void cert_for(EVP_PKEY *key, sks_writer *der)
-{
-    sks_writer spki;
-    sks_writer_init(&spki);
-    ti_spki(key, &spki);
-    tl_issue_cert_der((sks_view){spki.buf, spki.len}, der);
-    sks_writer_free(&spki);
-}
-
-/* Sign through the module with `key`; OpenSSL verifies with the test's K2. */
-static void sign_and_verify(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
-                            EVP_PKEY *k2)
-{
-    static const uint8_t msg[] = "signed by an injected key";
-    int ec = EVP_PKEY_is_a(k2, "EC");
-    CK_MECHANISM m = {ec ? CKM_ECDSA_SHA256 : CKM_SHA256_RSA_PKCS, NULL, 0};
-    uint8_t sig[512], der[160];
-    CK_ULONG sig_len = sizeof(sig);
-    TT_OK(f->C_SignInit(s, &m, key));
-    TT_OK(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len));
-    const uint8_t *p = sig;
-    size_t p_len = sig_len;
-    if (ec) {
-        ECDSA_SIG *es = ECDSA_SIG_new();
-        ck_assert(ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)sig_len / 2, NULL),
-                                 BN_bin2bn(sig + sig_len / 2, (int)sig_len / 2, NULL)) == 1);
-        unsigned char *q = der;
-        int len = i2d_ECDSA_SIG(es, &q);
-        ck_assert_int_gt(len, 0);
-        ECDSA_SIG_free(es);
-        p = der;
-        p_len = (size_t)len;
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k2), 1);
-    ck_assert_int_eq(EVP_DigestVerify(md, p, p_len, msg, sizeof(msg)), 1);
-    EVP_MD_CTX_free(md);
-}
-
-static CK_BBOOL get_bool(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                         CK_ATTRIBUTE_TYPE type)
-{
-    CK_BBOOL v = 2;
-    CK_ATTRIBUTE t = {type, &v, sizeof(v)};
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    return v;
-}
-
-static CK_ULONG get_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                          CK_ATTRIBUTE_TYPE type)
-{
-    CK_ULONG v = 0;
-    CK_ATTRIBUTE t = {type, &v, sizeof(v)};
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    return v;
-}
-
-static void assert_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                         CK_ATTRIBUTE_TYPE type, const sks_writer *want)
-{
-    CK_ATTRIBUTE t = {type, NULL, 0};
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    ck_assert_uint_eq(t.ulValueLen, want->len);
-    t.pValue = malloc(t.ulValueLen);
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    ck_assert_mem_eq(t.pValue, want->buf, want->len);
-    free(t.pValue);
-}
-
 /* ---- tests -------------------------------------------------------------------- */
 
 /* RSA-OAEP S1 under an RSA K1 with PIN; an RSA K2 with its certificate, then it signs. */
 START_TEST(t_rsa_session_key_rsa_injection)
 {
-    tt_env e;
-    tl_key k1;
     uint8_t s1[TI_S1_LEN];
     CK_OBJECT_HANDLE h1, k2h;
-    tt_env_with_card(&e, NULL);
-    provision(&e, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT | SKS_USAGE_SIGN, PIN, 0, 1, &k1);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = login(f, "pin");
-    CK_OBJECT_HANDLE k1h = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    TT_OK(unwrap_rsa_s1(f, s, k1h, k1.public_key[0], s1, &h1));
+    fixture x;
+    begin(&x, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT | SKS_USAGE_SIGN, PIN, 0);
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
 
     /* S1 as the module shows it: nothing but an injection key, no value. */
-    ck_assert_uint_eq(get_bool(f, s, h1, CKA_VENDOR_SKS_INJECTION_ONLY), CK_TRUE);
-    ck_assert_uint_eq(get_ulong(f, s, h1, CKA_CLASS), CKO_SECRET_KEY);
-    ck_assert_uint_eq(get_ulong(f, s, h1, CKA_KEY_TYPE), CKK_AES);
-    ck_assert_uint_eq(get_ulong(f, s, h1, CKA_VALUE_LEN), 32);
-    ck_assert_uint_ne(get_ulong(f, s, h1, CKA_VENDOR_SKS_CARD_HANDLE), 0);
-    ck_assert_uint_eq(get_bool(f, s, h1, CKA_SENSITIVE), CK_TRUE);
-    ck_assert_uint_eq(get_bool(f, s, h1, CKA_EXTRACTABLE), CK_FALSE);
-    ck_assert_uint_eq(get_bool(f, s, h1, CKA_TOKEN), CK_FALSE);
-    ck_assert_uint_eq(get_bool(f, s, h1, CKA_UNWRAP), CK_TRUE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_VENDOR_SKS_INJECTION_ONLY), CK_TRUE);
+    ck_assert_uint_eq(tt_get_ulong(x.f, x.s, h1, CKA_CLASS), CKO_SECRET_KEY);
+    ck_assert_uint_eq(tt_get_ulong(x.f, x.s, h1, CKA_KEY_TYPE), CKK_AES);
+    ck_assert_uint_eq(tt_get_ulong(x.f, x.s, h1, CKA_VALUE_LEN), 32);
+    ck_assert_uint_ne(tt_get_ulong(x.f, x.s, h1, CKA_VENDOR_SKS_CARD_HANDLE), 0);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_SENSITIVE), CK_TRUE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_EXTRACTABLE), CK_FALSE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_TOKEN), CK_FALSE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_UNWRAP), CK_TRUE);
     static const CK_ATTRIBUTE_TYPE unused[] = {CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN,
                                                CKA_VERIFY,  CKA_WRAP,    CKA_DERIVE};
     for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
-        ck_assert_uint_eq(get_bool(f, s, h1, unused[i]), CK_FALSE);
+        ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, unused[i]), CK_FALSE);
     uint8_t value[64];
     CK_ATTRIBUTE va = {CKA_VALUE, value, sizeof(value)};
-    TT_RV(f->C_GetAttributeValue(s, h1, &va, 1), CKR_ATTRIBUTE_SENSITIVE);
+    TT_RV(x.f->C_GetAttributeValue(x.s, h1, &va, 1), CKR_ATTRIBUTE_SENSITIVE);
     ck_assert_uint_eq(va.ulValueLen, CK_UNAVAILABLE_INFORMATION);
 
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
     sks_writer cert, spki;
     sks_writer_init(&cert);
     sks_writer_init(&spki);
-    cert_for(k2, &cert);
+    ti_cert(k2, &cert);
     ti_spki(k2, &spki);
     inject_spec is = {.type = CKK_RSA, .id = "inj", .cert = &cert};
-    TT_OK(inject(f, s, h1, s1, k1.public_key[0], k2, &is, &k2h));
+    TT_OK(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &k2h));
 
     /* The new key: what the module says of it, its public key, its certificate. */
-    ck_assert_uint_eq(get_ulong(f, s, k2h, CKA_CLASS), CKO_PRIVATE_KEY);
-    ck_assert_uint_eq(get_ulong(f, s, k2h, CKA_KEY_TYPE), CKK_RSA);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_TOKEN), CK_TRUE);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_PRIVATE), CK_TRUE);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_EXTRACTABLE), CK_FALSE);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_LOCAL), CK_FALSE);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_SIGN), CK_TRUE);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_DECRYPT), CK_TRUE); /* the RSA default */
-    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "inj");
-    assert_bytes(f, s, pub, CKA_PUBLIC_KEY_INFO, &spki);
-    CK_OBJECT_HANDLE ch = find_one(f, s, CKO_CERTIFICATE, "inj");
-    assert_bytes(f, s, ch, CKA_VALUE, &cert);
-    sign_and_verify(f, s, k2h, k2);
+    ck_assert_uint_eq(tt_get_ulong(x.f, x.s, k2h, CKA_CLASS), CKO_PRIVATE_KEY);
+    ck_assert_uint_eq(tt_get_ulong(x.f, x.s, k2h, CKA_KEY_TYPE), CKK_RSA);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_TOKEN), CK_TRUE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_PRIVATE), CK_TRUE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_EXTRACTABLE), CK_FALSE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_LOCAL), CK_FALSE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_SIGN), CK_TRUE);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_DECRYPT), CK_TRUE); /* the RSA default */
+    CK_OBJECT_HANDLE pub = tt_find_id(x.f, x.s, CKO_PUBLIC_KEY, "inj");
+    tt_assert_bytes(x.f, x.s, pub, CKA_PUBLIC_KEY_INFO, spki.buf, spki.len);
+    CK_OBJECT_HANDLE ch = tt_find_id(x.f, x.s, CKO_CERTIFICATE, "inj");
+    tt_assert_bytes(x.f, x.s, ch, CKA_VALUE, cert.buf, cert.len);
+    tt_sign_and_verify(x.f, x.s, k2h, k2);
 
     /* Another session sees the key too: it is a token object of the card. */
-    CK_SESSION_HANDLE s2 = tt_open(f, tt_slot_by_label(f, "pin"));
-    ck_assert_uint_eq(find_one(f, s2, CKO_PRIVATE_KEY, "inj"), k2h);
-    TT_OK(f->C_CloseSession(s2));
+    CK_SESSION_HANDLE s2 = tt_open(x.f, tt_slot_by_label(x.f, "pin"));
+    ck_assert_uint_eq(tt_find_id(x.f, s2, CKO_PRIVATE_KEY, "inj"), k2h);
+    TT_OK(x.f->C_CloseSession(s2));
 
-    TT_OK(f->C_Finalize(NULL));
     sks_writer_free(&cert);
     sks_writer_free(&spki);
     EVP_PKEY_free(k2);
-    tl_key_free(&k1);
-    tt_env_free(&e);
+    finish(&x);
 }
 END_TEST
 
 /* ECDH S1 under an EC K1 without PIN; EC keys of both curves from one S1. */
 START_TEST(t_ecdh_session_key_ec_injection)
 {
-    tt_env e;
-    tl_key k1;
     uint8_t s1[TI_S1_LEN];
     CK_OBJECT_HANDLE h1, k2h;
-    tt_env_with_card(&e, NULL);
-    provision(&e, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, NULL, 0, 1, &k1);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = login(f, "SKS (no PIN)");
-    CK_OBJECT_HANDLE k1h = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    TT_OK(unwrap_ecdh_s1(f, s, k1h, k1.public_key[0], s1, &h1));
-    ck_assert_uint_eq(get_bool(f, s, h1, CKA_PRIVATE), CK_FALSE); /* as K1 */
+    fixture x;
+    begin(&x, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, NULL, 0);
+    TT_OK(unwrap_ecdh_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_PRIVATE), CK_FALSE); /* as K1 */
     static const char *curves[] = {"P-256", "P-384"}, *ids[] = {"p256", "p384"};
     for (size_t i = 0; i < 2; i++) {
         EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]);
         sks_writer cert;
         sks_writer_init(&cert);
-        cert_for(k2, &cert);
+        ti_cert(k2, &cert);
         inject_spec is = {.type = CKK_EC, .id = ids[i], .cert = &cert};
-        TT_OK(inject(f, s, h1, s1, k1.public_key[0], k2, &is, &k2h));
-        ck_assert_uint_eq(get_ulong(f, s, k2h, CKA_KEY_TYPE), CKK_EC);
-        ck_assert_uint_eq(get_bool(f, s, k2h, CKA_DERIVE), CK_TRUE); /* the EC default */
-        ck_assert_uint_eq(count_of(f, s, CKO_CERTIFICATE, ids[i]), 1);
-        sign_and_verify(f, s, k2h, k2);
+        TT_OK(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &k2h));
+        ck_assert_uint_eq(tt_get_ulong(x.f, x.s, k2h, CKA_KEY_TYPE), CKK_EC);
+        ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_DERIVE), CK_TRUE); /* the EC default */
+        ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_CERTIFICATE, ids[i], NULL), 1);
+        tt_sign_and_verify(x.f, x.s, k2h, k2);
         sks_writer_free(&cert);
         EVP_PKEY_free(k2);
     }
     /* Without a certificate path there is no certificate object. */
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     inject_spec is = {.type = CKK_EC, .id = "nocert", .sign = CK_TRUE, .usage_given = 1};
-    TT_OK(inject(f, s, h1, s1, k1.public_key[0], k2, &is, &k2h));
-    ck_assert_uint_eq(count_of(f, s, CKO_CERTIFICATE, "nocert"), 0);
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_DERIVE), CK_FALSE);
-    sign_and_verify(f, s, k2h, k2);
+    TT_OK(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &k2h));
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_CERTIFICATE, "nocert", NULL), 0);
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_DERIVE), CK_FALSE);
+    tt_sign_and_verify(x.f, x.s, k2h, k2);
     EVP_PKEY_free(k2);
-    TT_OK(f->C_Finalize(NULL));
-    tl_key_free(&k1);
-    tt_env_free(&e);
+    finish(&x);
 }
 END_TEST
 
 /* S1 is refused by every standard mechanism and cannot be copied, changed or forged. */
 START_TEST(t_s1_only_for_injection)
 {
-    tt_env e;
-    tl_key k1;
     uint8_t s1[TI_S1_LEN];
     CK_OBJECT_HANDLE h1, aes, out;
-    tt_env_with_card(&e, NULL);
-    provision(&e, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, PIN, 0, 1, &k1);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = login(f, "pin");
-    CK_OBJECT_HANDLE k1h = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    TT_OK(unwrap_ecdh_s1(f, s, k1h, k1.public_key[0], s1, &h1));
+    fixture x;
+    begin(&x, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, PIN, 0);
+    TT_OK(unwrap_ecdh_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
     CK_ULONG len32 = 32;
     CK_ATTRIBUTE aes_t[] = {{CKA_VALUE_LEN, &len32, sizeof(len32)},
                             {CKA_EXTRACTABLE, &yes, sizeof(yes)}};
     CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
-    TT_OK(f->C_GenerateKey(s, &gen, aes_t, 2, &aes));
+    TT_OK(x.f->C_GenerateKey(x.s, &gen, aes_t, 2, &aes));
 
     uint8_t iv[16] = {0}, buf[256];
     CK_ULONG buf_len = sizeof(buf);
     CK_MECHANISM cbc = {CKM_AES_CBC, iv, sizeof(iv)};
     CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
     CK_MECHANISM wrap = {CKM_AES_KEY_WRAP, NULL, 0};
-    TT_RV(f->C_EncryptInit(s, &cbc, h1), CKR_KEY_FUNCTION_NOT_PERMITTED);
-    TT_RV(f->C_DecryptInit(s, &ecb, h1), CKR_KEY_FUNCTION_NOT_PERMITTED);
-    TT_RV(f->C_WrapKey(s, &wrap, h1, aes, buf, &buf_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
-    TT_RV(f->C_UnwrapKey(s, &wrap, h1, buf, 40, s1_template, 2, &out),
+    TT_RV(x.f->C_EncryptInit(x.s, &cbc, h1), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    TT_RV(x.f->C_DecryptInit(x.s, &ecb, h1), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    TT_RV(x.f->C_WrapKey(x.s, &wrap, h1, aes, buf, &buf_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    TT_RV(x.f->C_UnwrapKey(x.s, &wrap, h1, buf, 40, s1_template, 2, &out),
           CKR_KEY_FUNCTION_NOT_PERMITTED);
     CK_ECDH1_DERIVE_PARAMS dp = {CKD_NULL, 0, NULL, 65, buf};
     CK_MECHANISM derive = {CKM_ECDH1_DERIVE, &dp, sizeof(dp)};
-    TT_RV(f->C_DeriveKey(s, &derive, h1, s1_template, 2, &out), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    TT_RV(x.f->C_DeriveKey(x.s, &derive, h1, s1_template, 2, &out), CKR_KEY_FUNCTION_NOT_PERMITTED);
     /* Nor can it leave as the key being wrapped or digested. */
     buf_len = sizeof(buf);
-    CK_RV rv = f->C_WrapKey(s, &wrap, aes, h1, buf, &buf_len);
+    CK_RV rv = x.f->C_WrapKey(x.s, &wrap, aes, h1, buf, &buf_len);
     ck_assert_msg(rv == CKR_KEY_UNEXTRACTABLE || rv == CKR_KEY_NOT_WRAPPABLE, "wrap S1: 0x%lx",
                   (unsigned long)rv);
     CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
-    TT_OK(f->C_DigestInit(s, &sha));
-    TT_RV(f->C_DigestKey(s, h1), CKR_KEY_INDIGESTIBLE);
+    TT_OK(x.f->C_DigestInit(x.s, &sha));
+    TT_RV(x.f->C_DigestKey(x.s, h1), CKR_KEY_INDIGESTIBLE);
     /* Copy, change, forge. */
-    TT_RV(f->C_CopyObject(s, h1, NULL, 0, &out), CKR_ACTION_PROHIBITED);
+    TT_RV(x.f->C_CopyObject(x.s, h1, NULL, 0, &out), CKR_ACTION_PROHIBITED);
     CK_ATTRIBUTE off = {CKA_VENDOR_SKS_INJECTION_ONLY, &no, sizeof(no)};
-    TT_RV(f->C_SetAttributeValue(s, h1, &off, 1), CKR_ACTION_PROHIBITED);
+    TT_RV(x.f->C_SetAttributeValue(x.s, h1, &off, 1), CKR_ACTION_PROHIBITED);
     CK_ATTRIBUTE forged[] = {{CKA_CLASS, &secret_class, sizeof(secret_class)},
                              {CKA_KEY_TYPE, &aes_type, sizeof(aes_type)},
                              {CKA_VALUE, s1, sizeof(s1)},
                              {CKA_VENDOR_SKS_INJECTION_ONLY, &yes, sizeof(yes)}};
-    TT_RV(f->C_CreateObject(s, forged, 4, &out), CKR_ATTRIBUTE_READ_ONLY);
+    TT_RV(x.f->C_CreateObject(x.s, forged, 4, &out), CKR_ATTRIBUTE_READ_ONLY);
     /* An ordinary AES key is no injection key, even with the right value. */
     forged[3].type = CKA_UNWRAP;
     CK_OBJECT_HANDLE plain_aes;
-    TT_OK(f->C_CreateObject(s, forged, 4, &plain_aes));
+    TT_OK(x.f->C_CreateObject(x.s, forged, 4, &plain_aes));
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     inject_spec is = {.type = CKK_EC, .id = "inj"};
-    TT_RV(inject(f, s, plain_aes, s1, k1.public_key[0], k2, &is, &out),
+    TT_RV(inject(x.f, x.s, plain_aes, s1, x.k1_pub, k2, &is, &out),
           CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
     /* S1 itself still works. */
-    TT_OK(inject(f, s, h1, s1, k1.public_key[0], k2, &is, &out));
-    sign_and_verify(f, s, out, k2);
+    TT_OK(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &out));
+    tt_sign_and_verify(x.f, x.s, out, k2);
 
     /* Templates that would make S1 anything else. */
     static const struct {
@@ -414,111 +338,105 @@ START_TEST(t_s1_only_for_injection)
         CK_BBOOL v = bad[i].value;
         CK_ATTRIBUTE t[] = {s1_template[0], s1_template[1], {bad[i].type, &v, sizeof(v)}};
         uint8_t point[TI_POINT_LEN];
-        ti_ecdh_s1(k1.public_key[0], point, s1);
+        ti_ecdh_s1(x.k1_pub, point, s1);
         CK_SKS_ECDH_SESSION_KEY_PARAMS p = {point, sizeof(point)};
         CK_MECHANISM m = {CKM_VENDOR_SKS_SESSION_KEY_ECDH, &p, sizeof(p)};
-        TT_RV(f->C_UnwrapKey(s, &m, k1h, NULL, 0, t, 3, &out), bad[i].want);
+        TT_RV(x.f->C_UnwrapKey(x.s, &m, x.k1h, NULL, 0, t, 3, &out), bad[i].want);
     }
     EVP_PKEY_free(k2);
-    TT_OK(f->C_Finalize(NULL));
-    tl_key_free(&k1);
-    tt_env_free(&e);
+    finish(&x);
 }
 END_TEST
 
 /* Refusals of both steps; afterwards the token holds no key it did not hold before. */
 START_TEST(t_refusals_create_nothing)
 {
-    tt_env e;
-    tl_key k1, other;
+    tl_key other;
     uint8_t s1[TI_S1_LEN];
     CK_OBJECT_HANDLE h1, out;
-    tt_env_with_card(&e, NULL);
-    provision(&e, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, PIN, 0, 1, &k1);
-    provision(&e, SKS_KEYALG_RSA2048, SKS_USAGE_SIGN, NULL, 0, 1, &other);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = login(f, "pin");
-    CK_OBJECT_HANDLE k1h = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    EVP_PKEY *k1_pub = k1.public_key[0];
-    CK_ULONG keys_before = count_of(f, s, CKO_PRIVATE_KEY, NULL);
+    fixture x;
+    begin_card(&x, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, PIN, 0);
+    provision(&x.e, SKS_KEYALG_RSA2048, SKS_USAGE_SIGN, NULL, 0, 1, &other);
+    begin_module(&x);
+    EVP_PKEY *k1_pub = x.k1_pub;
+    CK_ULONG keys_before = tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL);
 
     /* Session key: a K1 without decrypt usage, of the wrong type, of another card. */
-    CK_SESSION_HANDLE s_nopin = login(f, "SKS (no PIN)");
-    CK_OBJECT_HANDLE sign_only = find_one(f, s_nopin, CKO_PRIVATE_KEY, "key1");
-    TT_RV(unwrap_rsa_s1(f, s_nopin, sign_only, other.public_key[0], s1, &h1),
+    CK_SESSION_HANDLE s_nopin = tt_user_session(x.f, "SKS (no PIN)", NULL);
+    CK_OBJECT_HANDLE sign_only = tt_find_id(x.f, s_nopin, CKO_PRIVATE_KEY, "key1");
+    TT_RV(unwrap_rsa_s1(x.f, s_nopin, sign_only, other.public_key[0], s1, &h1),
           CKR_KEY_FUNCTION_NOT_PERMITTED);
     uint8_t point[TI_POINT_LEN];
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ti_ecdh_s1(ec, point, s1);
     CK_SKS_ECDH_SESSION_KEY_PARAMS ep = {point, sizeof(point)};
     CK_MECHANISM em = {CKM_VENDOR_SKS_SESSION_KEY_ECDH, &ep, sizeof(ep)};
-    TT_RV(f->C_UnwrapKey(s, &em, k1h, NULL, 0, s1_template, 3, &h1),
+    TT_RV(x.f->C_UnwrapKey(x.s, &em, x.k1h, NULL, 0, s1_template, 3, &h1),
           CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
     EVP_PKEY *another_card = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    TT_RV(unwrap_rsa_s1(f, s, k1h, another_card, s1, &h1), CKR_WRAPPED_KEY_INVALID);
+    TT_RV(unwrap_rsa_s1(x.f, x.s, x.k1h, another_card, s1, &h1), CKR_WRAPPED_KEY_INVALID);
     /* A wrapped S1 of the wrong length, and a wrapped key of 16 bytes. */
     sks_writer enc;
     sks_writer_init(&enc);
     ti_oaep_wrap(k1_pub, s1, 16, &enc);
     CK_MECHANISM rm = {CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP, NULL, 0};
-    TT_RV(f->C_UnwrapKey(s, &rm, k1h, enc.buf, enc.len - 1, s1_template, 3, &h1),
+    TT_RV(x.f->C_UnwrapKey(x.s, &rm, x.k1h, enc.buf, enc.len - 1, s1_template, 3, &h1),
           CKR_WRAPPED_KEY_LEN_RANGE);
-    TT_RV(f->C_UnwrapKey(s, &rm, k1h, enc.buf, enc.len, s1_template, 3, &h1),
+    TT_RV(x.f->C_UnwrapKey(x.s, &rm, x.k1h, enc.buf, enc.len, s1_template, 3, &h1),
           CKR_WRAPPED_KEY_INVALID);
     sks_writer_free(&enc);
 
     /* Injection: tampered blobs, a blob for another K1, certificates that do not fit. */
-    TT_OK(unwrap_rsa_s1(f, s, k1h, k1_pub, s1, &h1));
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY *stranger = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     sks_writer cert, stranger_cert;
     sks_writer_init(&cert);
     sks_writer_init(&stranger_cert);
-    cert_for(k2, &cert);
-    cert_for(stranger, &stranger_cert);
+    ti_cert(k2, &cert);
+    ti_cert(stranger, &stranger_cert);
     for (int t = 1; t <= 3; t++) {
         inject_spec is = {.type = CKK_EC, .id = "inj", .cert = &cert, .tamper = t};
-        TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
+        TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
     }
     inject_spec is = {.type = CKK_EC, .id = "inj", .cert = &cert, .aad_key = another_card};
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
     is.aad_key = NULL;
     is.cert = &stranger_cert;
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_MECHANISM_PARAM_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_MECHANISM_PARAM_INVALID);
     sks_writer junk;
     sks_writer_init(&junk);
     sks_put_raw(&junk, "\x30\x03\x02\x01\x01", 5);
     is.cert = &junk;
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_MECHANISM_PARAM_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_MECHANISM_PARAM_INVALID);
     is.cert = &cert;
     /* Templates: the wrong key type (by usage, and sign-only), exportable, an ID in use. */
     is.type = CKK_RSA;
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
     inject_spec sign_only_rsa = {.type = CKK_RSA, .id = "inj", .sign = CK_TRUE, .usage_given = 1};
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &sign_only_rsa, &out), CKR_WRAPPED_KEY_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &sign_only_rsa, &out), CKR_WRAPPED_KEY_INVALID);
     is.type = CKK_EC;
     is.extractable = CK_TRUE;
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_ATTRIBUTE_VALUE_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_ATTRIBUTE_VALUE_INVALID);
     is.extractable = CK_FALSE;
     is.id = "key1";
-    TT_RV(inject(f, s, h1, s1, k1_pub, k2, &is, &out), CKR_ATTRIBUTE_VALUE_INVALID);
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_ATTRIBUTE_VALUE_INVALID);
     is.id = "inj";
     /* A read-only session cannot make a token key. */
     CK_SESSION_HANDLE ro;
-    TT_OK(f->C_OpenSession(tt_slot_by_label(f, "pin"), CKF_SERIAL_SESSION, NULL, NULL, &ro));
+    TT_OK(x.f->C_OpenSession(tt_slot_by_label(x.f, "pin"), CKF_SERIAL_SESSION, NULL, NULL, &ro));
     CK_OBJECT_HANDLE h1_ro;
     uint8_t s1_ro[TI_S1_LEN];
-    TT_OK(unwrap_rsa_s1(f, ro, k1h, k1_pub, s1_ro, &h1_ro));
-    TT_RV(inject(f, ro, h1_ro, s1_ro, k1_pub, k2, &is, &out), CKR_SESSION_READ_ONLY);
+    TT_OK(unwrap_rsa_s1(x.f, ro, x.k1h, k1_pub, s1_ro, &h1_ro));
+    TT_RV(inject(x.f, ro, h1_ro, s1_ro, k1_pub, k2, &is, &out), CKR_SESSION_READ_ONLY);
 
-    ck_assert_uint_eq(count_of(f, s, CKO_PRIVATE_KEY, NULL), keys_before);
-    ck_assert_uint_eq(count_of(f, s, CKO_PRIVATE_KEY, "inj"), 0);
-    ck_assert_uint_eq(count_of(f, s, CKO_CERTIFICATE, "inj"), 0);
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL), keys_before);
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, "inj", NULL), 0);
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_CERTIFICATE, "inj", NULL), 0);
     /* And the same S1 still injects the right key. */
-    TT_OK(inject(f, s, h1, s1, k1_pub, k2, &is, &out));
-    ck_assert_uint_eq(count_of(f, s, CKO_PRIVATE_KEY, NULL), keys_before + 1);
+    TT_OK(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out));
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL), keys_before + 1);
 
-    TT_OK(f->C_Finalize(NULL));
     sks_writer_free(&cert);
     sks_writer_free(&stranger_cert);
     sks_writer_free(&junk);
@@ -526,9 +444,8 @@ START_TEST(t_refusals_create_nothing)
     EVP_PKEY_free(ec);
     EVP_PKEY_free(stranger);
     EVP_PKEY_free(another_card);
-    tl_key_free(&k1);
     tl_key_free(&other);
-    tt_env_free(&e);
+    finish(&x);
 }
 END_TEST
 
@@ -546,64 +463,50 @@ static void fill_session_keys(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJEC
 /* S1 goes from the card with its object: destroyed, its session closed, logout. */
 START_TEST(t_session_keys_released)
 {
-    tt_env e;
-    tl_key k1;
     CK_OBJECT_HANDLE h[SKS_SESSION_KEYS_MAX], one;
     uint8_t s1[TI_S1_LEN];
-    tt_env_with_card(&e, NULL);
-    provision(&e, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, PIN, 0, 1, &k1);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE a = login(f, "pin");
-    CK_OBJECT_HANDLE k1h = find_one(f, a, CKO_PRIVATE_KEY, "key1");
-    fill_session_keys(f, a, k1h, k1.public_key[0], h);
+    fixture x;
+    begin(&x, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, PIN, 0);
+    fill_session_keys(x.f, x.s, x.k1h, x.k1_pub, h);
     /* C_DestroyObject frees one place. */
-    TT_OK(f->C_DestroyObject(a, h[2]));
-    TT_OK(unwrap_ecdh_s1(f, a, k1h, k1.public_key[0], s1, &one));
+    TT_OK(x.f->C_DestroyObject(x.s, h[2]));
+    TT_OK(unwrap_ecdh_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &one));
     /* Closing the session frees them all (a second session keeps the login). */
-    CK_SESSION_HANDLE b = tt_open(f, tt_slot_by_label(f, "pin"));
-    TT_OK(f->C_CloseSession(a));
-    fill_session_keys(f, b, k1h, k1.public_key[0], h);
+    CK_SESSION_HANDLE b = tt_open(x.f, tt_slot_by_label(x.f, "pin"));
+    TT_OK(x.f->C_CloseSession(x.s));
+    fill_session_keys(x.f, b, x.k1h, x.k1_pub, h);
     /* Logout destroys private session objects: S1 is private like K1. */
-    TT_OK(f->C_Logout(b));
+    TT_OK(x.f->C_Logout(b));
     CK_ULONG size;
-    TT_RV(f->C_GetObjectSize(b, h[0], &size), CKR_OBJECT_HANDLE_INVALID);
-    TT_OK(f->C_Login(b, CKU_USER, U(PIN), 4));
-    fill_session_keys(f, b, k1h, k1.public_key[0], h);
-    TT_OK(f->C_Finalize(NULL));
-    tl_key_free(&k1);
-    tt_env_free(&e);
+    TT_RV(x.f->C_GetObjectSize(b, h[0], &size), CKR_OBJECT_HANDLE_INVALID);
+    TT_OK(x.f->C_Login(b, CKU_USER, U(PIN), 4));
+    fill_session_keys(x.f, b, x.k1h, x.k1_pub, h);
+    finish(&x);
 }
 END_TEST
 
 /* K1 under a policy without PIN caching: each import uses up the login's verification. */
 START_TEST(t_pin_of_k1)
 {
-    tt_env e;
-    tl_key k1;
     CK_OBJECT_HANDLE h1;
     uint8_t s1[TI_S1_LEN];
-    tt_env_with_card(&e, NULL);
-    provision(&e, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, PIN, 1, 1, &k1);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = login(f, "pin");
-    CK_OBJECT_HANDLE k1h = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    TT_OK(unwrap_rsa_s1(f, s, k1h, k1.public_key[0], s1, &h1));
-    TT_RV(unwrap_rsa_s1(f, s, k1h, k1.public_key[0], s1, &h1), CKR_USER_NOT_LOGGED_IN);
-    TT_OK(f->C_Logout(s));
+    fixture x;
+    begin(&x, SKS_KEYALG_RSA2048, SKS_USAGE_DECRYPT, PIN, 1);
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
+    TT_RV(unwrap_rsa_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1), CKR_USER_NOT_LOGGED_IN);
+    TT_OK(x.f->C_Logout(x.s));
     /* Logged out, K1 is not even visible. */
-    TT_RV(unwrap_rsa_s1(f, s, k1h, k1.public_key[0], s1, &h1), CKR_UNWRAPPING_KEY_HANDLE_INVALID);
-    TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
-    TT_OK(unwrap_rsa_s1(f, s, k1h, k1.public_key[0], s1, &h1));
+    TT_RV(unwrap_rsa_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1), CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+    TT_OK(x.f->C_Login(x.s, CKU_USER, U(PIN), 4));
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
     /* The injected key joins K1's policy: CKA_ALWAYS_AUTHENTICATE like K1. */
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     inject_spec is = {.type = CKK_EC, .id = "inj"};
     CK_OBJECT_HANDLE k2h;
-    TT_OK(inject(f, s, h1, s1, k1.public_key[0], k2, &is, &k2h));
-    ck_assert_uint_eq(get_bool(f, s, k2h, CKA_ALWAYS_AUTHENTICATE), CK_TRUE);
+    TT_OK(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &k2h));
+    ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_ALWAYS_AUTHENTICATE), CK_TRUE);
     EVP_PKEY_free(k2);
-    TT_OK(f->C_Finalize(NULL));
-    tl_key_free(&k1);
-    tt_env_free(&e);
+    finish(&x);
 }
 END_TEST
 
@@ -624,9 +527,5 @@ static Suite *token_inject_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(token_inject_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tl_run_suite(token_inject_suite());
 }

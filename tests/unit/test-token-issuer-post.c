@@ -39,6 +39,30 @@ static void earlier_key_free(earlier_key *e)
 }
 
 /*
+ * An Updatable key `id` under the card's PIN policy "PIN" (of this session,
+ * or of the first session, declared), with the PIN the user knows; its
+ * attestation verified. Returns the verification's result; on success
+ * *spki is the key's.
+ */
+static CK_RV updatable_key(session *s, key_pair *k, const char *id, size_t slot, uint8_t **spki,
+                           size_t *spki_len)
+{
+    key_pair_init(k, id, CK_FALSE);
+    k->p.bUpdatable = CK_TRUE;
+    make_key_pair(s, k, slot);
+    return drv->verify_key(&k->p, spki, spki_len);
+}
+
+/* The same, the attestation verified, with its certificate bound: *spki is the key's. */
+static void certified_updatable_key(session *s, const char *id, size_t slot, uint8_t **spki,
+                                    size_t *spki_len)
+{
+    key_pair k;
+    ck_assert_uint_eq(updatable_key(s, &k, id, slot, spki, spki_len), CKR_OK);
+    certify(s, id, *spki, *spki_len, s->r.key[slot]);
+}
+
+/*
  * The first session of the issuer holding `issuer_key`: Updatable, PUK
  * and PIN policy, key "Key.1" Updatable under the PIN, its certificate,
  * closed and verified.
@@ -46,19 +70,10 @@ static void earlier_key_free(earlier_key *e)
 static void first_session(session *s, void *issuer_key, earlier_key *e)
 {
     uint8_t puk_buf[64];
-    key_pair k;
-    sks_writer der;
     s->updatable = 1;
     open_accepted(s, CKS_SESSION_KEY_ECDH_P256, issuer_key);
     make_policies(s, puk_buf, sizeof puk_buf);
-    key_pair_init(&k, "Key.1", CK_FALSE);
-    k.p.bUpdatable = CK_TRUE;
-    make_key_pair(s, &k, 0);
-    ck_assert_uint_eq(drv->verify_key(&k.p, &e->spki, &e->spki_len), CKR_OK);
-    sks_writer_init(&der);
-    cert_path(e->spki, e->spki_len, &der);
-    bind_cert(s, "Key.1", &der, s->r.key[0]);
-    sks_writer_free(&der);
+    certified_updatable_key(s, "Key.1", 0, &e->spki, &e->spki_len);
     ck_assert_uint_eq(close_session(s, 1, 0), CKR_OK);
     e->handle = s->r.key[0];
     e->pin_policy = s->r.pin;
@@ -102,14 +117,6 @@ static void later_session_declared(history *h)
     ck_assert_uint_eq(drv->declare_key("Key.1", h->e.spki, h->e.spki_len), CKR_OK);
 }
 
-/* The card method of a post-provisioning mechanism. */
-static uint8_t post_method(CK_MECHANISM_TYPE mech)
-{
-    return mech == CKM_VENDOR_SKS_POST_DELETE_KEY   ? SKS_M_POST_DELETE_KEY
-           : mech == CKM_VENDOR_SKS_POST_UNLOCK_KEY ? SKS_M_POST_UNLOCK_KEY
-                                                    : SKS_M_POST_UPDATE_KEY;
-}
-
 /* Prepare a post call on the issuer side naming `key_id` (and the replacing `new_id`). */
 static CK_RV prepare_post(CK_MECHANISM_TYPE mech, CK_SKS_POST_PARAMS *pp, const char *key_id,
                           const char *new_id)
@@ -122,9 +129,7 @@ static CK_RV prepare_post(CK_MECHANISM_TYPE mech, CK_SKS_POST_PARAMS *pp, const 
 /* The card's status of getKeyAttributes: SKS_OK while the key exists, NO_KEY once gone. */
 static int key_status(session *s, uint32_t key)
 {
-    sks_req_key_handle kh = {key};
-    sks_resp_get_key_attributes attrs;
-    return tl_call(s->r.c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, &s->r.ans);
+    return tl_key_status(s->r.c, key);
 }
 
 /* The user blocks the PIN: RetryLimit (3) wrong PINs, then even the right one is refused. */
@@ -148,33 +153,6 @@ static CK_RV declare_policies(CK_ULONG pin_retry_limit)
     pin.ulRetryLimit = pin_retry_limit;
     c = call_of(&pin, sizeof pin, "PUK", NULL);
     return drv->call(CKM_VENDOR_SKS_DECLARE_PIN_POLICY, &c);
-}
-
-/*
- * A new key of the later session under the first session's PIN policy
- * (declared), with the PIN the user knows; its attestation verified.
- * Returns the verification's result; on success *spki is the key's.
- */
-static CK_RV key_under_declared_pin(session *s, key_pair *k, const char *id, size_t slot,
-                                    uint8_t **spki, size_t *spki_len)
-{
-    key_pair_init(k, id, CK_FALSE);
-    k->p.bUpdatable = CK_TRUE;
-    make_key_pair(s, k, slot); /* under "PIN": the card's policy of the first session */
-    return drv->verify_key(&k->p, spki, spki_len);
-}
-
-/* The same, the attestation verified, with its certificate bound: *spki is the key's. */
-static void certified_key_under_declared_pin(session *s, const char *id, size_t slot,
-                                             uint8_t **spki, size_t *spki_len)
-{
-    key_pair k;
-    sks_writer der;
-    ck_assert_uint_eq(key_under_declared_pin(s, &k, id, slot, spki, spki_len), CKR_OK);
-    sks_writer_init(&der);
-    cert_path(*spki, *spki_len, &der);
-    bind_cert(s, id, &der, s->r.key[slot]);
-    sks_writer_free(&der);
 }
 
 /* ---- the issuer's own keys ------------------------------------------------------ */
@@ -236,7 +214,7 @@ START_TEST(test_post_update)
     ck_assert_uint_eq(declare_policies(3), CKR_OK);
     uint8_t *spki = NULL;
     size_t spki_len = 0;
-    certified_key_under_declared_pin(&h.s, "Key.1", 1, &spki, &spki_len);
+    certified_updatable_key(&h.s, "Key.1", 1, &spki, &spki_len);
     CK_SKS_POST_PARAMS pp;
     ck_assert_uint_eq(prepare_post(CKM_VENDOR_SKS_POST_UPDATE_KEY, &pp, "Key.1", "Key.1"), CKR_OK);
     TL_OK(h.s.r.c, relay_post(&h.s.r, SKS_M_POST_UPDATE_KEY, &pp, h.e.handle, h.s.r.key[1]));
@@ -269,7 +247,7 @@ START_TEST(test_declared_policy)
     ck_assert_uint_eq(declare_policies(3), CKR_OK);
     uint8_t *spki = NULL;
     size_t spki_len = 0;
-    certified_key_under_declared_pin(&h.s, "Key.2", 1, &spki, &spki_len);
+    certified_updatable_key(&h.s, "Key.2", 1, &spki, &spki_len);
     ck_assert_uint_eq(close_session(&h.s, 1, 0), CKR_OK);
 
     TL_OK(h.s.r.c, verify_pin(&h.s, PIN_VALUE));
@@ -294,12 +272,10 @@ START_TEST(test_declared_policy_mismatch)
     key_pair k;
     uint8_t *spki = NULL;
     size_t spki_len = 0;
-    ck_assert_uint_eq(key_under_declared_pin(&h.s, &k, "Key.2", 1, &spki, &spki_len),
+    ck_assert_uint_eq(updatable_key(&h.s, &k, "Key.2", 1, &spki, &spki_len),
                       CKR_VENDOR_SKS_ATTESTATION);
     ck_assert_ptr_null(spki);
-    CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = 1};
-    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cl, sizeof cl, NULL, NULL);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CLOSE, &c), CKR_VENDOR_SKS_NO_SESSION);
+    ck_assert_uint_eq(issuer_close(1), CKR_VENDOR_SKS_NO_SESSION);
     history_end(&h);
 }
 END_TEST
@@ -339,7 +315,7 @@ static void other_issuer(CK_MECHANISM_TYPE mech)
     }
     CK_SKS_POST_PARAMS pp;
     ck_assert_uint_eq(prepare_post(mech, &pp, "Key.1", new_id), CKR_OK);
-    ck_assert_int_eq(relay_post(&s.r, post_method(mech), &pp, e.handle, new_handle),
+    ck_assert_int_eq(relay_post(&s.r, tt_post_method(mech), &pp, e.handle, new_handle),
                      SKS_ERR_NOT_ALLOWED);
     /* Their session is gone on the card: the close finds no session. */
     CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = new_id != NULL ? 1 : 0};
@@ -500,10 +476,7 @@ START_TEST(test_module_after_restart)
     CK_ATTRIBUTE keep = {CKA_TOKEN, &yes, sizeof yes};
     CK_OBJECT_HANDLE pub;
     TT_OK(mod_derive(CKM_VENDOR_SKS_VERIFY_KEY_PAIR, &k.p, sizeof k.p, &keep, 1, &pub));
-    sks_writer der;
-    sks_writer_init(&der);
-    cert_path(k.p.pPublicKey, k.p.ulPublicKeyLen, &der);
-    bind_cert(&s, "Key.1", &der, s.r.key[0]);
+    certify(&s, "Key.1", k.p.pPublicKey, k.p.ulPublicKeyLen, s.r.key[0]);
     ck_assert_uint_eq(close_session(&s, 1, 0), CKR_OK);
     uint32_t card_key = s.r.key[0];
 
@@ -531,7 +504,6 @@ START_TEST(test_module_after_restart)
     ck_assert_uint_eq(close_with(&s, &cl, 0), CKR_OK);
     ck_assert_int_eq(key_status(&s, card_key), SKS_ERR_NO_KEY);
 
-    sks_writer_free(&der);
     EVP_PKEY_free(issuer);
     session_free(&s);
 }
@@ -556,5 +528,5 @@ int main(void)
     Suite *s = driver_suite("token-issuer-post", add_scenarios, &core, &module);
     tcase_add_test(module, test_module_declare_key_params);
     tcase_add_test(module, test_module_after_restart);
-    return run_suite(s);
+    return tl_run_suite(s);
 }

@@ -60,10 +60,7 @@ static void sample_session(CK_ULONG alg, EVP_PKEY *issuer_key_material)
     /* The issuer side holds the card's public key, byte for byte. */
     ck_assert_uint_eq(spki_len, k1.p.ulPublicKeyLen);
     ck_assert(memcmp(spki, k1.p.pPublicKey, spki_len) == 0);
-    sks_writer der;
-    sks_writer_init(&der);
-    cert_path(spki, spki_len, &der);
-    bind_cert(&s, "Key.1", &der, s.r.key[0]);
+    certify(&s, "Key.1", spki, spki_len, s.r.key[0]);
 
     /* Key.2: the issuer's own key, imported (ImportPrivateKey). */
     EVP_PKEY *k2_priv = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -93,16 +90,11 @@ static void sample_session(CK_ULONG alg, EVP_PKEY *issuer_key_material)
     TL_OK(s.r.c, relay_put_key(&s.r, SKS_M_IMPORT_PRIVATE_KEY, &put, s.r.key[1]));
     unsigned char *k2_spki = NULL;
     int k2_spki_len = i2d_PUBKEY(k2_priv, &k2_spki);
-    sks_writer der2;
-    sks_writer_init(&der2);
-    cert_path(k2_spki, (size_t)k2_spki_len, &der2);
-    bind_cert(&s, "Key.2", &der2, s.r.key[1]);
+    certify(&s, "Key.2", k2_spki, (size_t)k2_spki_len, s.r.key[1]);
 
     ck_assert_uint_eq(close_session(&s, 2, 0), CKR_OK);
     /* The session is over on the issuer side too. */
-    CK_SKS_CLOSE_PARAMS again = {.ulGeneratedKeys = 2};
-    c = call_of(&again, sizeof again, NULL, NULL);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CLOSE, &c), CKR_VENDOR_SKS_NO_SESSION);
+    ck_assert_uint_eq(issuer_close(2), CKR_VENDOR_SKS_NO_SESSION);
 
     /* The card got the issuer's PIN (a wrong one is refused) and both keys sign. */
     ck_assert_int_eq(verify_pin(&s, "9999"), SKS_ERR_AUTHENTICATION);
@@ -115,8 +107,6 @@ static void sample_session(CK_ULONG alg, EVP_PKEY *issuer_key_material)
     OPENSSL_free(k2_spki);
     EVP_PKEY_free(k2_priv);
     OPENSSL_free(spki);
-    sks_writer_free(&der);
-    sks_writer_free(&der2);
     session_free(&s);
 }
 
@@ -251,9 +241,7 @@ static void tampered(enum tamper t)
         else
             flip_device_signature(&s);
         ck_assert_uint_eq(drv->accept(s.anchor, &s.cs), CKR_VENDOR_SKS_ATTESTATION);
-        CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = 0};
-        CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cl, sizeof cl, NULL, NULL);
-        ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CLOSE, &c), CKR_VENDOR_SKS_NO_SESSION);
+        ck_assert_uint_eq(issuer_close(0), CKR_VENDOR_SKS_NO_SESSION);
         session_free(&s);
         return;
     }
@@ -276,20 +264,14 @@ static void tampered(enum tamper t)
         }
         ck_assert_uint_eq(drv->verify_key(&k.p, &spki, &spki_len), CKR_VENDOR_SKS_ATTESTATION);
         ck_assert_ptr_null(spki);
-        CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = 1};
-        CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cl, sizeof cl, NULL, NULL);
-        ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CLOSE, &c), CKR_VENDOR_SKS_NO_SESSION);
+        ck_assert_uint_eq(issuer_close(1), CKR_VENDOR_SKS_NO_SESSION);
         session_free(&s);
         return;
     }
     ck_assert_uint_eq(drv->verify_key(&k.p, &spki, &spki_len), CKR_OK);
-    sks_writer der;
-    sks_writer_init(&der);
-    cert_path(spki, spki_len, &der);
-    bind_cert(&s, "Key.1", &der, s.r.key[0]);
+    certify(&s, "Key.1", spki, spki_len, s.r.key[0]);
     ck_assert_uint_eq(close_session(&s, 1, 1), CKR_VENDOR_SKS_ATTESTATION);
     OPENSSL_free(spki);
-    sks_writer_free(&der);
     session_free(&s);
 }
 
@@ -384,9 +366,7 @@ START_TEST(test_request_outputs)
     ck_assert_uint_eq(issuer_request(&s, CKS_SESSION_KEY_ECDH_P256, h), CKR_OK);
     ck_assert(memcmp(first_id, s.is.serverSessionId, sizeof first_id) != 0);
     /* Calls before the card's answer is accepted. */
-    CK_SKS_CLOSE_PARAMS cl = {.ulGeneratedKeys = 0};
-    CK_SKS_ISSUER_CALL_PARAMS c = call_of(&cl, sizeof cl, NULL, NULL);
-    ck_assert_uint_eq(drv->call(CKM_VENDOR_SKS_CLOSE, &c), CKR_OPERATION_NOT_INITIALIZED);
+    ck_assert_uint_eq(issuer_close(0), CKR_OPERATION_NOT_INITIALIZED);
 
     OPENSSL_free(spki);
     EVP_PKEY_free(key);
@@ -618,5 +598,5 @@ int main(void)
     tcase_add_test(module, test_module_object);
     tcase_add_test(module, test_module_keys);
     tcase_add_test(module, test_module_mechanisms);
-    return run_suite(s);
+    return tl_run_suite(s);
 }

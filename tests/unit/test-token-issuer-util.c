@@ -64,22 +64,15 @@ void ti_finish(ti_ctx *c)
 
 unsigned char *ti_attr(ti_ctx *c, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, size_t *len)
 {
-    CK_ATTRIBUTE a = {type, NULL, 0};
-    TT_OK(c->f->C_GetAttributeValue(c->s, h, &a, 1));
-    ck_assert_uint_ne(a.ulValueLen, CK_UNAVAILABLE_INFORMATION);
-    a.pValue = malloc(a.ulValueLen + 1);
-    ck_assert_ptr_nonnull(a.pValue);
-    TT_OK(c->f->C_GetAttributeValue(c->s, h, &a, 1));
-    *len = a.ulValueLen;
-    return a.pValue;
+    CK_ULONG n;
+    unsigned char *v = tt_get_value(c->f, c->s, h, type, &n);
+    *len = n;
+    return v;
 }
 
 CK_BBOOL ti_bool(ti_ctx *c, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
 {
-    CK_BBOOL v = 2;
-    CK_ATTRIBUTE a = {type, &v, sizeof(v)};
-    TT_OK(c->f->C_GetAttributeValue(c->s, h, &a, 1));
-    return v;
+    return tt_get_bool(c->f, c->s, h, type);
 }
 
 CK_OBJECT_HANDLE ti_find_one(ti_ctx *c, CK_ATTRIBUTE *t, CK_ULONG n)

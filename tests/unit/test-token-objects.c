@@ -36,73 +36,6 @@ static void provision(tt_env *e, tl_key *key, uint8_t flags)
     tl_provision_key(e->card, &spec, key);
 }
 
-static CK_SESSION_HANDLE open_pin_token(CK_FUNCTION_LIST *f, int login)
-{
-    CK_SESSION_HANDLE s = tt_open(f, tt_slot_by_label(f, "pin"));
-    if (login)
-        TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
-    return s;
-}
-
-static CK_ULONG count_class(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
-{
-    CK_ATTRIBUTE t = {CKA_CLASS, &cls, sizeof(cls)};
-    CK_OBJECT_HANDLE h[32];
-    return tt_find(f, s, &t, 1, h, 32);
-}
-
-static CK_OBJECT_HANDLE find_one(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                                 const char *id)
-{
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, (void *)id, strlen(id)}};
-    CK_OBJECT_HANDLE h[4];
-    ck_assert_uint_eq(tt_find(f, s, t, 2, h, 4), 1);
-    return h[0];
-}
-
-static CK_BBOOL get_bool(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                         CK_ATTRIBUTE_TYPE type)
-{
-    CK_BBOOL v = 2;
-    CK_ATTRIBUTE t = {type, &v, sizeof(v)};
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    ck_assert_uint_eq(t.ulValueLen, 1);
-    return v;
-}
-
-static CK_ULONG get_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                          CK_ATTRIBUTE_TYPE type)
-{
-    CK_ULONG v = 0;
-    CK_ATTRIBUTE t = {type, &v, sizeof(v)};
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    return v;
-}
-
-/* An attribute's value, malloc'ed (two-call convention); *len its length. */
-static uint8_t *get_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                          CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
-{
-    CK_ATTRIBUTE t = {type, NULL, 0};
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    uint8_t *v = malloc(t.ulValueLen + 1);
-    t.pValue = v;
-    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
-    *len = t.ulValueLen;
-    return v;
-}
-
-static void assert_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                         CK_ATTRIBUTE_TYPE type, const void *want, size_t want_len)
-{
-    CK_ULONG len;
-    uint8_t *v = get_bytes(f, s, h, type, &len);
-    ck_assert_msg(len == want_len && memcmp(v, want, len) == 0,
-                  "attribute 0x%lx: %lu bytes, expected %zu", (unsigned long)type,
-                  (unsigned long)len, want_len);
-    free(v);
-}
-
 START_TEST(t_private_hidden_until_login)
 {
     tt_env e;
@@ -110,21 +43,21 @@ START_TEST(t_private_hidden_until_login)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 0);
-    ck_assert_uint_eq(count_class(f, s, CKO_PRIVATE_KEY), 0);
-    ck_assert_uint_eq(count_class(f, s, CKO_PUBLIC_KEY), 2);
-    ck_assert_uint_eq(count_class(f, s, CKO_CERTIFICATE), 2);
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", NULL);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_PRIVATE_KEY, NULL, NULL), 0);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_PUBLIC_KEY, NULL, NULL), 2);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_CERTIFICATE, NULL, NULL), 2);
     CK_OBJECT_HANDLE all[32];
     ck_assert_uint_eq(tt_find(f, s, NULL, 0, all, 32), 4);
     TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
-    ck_assert_uint_eq(count_class(f, s, CKO_PRIVATE_KEY), 2);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_PRIVATE_KEY, NULL, NULL), 2);
     ck_assert_uint_eq(tt_find(f, s, NULL, 0, all, 32), 6);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key1");
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key1");
     TT_OK(f->C_Logout(s));
     /* Its handle is no use without login either. */
     CK_ULONG size;
     TT_RV(f->C_GetObjectSize(s, priv, &size), CKR_OBJECT_HANDLE_INVALID);
-    ck_assert_uint_eq(count_class(f, s, CKO_PRIVATE_KEY), 0);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_PRIVATE_KEY, NULL, NULL), 0);
     TT_OK(f->C_Finalize(NULL));
     tl_key_free(&key);
     tt_env_free(&e);
@@ -138,29 +71,29 @@ START_TEST(t_card_key_attributes)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key1");
-    CK_OBJECT_HANDLE cert = find_one(f, s, CKO_CERTIFICATE, "key1");
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key1");
+    CK_OBJECT_HANDLE pub = tt_find_id(f, s, CKO_PUBLIC_KEY, "key1");
+    CK_OBJECT_HANDLE cert = tt_find_id(f, s, CKO_CERTIFICATE, "key1");
 
     /* The private key. */
-    ck_assert_uint_eq(get_ulong(f, s, priv, CKA_KEY_TYPE), CKK_EC);
-    ck_assert(get_bool(f, s, priv, CKA_TOKEN));
-    ck_assert(get_bool(f, s, priv, CKA_PRIVATE));
-    ck_assert(get_bool(f, s, priv, CKA_SENSITIVE));
-    ck_assert(get_bool(f, s, priv, CKA_ALWAYS_SENSITIVE));
-    ck_assert(!get_bool(f, s, priv, CKA_EXTRACTABLE));
-    ck_assert(get_bool(f, s, priv, CKA_NEVER_EXTRACTABLE));
-    ck_assert(get_bool(f, s, priv, CKA_LOCAL)); /* generated on the card */
-    ck_assert_uint_eq(get_ulong(f, s, priv, CKA_KEY_GEN_MECHANISM), CKM_EC_KEY_PAIR_GEN);
-    ck_assert(get_bool(f, s, priv, CKA_SIGN));
-    ck_assert(!get_bool(f, s, priv, CKA_DECRYPT));
-    ck_assert(!get_bool(f, s, priv, CKA_DERIVE));
-    ck_assert(!get_bool(f, s, priv, CKA_ALWAYS_AUTHENTICATE));
-    assert_bytes(f, s, priv, CKA_LABEL, "alice", 5);
+    ck_assert_uint_eq(tt_get_ulong(f, s, priv, CKA_KEY_TYPE), CKK_EC);
+    ck_assert(tt_get_bool(f, s, priv, CKA_TOKEN));
+    ck_assert(tt_get_bool(f, s, priv, CKA_PRIVATE));
+    ck_assert(tt_get_bool(f, s, priv, CKA_SENSITIVE));
+    ck_assert(tt_get_bool(f, s, priv, CKA_ALWAYS_SENSITIVE));
+    ck_assert(!tt_get_bool(f, s, priv, CKA_EXTRACTABLE));
+    ck_assert(tt_get_bool(f, s, priv, CKA_NEVER_EXTRACTABLE));
+    ck_assert(tt_get_bool(f, s, priv, CKA_LOCAL)); /* generated on the card */
+    ck_assert_uint_eq(tt_get_ulong(f, s, priv, CKA_KEY_GEN_MECHANISM), CKM_EC_KEY_PAIR_GEN);
+    ck_assert(tt_get_bool(f, s, priv, CKA_SIGN));
+    ck_assert(!tt_get_bool(f, s, priv, CKA_DECRYPT));
+    ck_assert(!tt_get_bool(f, s, priv, CKA_DERIVE));
+    ck_assert(!tt_get_bool(f, s, priv, CKA_ALWAYS_AUTHENTICATE));
+    tt_assert_bytes(f, s, priv, CKA_LABEL, "alice", 5);
     /* P-256 is OID 1.2.840.10045.3.1.7 (RFC 5480), DER 06 08 2A 86 48 CE 3D 03 01 07. */
     static const uint8_t p256[] = {0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07};
-    assert_bytes(f, s, priv, CKA_EC_PARAMS, p256, sizeof(p256));
+    tt_assert_bytes(f, s, priv, CKA_EC_PARAMS, p256, sizeof(p256));
     uint8_t v[64];
     CK_ATTRIBUTE secret = {CKA_VALUE, v, sizeof(v)};
     TT_RV(f->C_GetAttributeValue(s, priv, &secret, 1), CKR_ATTRIBUTE_SENSITIVE);
@@ -174,36 +107,36 @@ START_TEST(t_card_key_attributes)
     ck_assert_uint_eq(point_len, 65);
     point[0] = 0x04;
     point[1] = 0x41;
-    assert_bytes(f, s, pub, CKA_EC_POINT, point, sizeof(point));
-    assert_bytes(f, s, pub, CKA_EC_PARAMS, p256, sizeof(p256));
+    tt_assert_bytes(f, s, pub, CKA_EC_POINT, point, sizeof(point));
+    tt_assert_bytes(f, s, pub, CKA_EC_PARAMS, p256, sizeof(p256));
     unsigned char *spki = NULL;
     int spki_len = i2d_PUBKEY(key.public_key[0], &spki);
-    assert_bytes(f, s, pub, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
+    tt_assert_bytes(f, s, pub, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
     OPENSSL_free(spki);
-    ck_assert(!get_bool(f, s, pub, CKA_PRIVATE));
-    ck_assert(get_bool(f, s, pub, CKA_VERIFY));
-    ck_assert(!get_bool(f, s, pub, CKA_ENCRYPT));
+    ck_assert(!tt_get_bool(f, s, pub, CKA_PRIVATE));
+    ck_assert(tt_get_bool(f, s, pub, CKA_VERIFY));
+    ck_assert(!tt_get_bool(f, s, pub, CKA_ENCRYPT));
 
     /* The certificate. */
     unsigned char *der = NULL;
     int der_len = i2d_X509(key.cert[0], &der);
-    assert_bytes(f, s, cert, CKA_VALUE, der, (size_t)der_len);
+    tt_assert_bytes(f, s, cert, CKA_VALUE, der, (size_t)der_len);
     uint8_t sha1[20];
     ck_assert(EVP_Digest(der, (size_t)der_len, sha1, NULL, EVP_sha1(), NULL));
-    assert_bytes(f, s, cert, CKA_CHECK_VALUE, sha1, 3);
+    tt_assert_bytes(f, s, cert, CKA_CHECK_VALUE, sha1, 3);
     OPENSSL_free(der);
     unsigned char *name = NULL;
     int name_len = i2d_X509_NAME(X509_get_subject_name(key.cert[0]), &name);
-    assert_bytes(f, s, cert, CKA_SUBJECT, name, (size_t)name_len);
-    assert_bytes(f, s, priv, CKA_SUBJECT, name, (size_t)name_len);
+    tt_assert_bytes(f, s, cert, CKA_SUBJECT, name, (size_t)name_len);
+    tt_assert_bytes(f, s, priv, CKA_SUBJECT, name, (size_t)name_len);
     OPENSSL_free(name);
     name = NULL;
     name_len = i2d_X509_NAME(X509_get_issuer_name(key.cert[0]), &name);
-    assert_bytes(f, s, cert, CKA_ISSUER, name, (size_t)name_len);
+    tt_assert_bytes(f, s, cert, CKA_ISSUER, name, (size_t)name_len);
     OPENSSL_free(name);
-    ck_assert_uint_eq(get_ulong(f, s, cert, CKA_CERTIFICATE_TYPE), CKC_X_509);
-    ck_assert_uint_eq(get_ulong(f, s, cert, CKA_CERTIFICATE_CATEGORY), 1);
-    ck_assert(!get_bool(f, s, cert, CKA_TRUSTED));
+    ck_assert_uint_eq(tt_get_ulong(f, s, cert, CKA_CERTIFICATE_TYPE), CKC_X_509);
+    ck_assert_uint_eq(tt_get_ulong(f, s, cert, CKA_CERTIFICATE_CATEGORY), 1);
+    ck_assert(!tt_get_bool(f, s, cert, CKA_TRUSTED));
     TT_OK(f->C_Finalize(NULL));
     tl_key_free(&key);
     tt_env_free(&e);
@@ -218,12 +151,12 @@ START_TEST(t_migratable_key)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, SKS_KEYFLAG_MIGRATABLE | SKS_KEYFLAG_IMPORT_PRIVATE_KEY);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key2");
-    ck_assert(get_bool(f, s, priv, CKA_EXTRACTABLE));
-    ck_assert(!get_bool(f, s, priv, CKA_NEVER_EXTRACTABLE));
-    ck_assert(!get_bool(f, s, priv, CKA_LOCAL)); /* imported */
-    ck_assert_uint_eq(get_ulong(f, s, priv, CKA_KEY_GEN_MECHANISM), CK_UNAVAILABLE_INFORMATION);
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key2");
+    ck_assert(tt_get_bool(f, s, priv, CKA_EXTRACTABLE));
+    ck_assert(!tt_get_bool(f, s, priv, CKA_NEVER_EXTRACTABLE));
+    ck_assert(!tt_get_bool(f, s, priv, CKA_LOCAL)); /* imported */
+    ck_assert_uint_eq(tt_get_ulong(f, s, priv, CKA_KEY_GEN_MECHANISM), CK_UNAVAILABLE_INFORMATION);
     /* Still sensitive: the private value never shows. */
     uint8_t v[64];
     CK_ATTRIBUTE secret = {CKA_VALUE, v, sizeof(v)};
@@ -241,8 +174,8 @@ START_TEST(t_get_attribute_semantics)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 0);
-    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key2");
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", NULL);
+    CK_OBJECT_HANDLE pub = tt_find_id(f, s, CKO_PUBLIC_KEY, "key2");
     uint8_t small[2], label[16];
     CK_ULONG cls = 0;
     CK_ATTRIBUTE t[] = {
@@ -299,7 +232,7 @@ START_TEST(t_interrupted_find)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
     CK_OBJECT_HANDLE d1 = make_data(f, s, no, no, "alice", "one");
     make_data(f, s, no, no, "bob", "two");
     /* "alice": two private keys, two public keys, two certificates, one data object. */
@@ -355,8 +288,8 @@ START_TEST(t_session_objects_die_with_session)
     CK_SESSION_HANDLE a = tt_open(f, slot), b = tt_open(f, slot);
     CK_OBJECT_HANDLE h = make_data(f, a, no, no, "memo", "hello");
     ck_assert_uint_eq(count_label(f, b, "memo"), 1);
-    assert_bytes(f, b, h, CKA_VALUE, "hello", 5);
-    ck_assert(!get_bool(f, b, h, CKA_TOKEN));
+    tt_assert_bytes(f, b, h, CKA_VALUE, "hello", 5);
+    ck_assert(!tt_get_bool(f, b, h, CKA_TOKEN));
     TT_OK(f->C_CloseSession(a));
     ck_assert_uint_eq(count_label(f, b, "memo"), 0);
     CK_ULONG size;
@@ -381,7 +314,7 @@ START_TEST(t_token_objects)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 0);
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", NULL);
     CK_OBJECT_CLASS cls = CKO_DATA;
     CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, (void *)&yes, 1}};
     CK_OBJECT_HANDLE h;
@@ -401,23 +334,23 @@ START_TEST(t_token_objects)
     TT_RV(f->C_CreateObject(s, secret_on_token, 4, &h), CKR_ATTRIBUTE_VALUE_INVALID);
     CK_OBJECT_HANDLE pub = make_data(f, s, yes, no, "public memo", "for all");
     CK_OBJECT_HANDLE priv = make_data(f, s, yes, yes, "private memo", "for me");
-    ck_assert(get_bool(f, s, pub, CKA_TOKEN));
-    ck_assert(get_bool(f, s, priv, CKA_PRIVATE));
-    assert_bytes(f, s, priv, CKA_VALUE, "for me", 6);
+    ck_assert(tt_get_bool(f, s, pub, CKA_TOKEN));
+    ck_assert(tt_get_bool(f, s, priv, CKA_PRIVATE));
+    tt_assert_bytes(f, s, priv, CKA_VALUE, "for me", 6);
     TT_OK(f->C_Finalize(NULL));
 
     /* A new module instance reads them back from the card. */
     f = tt_init();
-    s = open_pin_token(f, 0);
+    s = tt_user_session(f, "pin", NULL);
     ck_assert_uint_eq(count_label(f, s, "public memo"), 1);
     ck_assert_uint_eq(count_label(f, s, "private memo"), 0);
     TT_OK(f->C_Login(s, CKU_USER, U(PIN), 4));
     ck_assert_uint_eq(count_label(f, s, "private memo"), 1);
     CK_ATTRIBUTE q = {CKA_LABEL, "private memo", 12};
     ck_assert_uint_eq(tt_find(f, s, &q, 1, &priv, 1), 1);
-    assert_bytes(f, s, priv, CKA_VALUE, "for me", 6);
-    assert_bytes(f, s, priv, CKA_APPLICATION, "test", 4);
-    ck_assert_uint_eq(get_ulong(f, s, priv, CKA_CLASS), CKO_DATA);
+    tt_assert_bytes(f, s, priv, CKA_VALUE, "for me", 6);
+    tt_assert_bytes(f, s, priv, CKA_APPLICATION, "test", 4);
+    ck_assert_uint_eq(tt_get_ulong(f, s, priv, CKA_CLASS), CKO_DATA);
 
     /* Change it, copy it, destroy it. */
     CK_ATTRIBUTE relabel = {CKA_LABEL, "renamed memo", 12};
@@ -427,17 +360,17 @@ START_TEST(t_token_objects)
     CK_ATTRIBUTE to_session[] = {{CKA_TOKEN, (void *)&no, 1}, {CKA_LABEL, "copy", 4}};
     CK_OBJECT_HANDLE copy;
     TT_OK(f->C_CopyObject(s, priv, to_session, 2, &copy));
-    ck_assert(!get_bool(f, s, copy, CKA_TOKEN));
-    assert_bytes(f, s, copy, CKA_VALUE, "for me", 6);
+    ck_assert(!tt_get_bool(f, s, copy, CKA_TOKEN));
+    tt_assert_bytes(f, s, copy, CKA_VALUE, "for me", 6);
     CK_ATTRIBUTE to_token = {CKA_LABEL, "token copy", 10};
     TT_OK(f->C_CopyObject(s, priv, &to_token, 1, &copy));
-    ck_assert(get_bool(f, s, copy, CKA_TOKEN));
+    ck_assert(tt_get_bool(f, s, copy, CKA_TOKEN));
     TT_OK(f->C_DestroyObject(s, priv));
     ck_assert_uint_eq(count_label(f, s, "renamed memo"), 0);
     TT_OK(f->C_Finalize(NULL));
 
     f = tt_init();
-    s = open_pin_token(f, 1);
+    s = tt_user_session(f, "pin", PIN);
     ck_assert_uint_eq(count_label(f, s, "renamed memo"), 0);
     ck_assert_uint_eq(count_label(f, s, "token copy"), 1);
     ck_assert_uint_eq(count_label(f, s, "copy"), 0); /* the session copy is gone */
@@ -454,7 +387,7 @@ START_TEST(t_create_certificate_and_public_key)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
 
     /* A certificate: class, type, subject and value suffice; the rest is derived. */
     EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -480,8 +413,8 @@ START_TEST(t_create_certificate_and_public_key)
     CK_OBJECT_HANDLE cert;
     TT_RV(f->C_CreateObject(s, ct, 4, &cert), CKR_TEMPLATE_INCOMPLETE); /* no CKA_VALUE */
     TT_OK(f->C_CreateObject(s, ct, 7, &cert));
-    assert_bytes(f, s, cert, CKA_SERIAL_NUMBER, serial, (size_t)serial_len);
-    assert_bytes(f, s, cert, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
+    tt_assert_bytes(f, s, cert, CKA_SERIAL_NUMBER, serial, (size_t)serial_len);
+    tt_assert_bytes(f, s, cert, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
     /* A certificate that is not one. */
     CK_ATTRIBUTE junk[] = {ct[0], ct[1], ct[3], {CKA_VALUE, "junk", 4}};
     TT_RV(f->C_CreateObject(s, junk, 4, &cert), CKR_ATTRIBUTE_VALUE_INVALID);
@@ -504,8 +437,8 @@ START_TEST(t_create_certificate_and_public_key)
     };
     CK_OBJECT_HANDLE pub;
     TT_OK(f->C_CreateObject(s, pt, 6, &pub));
-    ck_assert_uint_eq(get_ulong(f, s, pub, CKA_MODULUS_BITS), 2048);
-    assert_bytes(f, s, pub, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
+    ck_assert_uint_eq(tt_get_ulong(f, s, pub, CKA_MODULUS_BITS), 2048);
+    tt_assert_bytes(f, s, pub, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
     CK_ULONG bits = 1024;
     CK_ATTRIBUTE with_bits[] = {
         pt[0], pt[1], pt[3], pt[4], {CKA_MODULUS_BITS, &bits, sizeof(bits)}};
@@ -514,11 +447,11 @@ START_TEST(t_create_certificate_and_public_key)
 
     /* Both come back from the card, found by their ID. */
     f = tt_init();
-    s = open_pin_token(f, 0);
+    s = tt_user_session(f, "pin", NULL);
     CK_ATTRIBUTE by_id = {CKA_ID, "rsa", 3};
     CK_OBJECT_HANDLE h[4];
     ck_assert_uint_eq(tt_find(f, s, &by_id, 1, h, 4), 2);
-    ck_assert_uint_eq(count_class(f, s, CKO_CERTIFICATE), 3);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_CERTIFICATE, NULL, NULL), 3);
     TT_OK(f->C_Finalize(NULL));
     BN_free(n);
     BN_free(ex);
@@ -570,8 +503,8 @@ START_TEST(t_attribute_rules)
 
     /* An AES session key: readable until made sensitive, then never again. */
     TT_OK(f->C_CreateObject(s, trusted, 3, &h));
-    assert_bytes(f, s, h, CKA_VALUE, key16, 16);
-    ck_assert_uint_eq(get_ulong(f, s, h, CKA_VALUE_LEN), 16);
+    tt_assert_bytes(f, s, h, CKA_VALUE, key16, 16);
+    ck_assert_uint_eq(tt_get_ulong(f, s, h, CKA_VALUE_LEN), 16);
     CK_ATTRIBUTE sens = {CKA_SENSITIVE, (void *)&yes, 1};
     TT_OK(f->C_SetAttributeValue(s, h, &sens, 1));
     uint8_t out[16];
@@ -599,9 +532,9 @@ START_TEST(t_set_card_key_attributes)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    CK_OBJECT_HANDLE cert = find_one(f, s, CKO_CERTIFICATE, "key1");
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key1");
+    CK_OBJECT_HANDLE cert = tt_find_id(f, s, CKO_CERTIFICATE, "key1");
     CK_ATTRIBUTE t[] = {{CKA_LABEL, "bob", 3}, {CKA_ID, "bob-id", 6}};
     TT_OK(f->C_SetAttributeValue(s, priv, t, 2));
     ck_assert_uint_eq(count_label(f, s, "bob"), 3);
@@ -617,7 +550,7 @@ START_TEST(t_set_card_key_attributes)
     TT_RV(f->C_SetAttributeValue(s, cert, t, 1), CKR_ACTION_PROHIBITED);
     TT_OK(f->C_Finalize(NULL));
     f = tt_init();
-    s = open_pin_token(f, 0);
+    s = tt_user_session(f, "pin", NULL);
     ck_assert_uint_eq(count_label(f, s, "bob"), 2); /* public key and certificate */
     TT_OK(f->C_Finalize(NULL));
     tl_key_free(&key);
@@ -632,9 +565,9 @@ START_TEST(t_destroy_card_key)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key1");
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key1");
+    CK_OBJECT_HANDLE pub = tt_find_id(f, s, CKO_PUBLIC_KEY, "key1");
     CK_OBJECT_HANDLE copy;
     TT_RV(f->C_CopyObject(s, priv, NULL, 0, &copy), CKR_ACTION_PROHIBITED);
     TT_RV(f->C_DestroyObject(s, pub), CKR_ACTION_PROHIBITED);
@@ -663,11 +596,11 @@ START_TEST(t_destroy_private_then_public)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "key1");
-    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key1");
-    CK_OBJECT_HANDLE cert = find_one(f, s, CKO_CERTIFICATE, "key1");
-    CK_OBJECT_HANDLE pub2 = find_one(f, s, CKO_PUBLIC_KEY, "key2");
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key1");
+    CK_OBJECT_HANDLE pub = tt_find_id(f, s, CKO_PUBLIC_KEY, "key1");
+    CK_OBJECT_HANDLE cert = tt_find_id(f, s, CKO_CERTIFICATE, "key1");
+    CK_OBJECT_HANDLE pub2 = tt_find_id(f, s, CKO_PUBLIC_KEY, "key2");
     /* While the key lives, only its private key destroys it. */
     TT_RV(f->C_DestroyObject(s, pub), CKR_ACTION_PROHIBITED);
     TT_RV(f->C_DestroyObject(s, cert), CKR_ACTION_PROHIBITED);
@@ -683,8 +616,8 @@ START_TEST(t_destroy_private_then_public)
     TT_RV(f->C_DestroyObject(s, (CK_OBJECT_HANDLE)0x7777), CKR_OBJECT_HANDLE_INVALID);
     /* The other key is untouched. */
     TT_RV(f->C_DestroyObject(s, pub2), CKR_ACTION_PROHIBITED);
-    ck_assert_uint_eq(count_class(f, s, CKO_PUBLIC_KEY), 1);
-    ck_assert_uint_eq(count_class(f, s, CKO_PRIVATE_KEY), 1);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_PUBLIC_KEY, NULL, NULL), 1);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_PRIVATE_KEY, NULL, NULL), 1);
     TT_OK(f->C_Finalize(NULL));
     tl_key_free(&key);
     tt_env_free(&e);
@@ -703,13 +636,13 @@ START_TEST(t_set_public_key_attributes)
     tt_env_with_card(&e, NULL);
     provision(&e, &key, 0);
     CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = open_pin_token(f, 1);
-    CK_OBJECT_HANDLE pub = find_one(f, s, CKO_PUBLIC_KEY, "key1");
+    CK_SESSION_HANDLE s = tt_user_session(f, "pin", PIN);
+    CK_OBJECT_HANDLE pub = tt_find_id(f, s, CKO_PUBLIC_KEY, "key1");
     CK_ATTRIBUTE t[] = {{CKA_LABEL, "carol", 5}, {CKA_ID, "carol-id", 8}};
     TT_OK(f->C_SetAttributeValue(s, pub, t, 2));
     ck_assert_uint_eq(count_label(f, s, "carol"), 3);
-    CK_OBJECT_HANDLE priv = find_one(f, s, CKO_PRIVATE_KEY, "carol-id");
-    find_one(f, s, CKO_CERTIFICATE, "carol-id"); /* asserts exactly one */
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "carol-id");
+    tt_find_id(f, s, CKO_CERTIFICATE, "carol-id"); /* asserts exactly one */
 
     /* The subject of the key's certificate, encoded here with OpenSSL. */
     unsigned char *name = NULL;
@@ -729,7 +662,7 @@ START_TEST(t_set_public_key_attributes)
     TT_RV(f->C_SetAttributeValue(s, pub, change, 2), CKR_ATTRIBUTE_READ_ONLY);
     TT_RV(f->C_SetAttributeValue(s, priv, change + 1, 1), CKR_ATTRIBUTE_READ_ONLY);
     ck_assert_uint_eq(count_label(f, s, "dave"), 0);
-    assert_bytes(f, s, pub, CKA_SUBJECT, name, (size_t)name_len);
+    tt_assert_bytes(f, s, pub, CKA_SUBJECT, name, (size_t)name_len);
     OPENSSL_free(other_der);
     X509_NAME_free(other);
     OPENSSL_free(name);
@@ -737,9 +670,9 @@ START_TEST(t_set_public_key_attributes)
     /* The card kept the new label and ID. */
     TT_OK(f->C_Finalize(NULL));
     f = tt_init();
-    s = open_pin_token(f, 0);
+    s = tt_user_session(f, "pin", NULL);
     ck_assert_uint_eq(count_label(f, s, "carol"), 2); /* public key and certificate */
-    find_one(f, s, CKO_PUBLIC_KEY, "carol-id");
+    tt_find_id(f, s, CKO_PUBLIC_KEY, "carol-id");
     TT_OK(f->C_Finalize(NULL));
     tl_key_free(&key);
     tt_env_free(&e);
@@ -779,11 +712,11 @@ START_TEST(t_shared_ca_certificate)
     CK_ATTRIBUTE ca[] = {{CKA_CLASS, &cls, sizeof(cls)},
                          {CKA_CERTIFICATE_CATEGORY, &authority, sizeof(authority)}};
     CK_OBJECT_HANDLE h[8];
-    ck_assert_uint_eq(count_class(f, s, CKO_CERTIFICATE), 3);
+    ck_assert_uint_eq(tt_count_id(f, s, CKO_CERTIFICATE, NULL, NULL), 3);
     ck_assert_uint_eq(tt_find(f, s, ca, 2, h, 8), 1);
     /* Its CKA_ID is the SHA-1 of its subjectPublicKey bits, not a key's ID. */
     CK_ULONG len;
-    uint8_t *der = get_bytes(f, s, h[0], CKA_VALUE, &len);
+    uint8_t *der = tt_get_value(f, s, h[0], CKA_VALUE, &len);
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
     ck_assert_ptr_nonnull(x);
@@ -791,7 +724,7 @@ START_TEST(t_shared_ca_certificate)
     uint8_t sha1[20];
     ck_assert(EVP_Digest(ASN1_STRING_get0_data(bits), (size_t)ASN1_STRING_length(bits), sha1, NULL,
                          EVP_sha1(), NULL));
-    assert_bytes(f, s, h[0], CKA_ID, sha1, sizeof(sha1));
+    tt_assert_bytes(f, s, h[0], CKA_ID, sha1, sizeof(sha1));
     X509_free(x);
     free(der);
     /* Each generated key: its own end-entity certificate under its ID. */

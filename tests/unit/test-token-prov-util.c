@@ -2,26 +2,37 @@
  * test-token-prov-util.c - the provisioning relay of the vendor mechanism
  * tests (see test-token-prov-util.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/ecdsa.h>
 #include <openssl/x509.h>
 
 #include "test-token-prov-util.h"
 
 #define ISSUER_URI "https://issuer.example/sks"
 
-/* Request a session from an issuer with `key` (NULL: fresh) into the module's parameters. */
-static void request_key(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, uint8_t alg,
-                        uint16_t limit, uint32_t lifetime, EVP_PKEY *key)
+/* The issuer library did what was asked (0), or the test fails with its error. */
+static void issuer_ok(const tp_relay *r, int rc)
+{
+    ck_assert_msg(rc == 0, "issuer: %s", sks_issuer_error(r->is));
+}
+
+/*
+ * Request a session from the issuer with `key` (NULL: fresh) under `uri`
+ * into the module's parameters.
+ */
+static void request_as(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, uint8_t alg,
+                       uint16_t limit, uint32_t lifetime, EVP_PKEY *key, const char *uri,
+                       uint8_t updatable)
 {
     memset(r, 0, sizeof(*r));
     r->f = f;
     r->s = s;
-    r->is = sks_issuer_session_new(alg, ISSUER_URI, key);
+    r->is = sks_issuer_session_new(alg, uri, key);
     ck_assert_ptr_nonnull(r->is);
     sks_req_create_session req;
-    ck_assert(sks_issuer_request(r->is, 0, limit, lifetime != 0 ? lifetime : 3600, &req) == 0);
+    ck_assert(sks_issuer_request(r->is, updatable, limit, lifetime != 0 ? lifetime : 3600, &req) ==
+              0);
     ck_assert_uint_le(req.issuer_uri.len, sizeof(r->uri));
     ck_assert_uint_le(req.issuer_public_key.len, sizeof(r->issuer_key));
     memcpy(r->uri, req.issuer_uri.ptr, req.issuer_uri.len);
@@ -47,13 +58,19 @@ static void request_key(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, u
 void tp_request(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, uint8_t alg, uint16_t limit,
                 uint32_t lifetime)
 {
-    request_key(r, f, s, alg, limit, lifetime, NULL);
+    request_as(r, f, s, alg, limit, lifetime, NULL, ISSUER_URI, 0);
 }
 
 void tp_open_key(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, X509_STORE *trusted,
                  EVP_PKEY *issuer_key)
 {
-    request_key(r, f, s, SKS_SKALG_ECDH_P256, 0, 0, issuer_key);
+    tp_open_as(r, f, s, trusted, issuer_key, ISSUER_URI, 0);
+}
+
+void tp_open_as(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, X509_STORE *trusted,
+                EVP_PKEY *issuer_key, const char *uri, uint8_t updatable)
+{
+    request_as(r, f, s, SKS_SKALG_ECDH_P256, 0, 0, issuer_key, uri, updatable);
     tp_open_sent(r, trusted);
 }
 
@@ -68,7 +85,7 @@ void tp_open_sent(tp_relay *r, X509_STORE *trusted)
 {
     CK_MECHANISM m = {CKM_VENDOR_SKS_SESSION, &r->sp, sizeof(r->sp)};
     TT_OK(r->f->C_GenerateKey(r->s, &m, NULL, 0, &r->prov));
-    r->card_handle = (uint32_t)tp_get_ulong(r->f, r->s, r->prov, CKA_VENDOR_SKS_CARD_HANDLE);
+    r->card_handle = (uint32_t)tt_get_ulong(r->f, r->s, r->prov, CKA_VENDOR_SKS_CARD_HANDLE);
 
     /* The card's answer as the issuer sees it: the device path split with d2i_X509. */
     sks_resp_create_session resp;
@@ -88,8 +105,7 @@ void tp_open_sent(tp_relay *r, X509_STORE *trusted)
         resp.device_certificate_path.cert[resp.device_certificate_path.count++] =
             (sks_view){start, (size_t)(pos - start)};
     }
-    ck_assert_msg(sks_issuer_accept(r->is, trusted, &resp) == 0, "issuer: %s",
-                  sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_accept(r->is, trusted, &resp));
 }
 
 void tp_free(tp_relay *r)
@@ -133,10 +149,9 @@ void tp_puk(tp_relay *r, tp_call *c, const char *id, const char *puk)
 {
     call_init(c, CKM_VENDOR_SKS_PUK_POLICY);
     sks_req_create_puk_policy req;
-    ck_assert_msg(sks_issuer_prepare_puk_policy(r->is, id,
-                                                (sks_view){(const uint8_t *)puk, strlen(puk)},
-                                                SKS_PIN_NUMERIC, 5, &c->m, &req) == 0,
-                  "%s", sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_prepare_puk_policy(r->is, id,
+                                               (sks_view){(const uint8_t *)puk, strlen(puk)},
+                                               SKS_PIN_NUMERIC, 5, &c->m, &req));
     CK_SKS_PUK_POLICY_PARAMS *p = &c->p.puk;
     p->pId = c->id;
     p->ulIdLen = copy_id(c, req.id);
@@ -147,27 +162,13 @@ void tp_puk(tp_relay *r, tp_call *c, const char *id, const char *puk)
     memcpy(p->mac, req.mac.ptr, sizeof(p->mac));
 }
 
-void tp_pin_policy(sks_issuer_pin_policy *pp, const char *id, const char *puk_id)
-{
-    memset(pp, 0, sizeof(*pp));
-    pp->id = id;
-    pp->puk_id = puk_id;
-    pp->format = SKS_PIN_NUMERIC;
-    pp->retry_limit = 3;
-    pp->grouping = SKS_GROUPING_SHARED;
-    pp->min_length = 4;
-    pp->max_length = 8;
-    pp->caching_support = 1;
-}
-
 void tp_pin(tp_relay *r, tp_call *c, const char *id, const char *puk_id, CK_OBJECT_HANDLE hPuk)
 {
     call_init(c, CKM_VENDOR_SKS_PIN_POLICY);
     sks_issuer_pin_policy pp;
-    tp_pin_policy(&pp, id, puk_id);
+    tl_pin_policy(&pp, id, puk_id);
     sks_req_create_pin_policy req;
-    ck_assert_msg(sks_issuer_prepare_pin_policy(r->is, &pp, 0, &c->m, &req) == 0, "%s",
-                  sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_prepare_pin_policy(r->is, &pp, 0, &c->m, &req));
     CK_SKS_PIN_POLICY_PARAMS *p = &c->p.pin;
     p->pId = c->id;
     p->ulIdLen = copy_id(c, req.id);
@@ -200,8 +201,7 @@ void tp_key(tp_relay *r, tp_call *c, const tp_key_spec *k)
     ks.friendly_name = k->name;
     ks.algorithm = k->algorithm != 0 ? k->algorithm : SKS_KEYALG_EC_P256;
     sks_req_create_key_pair req;
-    ck_assert_msg(sks_issuer_prepare_key_pair(r->is, &ks, 0, &c->m, &req) == 0, "%s",
-                  sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_prepare_key_pair(r->is, &ks, 0, &c->m, &req));
     CK_SKS_KEY_PAIR_PARAMS *p = &c->p.kp;
     p->pId = c->id;
     p->ulIdLen = copy_id(c, req.id);
@@ -227,6 +227,11 @@ void tp_key(tp_relay *r, tp_call *c, const tp_key_spec *k)
     p->ulEncryptedPrivateKeyLen = sizeof(c->backup);
 }
 
+sks_view tp_spki(const tp_call *key)
+{
+    return (sks_view){key->public_key, key->p.kp.ulPublicKeyLen};
+}
+
 void tp_verify_key(tp_relay *r, tp_call *c)
 {
     const CK_SKS_KEY_PAIR_PARAMS *p = &c->p.kp;
@@ -235,23 +240,16 @@ void tp_verify_key(tp_relay *r, tp_call *c)
     resp.public_key = (sks_view){c->public_key, p->ulPublicKeyLen};
     resp.attested_public_key = (sks_view){p->attestedPublicKey, sizeof(p->attestedPublicKey)};
     resp.encrypted_private_key = (sks_view){c->backup, p->ulEncryptedPrivateKeyLen};
-    ck_assert_msg(sks_issuer_verify_key_attestation(r->is, &c->m, &resp) == 0, "%s",
-                  sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_verify_key_attestation(r->is, &c->m, &resp));
 }
 
 void tp_cert(tp_relay *r, tp_call *c, const char *key_id, CK_OBJECT_HANDLE hKey, sks_view spki)
 {
     call_init(c, CKM_VENDOR_SKS_CERTIFICATE_PATH);
-    EVP_PKEY *ca_key;
-    X509 *ca_cert;
-    tl_issue_cert_der(spki, &c->der);
-    size_t ee_len = c->der.len;
-    tl_issuer_ca(&ca_key, &ca_cert);
-    ck_assert(sks_issuer_cert_der(ca_cert, &c->der) == 0);
+    size_t ee_len = tl_issue_cert_path_der(spki, &c->der);
     sks_view path[2] = {{c->der.buf, ee_len}, {c->der.buf + ee_len, c->der.len - ee_len}};
     sks_req_set_certificate_path req;
-    ck_assert_msg(sks_issuer_prepare_certificate_path(r->is, key_id, 0, path, 2, &c->m, &req) == 0,
-                  "%s", sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_prepare_certificate_path(r->is, key_id, 0, path, 2, &c->m, &req));
     CK_SKS_CERTIFICATE_PATH_PARAMS *p = &c->p.cp;
     p->hKey = hKey;
     p->pCertificatePath = c->der.buf;
@@ -266,8 +264,7 @@ static void put_key(tp_relay *r, tp_call *c, uint8_t method, const char *key_id,
     call_init(c, method == SKS_M_IMPORT_PRIVATE_KEY ? CKM_VENDOR_SKS_IMPORT_PRIVATE_KEY
                                                     : CKM_VENDOR_SKS_RESTORE_PRIVATE_KEY);
     sks_req_put_private_key req;
-    ck_assert_msg(sks_issuer_prepare_put_pkey(r->is, method, key_id, 0, key, &c->m, &req) == 0,
-                  "%s", sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_prepare_put_pkey(r->is, method, key_id, 0, key, &c->m, &req));
     CK_SKS_PRIVATE_KEY_PARAMS *p = &c->p.pk;
     p->hKey = hKey;
     p->pEncryptedPrivateKey = value_of(c, req.encrypted_private_key);
@@ -289,7 +286,7 @@ void tp_close(tp_relay *r, tp_call *c)
 {
     call_init(c, CKM_VENDOR_SKS_CLOSE);
     sks_req_close_session req;
-    ck_assert_msg(sks_issuer_prepare_close(r->is, &c->m, &req) == 0, "%s", sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_prepare_close(r->is, &c->m, &req));
     CK_SKS_CLOSE_PARAMS *p = &c->p.close;
     p->ulGeneratedKeys = req.generated_keys;
     p->ulDeletedKeys = req.deleted_keys;
@@ -304,33 +301,31 @@ void tp_verify_close(tp_relay *r, tp_call *c)
     sks_resp_close_session resp;
     resp.attested_response =
         (sks_view){c->p.close.attestedResponse, sizeof(c->p.close.attestedResponse)};
-    ck_assert_msg(sks_issuer_verify_close(r->is, &c->m, &resp) == 0, "%s", sks_issuer_error(r->is));
+    issuer_ok(r, sks_issuer_verify_close(r->is, &c->m, &resp));
+}
+
+/* The size of the parameter struct of a call's mechanism. */
+static CK_ULONG params_size(const tp_call *c)
+{
+    switch (c->mech) {
+    case CKM_VENDOR_SKS_PUK_POLICY:
+        return sizeof(c->p.puk);
+    case CKM_VENDOR_SKS_PIN_POLICY:
+        return sizeof(c->p.pin);
+    case CKM_VENDOR_SKS_KEY_PAIR:
+        return sizeof(c->p.kp);
+    case CKM_VENDOR_SKS_CERTIFICATE_PATH:
+        return sizeof(c->p.cp);
+    case CKM_VENDOR_SKS_CLOSE:
+        return sizeof(c->p.close);
+    default:
+        return sizeof(c->p.pk);
+    }
 }
 
 CK_RV tp_send(tp_relay *r, tp_call *c, CK_OBJECT_HANDLE *out)
 {
-    CK_ULONG size;
-    switch (c->mech) {
-    case CKM_VENDOR_SKS_PUK_POLICY:
-        size = sizeof(c->p.puk);
-        break;
-    case CKM_VENDOR_SKS_PIN_POLICY:
-        size = sizeof(c->p.pin);
-        break;
-    case CKM_VENDOR_SKS_KEY_PAIR:
-        size = sizeof(c->p.kp);
-        break;
-    case CKM_VENDOR_SKS_CERTIFICATE_PATH:
-        size = sizeof(c->p.cp);
-        break;
-    case CKM_VENDOR_SKS_CLOSE:
-        size = sizeof(c->p.close);
-        break;
-    default:
-        size = sizeof(c->p.pk);
-        break;
-    }
-    CK_MECHANISM m = {c->mech, &c->p, size};
+    CK_MECHANISM m = {c->mech, &c->p, params_size(c)};
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
     CK_RV rv = r->f->C_DeriveKey(r->s, &m, r->prov, NULL, 0, &h);
     if (out != NULL)
@@ -338,7 +333,45 @@ CK_RV tp_send(tp_relay *r, tp_call *c, CK_OBJECT_HANDLE *out)
     return rv;
 }
 
+void tp_key_with_cert(tp_relay *r, tp_call *key, tp_call *cert, const tp_key_spec *k,
+                      CK_OBJECT_HANDLE *hkey, CK_OBJECT_HANDLE *hcert)
+{
+    tp_key(r, key, k);
+    TT_OK(tp_send(r, key, hkey));
+    tp_verify_key(r, key);
+    tp_cert(r, cert, k->id, *hkey, tp_spki(key));
+    TT_OK(tp_send(r, cert, hcert));
+}
+
+CK_RV tp_close_session(tp_relay *r)
+{
+    tp_call close;
+    CK_OBJECT_HANDLE none = 1;
+    tp_close(r, &close);
+    CK_RV rv = tp_send(r, &close, &none);
+    if (rv == CKR_OK) {
+        ck_assert_uint_eq(none, CK_INVALID_HANDLE);
+        tp_verify_close(r, &close);
+    }
+    tp_call_free(&close);
+    return rv;
+}
+
 /* ---- what the card holds ---------------------------------------------------- */
+
+void tp_env_open(tp_env *x)
+{
+    tt_env_with_card(&x->e, NULL);
+    x->f = tt_init();
+    x->slots = tp_slot_count(x->f);
+    x->s = tt_open(x->f, tt_free_slot(x->f));
+}
+
+void tp_env_close(tp_env *x)
+{
+    TT_OK(x->f->C_Finalize(NULL));
+    tt_env_free(&x->e);
+}
 
 CK_ULONG tp_slot_count(CK_FUNCTION_LIST *f)
 {
@@ -377,63 +410,15 @@ void tp_assert_gone(tt_env *e, CK_FUNCTION_LIST *f, uint32_t card_handle, uint32
     ck_assert_uint_eq(tp_slot_count(f), slots);
 }
 
-CK_ULONG tp_get_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                      CK_ATTRIBUTE_TYPE type)
-{
-    CK_ULONG v = 0;
-    CK_ATTRIBUTE a = {type, &v, sizeof(v)};
-    TT_OK(f->C_GetAttributeValue(s, h, &a, 1));
-    return v;
-}
-
-CK_ULONG tp_get_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                      CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap)
-{
-    CK_ATTRIBUTE a = {type, buf, cap};
-    TT_OK(f->C_GetAttributeValue(s, h, &a, 1));
-    return a.ulValueLen;
-}
-
-/* A raw r|s ECDSA signature as DER, for OpenSSL. */
-static size_t ecdsa_der(const uint8_t *sig, size_t n, uint8_t *out)
-{
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    ck_assert_ptr_nonnull(es);
-    ck_assert_int_eq(ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)(n / 2), NULL),
-                                    BN_bin2bn(sig + n / 2, (int)(n / 2), NULL)),
-                     1);
-    unsigned char *q = out;
-    int len = i2d_ECDSA_SIG(es, &q);
-    ECDSA_SIG_free(es);
-    ck_assert_int_gt(len, 0);
-    return (size_t)len;
-}
-
 void tp_sign_and_verify(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
                         CK_OBJECT_HANDLE cert)
 {
-    static const uint8_t msg[] = "signed by a key provisioned through PKCS#11";
-    CK_ULONG kt = tp_get_ulong(f, s, key, CKA_KEY_TYPE);
-    CK_MECHANISM m = {kt == CKK_EC ? CKM_ECDSA_SHA256 : CKM_SHA256_RSA_PKCS, NULL, 0};
-    uint8_t sig[1024], der[1100], cert_der[4096];
-    CK_ULONG siglen = sizeof(sig);
-    TT_OK(f->C_SignInit(s, &m, key));
-    TT_OK(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg) - 1, sig, &siglen));
-
-    CK_ULONG n = tp_get_bytes(f, s, cert, CKA_VALUE, cert_der, sizeof(cert_der));
-    const unsigned char *p = cert_der;
+    CK_ULONG n;
+    uint8_t *der = tt_get_value(f, s, cert, CKA_VALUE, &n);
+    const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)n);
     ck_assert_ptr_nonnull(x);
-    const uint8_t *check = sig;
-    size_t check_len = siglen;
-    if (kt == CKK_EC) {
-        check_len = ecdsa_der(sig, siglen, der);
-        check = der;
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert_ptr_nonnull(md);
-    ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(x)), 1);
-    ck_assert_int_eq(EVP_DigestVerify(md, check, check_len, msg, sizeof(msg) - 1), 1);
-    EVP_MD_CTX_free(md);
+    tt_sign_and_verify(f, s, key, X509_get0_pubkey(x));
     X509_free(x);
+    free(der);
 }

@@ -13,6 +13,18 @@
 #include "pkcs11/sks-pkcs11.h"
 #include "test-token-util.h"
 
+/* The module on a fresh embedded card, an R/W session on its free slot. */
+typedef struct {
+    tt_env e;
+    CK_FUNCTION_LIST *f;
+    CK_ULONG slots; /* slots with a token before any provisioning */
+    CK_SESSION_HANDLE s;
+} tp_env;
+
+void tp_env_open(tp_env *x);
+/* C_Finalize and the environment removed. */
+void tp_env_close(tp_env *x);
+
 /* One provisioning session: the issuer's half and the module's object. */
 typedef struct {
     CK_FUNCTION_LIST *f;
@@ -39,6 +51,9 @@ void tp_open(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, X509_STORE *
  * sessions. */
 void tp_open_key(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, X509_STORE *trusted,
                  EVP_PKEY *issuer_key);
+/* The same under IssuerURI `uri`, asking for an Updatable session when `updatable`. */
+void tp_open_as(tp_relay *r, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, X509_STORE *trusted,
+                EVP_PKEY *issuer_key, const char *uri, uint8_t updatable);
 /*
  * Only the issuer's request, in r->sp with buffers of the relay's sizes
  * (r->session_key, r->attestation, r->device_path), nothing sent.
@@ -73,9 +88,7 @@ void tp_call_free(tp_call *c);
 
 /* createPUKPolicy (numeric PUK, 5 tries). */
 void tp_puk(tp_relay *r, tp_call *c, const char *id, const char *puk);
-/* The PIN policy tp_pin asks for (numeric, 4..8 digits, 3 tries), to declare it later. */
-void tp_pin_policy(sks_issuer_pin_policy *pp, const char *id, const char *puk_id);
-/* createPINPolicy of tp_pin_policy under the PUK policy `puk_id` / hPuk. */
+/* createPINPolicy of tl_pin_policy (testlib.h) under the PUK policy `puk_id` / hPuk. */
 void tp_pin(tp_relay *r, tp_call *c, const char *id, const char *puk_id, CK_OBJECT_HANDLE hPuk);
 
 /* createKeyPair. */
@@ -93,6 +106,8 @@ typedef struct {
 void tp_key(tp_relay *r, tp_call *c, const tp_key_spec *k);
 /* Verify the key attestation of a sent createKeyPair (asserted); the key's SPKI is recorded. */
 void tp_verify_key(tp_relay *r, tp_call *c);
+/* The SubjectPublicKeyInfo the card returned in a sent createKeyPair. */
+sks_view tp_spki(const tp_call *key);
 
 /* setCertificatePath: an end-entity certificate from the test CA for `spki`, then the CA. */
 void tp_cert(tp_relay *r, tp_call *c, const char *key_id, CK_OBJECT_HANDLE hKey, sks_view spki);
@@ -107,6 +122,19 @@ void tp_verify_close(tp_relay *r, tp_call *c);
 /* C_DeriveKey(c->mech, hBaseKey = r->prov) with the prepared parameters. */
 CK_RV tp_send(tp_relay *r, tp_call *c, CK_OBJECT_HANDLE *out);
 
+/*
+ * createKeyPair of `k` sent and its attestation verified, then
+ * setCertificatePath for the key's SPKI sent (both CKR_OK, asserted).
+ */
+void tp_key_with_cert(tp_relay *r, tp_call *key, tp_call *cert, const tp_key_spec *k,
+                      CK_OBJECT_HANDLE *hkey, CK_OBJECT_HANDLE *hcert);
+/*
+ * closeProvisioningSession prepared and sent; when the module answers
+ * CKR_OK, it returned no object and the attested close verifies
+ * (asserted). The module's answer.
+ */
+CK_RV tp_close_session(tp_relay *r);
+
 /* ---- what the card holds ----------------------------------------------------- */
 /*
  * Assert that a provisioning session left nothing: the card (read directly,
@@ -119,17 +147,10 @@ void tp_assert_gone(tt_env *e, CK_FUNCTION_LIST *f, uint32_t card_handle, uint32
 /* The number of slots with a token. */
 CK_ULONG tp_slot_count(CK_FUNCTION_LIST *f);
 
-/* A CK_ULONG / a byte string attribute of an object (asserted readable). */
-CK_ULONG tp_get_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                      CK_ATTRIBUTE_TYPE type);
-/* Reads into buf (at most cap bytes); returns the length. */
-CK_ULONG tp_get_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-                      CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap);
-
 /*
- * Sign `msg` with the private key handle on the token and check the
- * signature with the certificate object `cert` (its CKA_VALUE parsed by
- * OpenSSL): CKM_ECDSA_SHA256 or CKM_SHA256_RSA_PKCS as the key type says.
+ * Sign with the private key handle on the token and check the signature
+ * with the public key of the certificate object `cert` (its CKA_VALUE
+ * parsed by OpenSSL): tt_sign_and_verify.
  */
 void tp_sign_and_verify(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
                         CK_OBJECT_HANDLE cert);

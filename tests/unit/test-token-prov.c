@@ -17,46 +17,18 @@
 #define PIN "271828"
 #define PUK "12345678"
 
-/* The object of a class with this CKA_ID on a session's token (exactly one). */
-static CK_OBJECT_HANDLE find_one(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                                 const char *id)
-{
-    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, (void *)id, strlen(id)}};
-    CK_OBJECT_HANDLE h[4];
-    ck_assert_uint_eq(tt_find(f, s, t, 2, h, 4), 1);
-    return h[0];
-}
-
-static sks_view spki_of(const tp_call *key)
-{
-    return (sks_view){key->public_key, key->p.kp.ulPublicKeyLen};
-}
-
-/* Everything through closing: the session's keys are usable afterwards. */
-static void close_and_verify(tp_relay *r)
-{
-    tp_call close;
-    CK_OBJECT_HANDLE none = 1;
-    tp_close(r, &close);
-    TT_OK(tp_send(r, &close, &none));
-    ck_assert_uint_eq(none, CK_INVALID_HANDLE);
-    tp_verify_close(r, &close);
-    tp_call_free(&close);
-}
-
 /* The sample session: PUK, PIN, attested P-256 key, certificate path, close; then a signature. */
 static void sample_session(uint8_t session_key_alg, CK_ULONG session_key_len)
 {
-    tt_env e;
-    tt_env_with_card(&e, NULL);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_ULONG slots = tp_slot_count(f);
-    CK_SESSION_HANDLE s = tt_open(f, tt_free_slot(f));
+    tp_env x;
+    tp_env_open(&x);
+    CK_FUNCTION_LIST *f = x.f;
+    CK_SESSION_HANDLE s = x.s;
 
     tp_relay r;
-    tp_open(&r, f, s, e.card->trusted, session_key_alg, 0, 0);
+    tp_open(&r, f, s, x.e.card->trusted, session_key_alg, 0, 0);
     ck_assert_uint_eq(r.sp.ulEncryptedSessionKeyLen, session_key_len);
-    ck_assert_uint_eq(tp_get_ulong(f, s, r.prov, CKA_CLASS), CKO_VENDOR_SKS_PROVISIONING);
+    ck_assert_uint_eq(tt_get_ulong(f, s, r.prov, CKA_CLASS), CKO_VENDOR_SKS_PROVISIONING);
 
     tp_call puk, pin, key, cert;
     CK_OBJECT_HANDLE hpuk, hpin, hkey, hcert;
@@ -65,39 +37,29 @@ static void sample_session(uint8_t session_key_alg, CK_ULONG session_key_len)
     tp_pin(&r, &pin, "pin", "puk", hpuk);
     TT_OK(tp_send(&r, &pin, &hpin));
     tp_key_spec ks = {.id = "key1", .pin_id = "pin", .hPin = hpin, .pin = PIN, .name = "mail"};
-    tp_key(&r, &key, &ks);
-    TT_OK(tp_send(&r, &key, &hkey));
+    tp_key_with_cert(&r, &key, &cert, &ks, &hkey, &hcert);
     ck_assert_uint_eq(key.p.kp.ulPublicKeyLen, 91); /* P-256 SubjectPublicKeyInfo */
     ck_assert_uint_eq(key.p.kp.ulEncryptedPrivateKeyLen, 0);
-    tp_verify_key(&r, &key);
-    tp_cert(&r, &cert, "key1", hkey, spki_of(&key));
-    TT_OK(tp_send(&r, &cert, &hcert));
 
     /* The policies are session objects on the slot the session went through. */
-    ck_assert_uint_eq(find_one(f, s, CKO_VENDOR_SKS_PUK_POLICY, "puk"), hpuk);
-    ck_assert_uint_eq(find_one(f, s, CKO_VENDOR_SKS_PIN_POLICY, "pin"), hpin);
-    CK_BBOOL token = CK_TRUE;
-    CK_ATTRIBUTE ta = {CKA_TOKEN, &token, sizeof(token)};
-    TT_OK(f->C_GetAttributeValue(s, hpin, &ta, 1));
-    ck_assert(!token);
-    ck_assert_uint_ne(tp_get_ulong(f, s, hpin, CKA_VENDOR_SKS_CARD_HANDLE), 0);
+    ck_assert_uint_eq(tt_find_id(f, s, CKO_VENDOR_SKS_PUK_POLICY, "puk"), hpuk);
+    ck_assert_uint_eq(tt_find_id(f, s, CKO_VENDOR_SKS_PIN_POLICY, "pin"), hpin);
+    ck_assert(!tt_get_bool(f, s, hpin, CKA_TOKEN));
+    ck_assert_uint_ne(tt_get_ulong(f, s, hpin, CKA_VENDOR_SKS_CARD_HANDLE), 0);
     /* Nothing of the open session is a token yet. */
-    ck_assert_uint_eq(tp_slot_count(f), slots);
+    ck_assert_uint_eq(tp_slot_count(f), x.slots);
 
-    close_and_verify(&r);
+    TT_OK(tp_close_session(&r));
 
     /* The new PIN policy is a new token holding the key, its public key and certificate. */
-    ck_assert_uint_eq(tp_slot_count(f), slots + 1);
-    CK_SESSION_HANDLE us = tt_open(f, tt_slot_by_label(f, "pin"));
-    TT_OK(f->C_Login(us, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN)));
-    ck_assert_uint_eq(find_one(f, us, CKO_PRIVATE_KEY, "key1"), hkey);
-    ck_assert_uint_eq(find_one(f, us, CKO_PUBLIC_KEY, "key1"), key.p.kp.hPublicKey);
-    ck_assert_uint_eq(find_one(f, us, CKO_CERTIFICATE, "key1"), hcert);
-    char label[16];
-    ck_assert_uint_eq(tp_get_bytes(f, us, hkey, CKA_LABEL, label, sizeof(label)), 4);
-    ck_assert(memcmp(label, "mail", 4) == 0);
+    ck_assert_uint_eq(tp_slot_count(f), x.slots + 1);
+    CK_SESSION_HANDLE us = tt_user_session(f, "pin", PIN);
+    ck_assert_uint_eq(tt_find_id(f, us, CKO_PRIVATE_KEY, "key1"), hkey);
+    ck_assert_uint_eq(tt_find_id(f, us, CKO_PUBLIC_KEY, "key1"), key.p.kp.hPublicKey);
+    ck_assert_uint_eq(tt_find_id(f, us, CKO_CERTIFICATE, "key1"), hcert);
+    tt_assert_bytes(f, us, hkey, CKA_LABEL, "mail", 4);
     uint8_t der[4096];
-    CK_ULONG n = tp_get_bytes(f, us, hcert, CKA_VALUE, der, sizeof(der));
+    CK_ULONG n = tt_get_bytes(f, us, hcert, CKA_VALUE, der, sizeof(der));
     ck_assert_uint_lt(n, cert.der.len); /* the end-entity certificate, the CA follows it */
     ck_assert(memcmp(der, cert.der.buf, n) == 0);
     tp_sign_and_verify(f, us, hkey, hcert);
@@ -116,8 +78,7 @@ static void sample_session(uint8_t session_key_alg, CK_ULONG session_key_len)
     tp_call_free(&key);
     tp_call_free(&cert);
     tp_free(&r);
-    TT_OK(f->C_Finalize(NULL));
-    tt_env_free(&e);
+    tp_env_close(&x);
 }
 
 START_TEST(t_sample_session_ecdh)
@@ -135,12 +96,10 @@ END_TEST
 /* An RSA-2048 key for signing and decryption, under a PIN policy without PUK. */
 START_TEST(t_rsa_key)
 {
-    tt_env e;
-    tt_env_with_card(&e, NULL);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = tt_open(f, tt_free_slot(f));
+    tp_env x;
+    tp_env_open(&x);
     tp_relay r;
-    tp_open(&r, f, s, e.card->trusted, SKS_SKALG_RSA_OAEP_SHA256, 0, 0);
+    tp_open(&r, x.f, x.s, x.e.card->trusted, SKS_SKALG_RSA_OAEP_SHA256, 0, 0);
     tp_call pin, key, cert;
     CK_OBJECT_HANDLE hpin, hkey, hcert;
     tp_pin(&r, &pin, "rsa", NULL, CK_INVALID_HANDLE);
@@ -151,37 +110,30 @@ START_TEST(t_rsa_key)
                       .pin = PIN,
                       .algorithm = SKS_KEYALG_RSA2048,
                       .usage = SKS_USAGE_SIGN | SKS_USAGE_DECRYPT};
-    tp_key(&r, &key, &ks);
-    TT_OK(tp_send(&r, &key, &hkey));
+    tp_key_with_cert(&r, &key, &cert, &ks, &hkey, &hcert);
     ck_assert_uint_eq(key.p.kp.ulPublicKeyLen, 294); /* RSA-2048 SPKI, e = 65537 */
-    tp_verify_key(&r, &key);
-    tp_cert(&r, &cert, "rsa1", hkey, spki_of(&key));
-    TT_OK(tp_send(&r, &cert, &hcert));
-    close_and_verify(&r);
+    TT_OK(tp_close_session(&r));
 
-    CK_SESSION_HANDLE us = tt_open(f, tt_slot_by_label(f, "rsa"));
-    TT_OK(f->C_Login(us, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN)));
-    ck_assert_uint_eq(tp_get_ulong(f, us, hkey, CKA_KEY_TYPE), CKK_RSA);
-    ck_assert_uint_eq(tp_get_ulong(f, us, hkey, CKA_MODULUS_BITS), 2048);
-    tp_sign_and_verify(f, us, hkey, hcert);
+    CK_SESSION_HANDLE us = tt_user_session(x.f, "rsa", PIN);
+    ck_assert_uint_eq(tt_get_ulong(x.f, us, hkey, CKA_KEY_TYPE), CKK_RSA);
+    ck_assert_uint_eq(tt_get_ulong(x.f, us, hkey, CKA_MODULUS_BITS), 2048);
+    tp_sign_and_verify(x.f, us, hkey, hcert);
     tp_call_free(&pin);
     tp_call_free(&key);
     tp_call_free(&cert);
     tp_free(&r);
-    TT_OK(f->C_Finalize(NULL));
-    tt_env_free(&e);
+    tp_env_close(&x);
 }
 END_TEST
 
 /* importPrivateKey: the issuer's own P-384 key goes into the card; it signs there. */
 START_TEST(t_import_private_key)
 {
-    tt_env e;
-    tt_env_with_card(&e, NULL);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = tt_open(f, tt_free_slot(f));
+    tp_env x;
+    tp_env_open(&x);
+    CK_FUNCTION_LIST *f = x.f;
     tp_relay r;
-    tp_open(&r, f, s, e.card->trusted, SKS_SKALG_ECDH_P256, 0, 0);
+    tp_open(&r, f, x.s, x.e.card->trusted, SKS_SKALG_ECDH_P256, 0, 0);
     tp_call pin, key, imp, cert;
     CK_OBJECT_HANDLE hpin, hkey, himp, hcert;
     tp_pin(&r, &pin, "imp", NULL, CK_INVALID_HANDLE);
@@ -207,18 +159,11 @@ START_TEST(t_import_private_key)
     ck_assert_int_gt(spki_len, 0);
     tp_cert(&r, &cert, "k2", hkey, (sks_view){spki, (size_t)spki_len});
     TT_OK(tp_send(&r, &cert, &hcert));
-    close_and_verify(&r);
+    TT_OK(tp_close_session(&r));
 
-    CK_SESSION_HANDLE us = tt_open(f, tt_slot_by_label(f, "imp"));
-    TT_OK(f->C_Login(us, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN)));
-    uint8_t info[256];
-    CK_ULONG n = tp_get_bytes(f, us, key.p.kp.hPublicKey, CKA_PUBLIC_KEY_INFO, info, sizeof(info));
-    ck_assert_uint_eq(n, (CK_ULONG)spki_len);
-    ck_assert(memcmp(info, spki, n) == 0);
-    CK_BBOOL local = CK_TRUE;
-    CK_ATTRIBUTE la = {CKA_LOCAL, &local, sizeof(local)};
-    TT_OK(f->C_GetAttributeValue(us, hkey, &la, 1));
-    ck_assert(!local); /* made by the issuer, not on the card */
+    CK_SESSION_HANDLE us = tt_user_session(f, "imp", PIN);
+    tt_assert_bytes(f, us, key.p.kp.hPublicKey, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len);
+    ck_assert(!tt_get_bool(f, us, hkey, CKA_LOCAL)); /* made by the issuer, not on the card */
     tp_sign_and_verify(f, us, hkey, hcert);
 
     OPENSSL_free(spki);
@@ -228,8 +173,7 @@ START_TEST(t_import_private_key)
     tp_call_free(&imp);
     tp_call_free(&cert);
     tp_free(&r);
-    TT_OK(f->C_Finalize(NULL));
-    tt_env_free(&e);
+    tp_env_close(&x);
 }
 END_TEST
 
@@ -241,46 +185,34 @@ END_TEST
  */
 START_TEST(t_policy_of_earlier_session)
 {
-    tt_env e;
-    tt_env_with_card(&e, NULL);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_ULONG slots = tp_slot_count(f);
-    CK_SESSION_HANDLE s = tt_open(f, tt_free_slot(f));
+    tp_env x;
+    tp_env_open(&x);
     EVP_PKEY *issuer_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ck_assert_ptr_nonnull(issuer_key);
 
     tp_relay r;
     tp_call pin, k1, c1, k2, c2;
     CK_OBJECT_HANDLE hpin, hk1, hc1, hk2, hc2;
-    tp_open_key(&r, f, s, e.card->trusted, issuer_key);
+    tp_open_key(&r, x.f, x.s, x.e.card->trusted, issuer_key);
     tp_pin(&r, &pin, "team", NULL, CK_INVALID_HANDLE);
     TT_OK(tp_send(&r, &pin, &hpin));
     tp_key_spec first = {.id = "first", .pin_id = "team", .hPin = hpin, .pin = PIN};
-    tp_key(&r, &k1, &first);
-    TT_OK(tp_send(&r, &k1, &hk1));
-    tp_verify_key(&r, &k1);
-    tp_cert(&r, &c1, "first", hk1, spki_of(&k1));
-    TT_OK(tp_send(&r, &c1, &hc1));
-    close_and_verify(&r);
+    tp_key_with_cert(&r, &k1, &c1, &first, &hk1, &hc1);
+    TT_OK(tp_close_session(&r));
     tp_free(&r);
 
-    tp_open_key(&r, f, s, e.card->trusted, issuer_key);
+    tp_open_key(&r, x.f, x.s, x.e.card->trusted, issuer_key);
     sks_issuer_pin_policy pp;
-    tp_pin_policy(&pp, "team", NULL);
+    tl_pin_policy(&pp, "team", NULL);
     ck_assert(sks_issuer_declare_pin_policy(r.is, &pp) == 0);
     tp_key_spec second = {.id = "second", .pin_id = "team", .hPin = hpin, .pin = PIN};
-    tp_key(&r, &k2, &second);
-    TT_OK(tp_send(&r, &k2, &hk2));
-    tp_verify_key(&r, &k2);
-    tp_cert(&r, &c2, "second", hk2, spki_of(&k2));
-    TT_OK(tp_send(&r, &c2, &hc2));
-    close_and_verify(&r);
+    tp_key_with_cert(&r, &k2, &c2, &second, &hk2, &hc2);
+    TT_OK(tp_close_session(&r));
 
-    ck_assert_uint_eq(tp_slot_count(f), slots + 1);
-    CK_SESSION_HANDLE us = tt_open(f, tt_slot_by_label(f, "team"));
-    TT_OK(f->C_Login(us, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN)));
-    tp_sign_and_verify(f, us, hk1, hc1);
-    tp_sign_and_verify(f, us, hk2, hc2);
+    ck_assert_uint_eq(tp_slot_count(x.f), x.slots + 1);
+    CK_SESSION_HANDLE us = tt_user_session(x.f, "team", PIN);
+    tp_sign_and_verify(x.f, us, hk1, hc1);
+    tp_sign_and_verify(x.f, us, hk2, hc2);
     tp_call_free(&pin);
     tp_call_free(&k1);
     tp_call_free(&c1);
@@ -288,8 +220,7 @@ START_TEST(t_policy_of_earlier_session)
     tp_call_free(&c2);
     tp_free(&r);
     EVP_PKEY_free(issuer_key);
-    TT_OK(f->C_Finalize(NULL));
-    tt_env_free(&e);
+    tp_env_close(&x);
 }
 END_TEST
 
@@ -302,10 +233,10 @@ END_TEST
  */
 START_TEST(t_buffer_sizes)
 {
-    tt_env e;
-    tt_env_with_card(&e, NULL);
-    CK_FUNCTION_LIST *f = tt_init();
-    CK_SESSION_HANDLE s = tt_open(f, tt_free_slot(f));
+    tp_env x;
+    tp_env_open(&x);
+    CK_FUNCTION_LIST *f = x.f;
+    CK_SESSION_HANDLE s = x.s;
     tp_relay r;
     tp_request(&r, f, s, SKS_SKALG_ECDH_P256, 0, 0);
     r.sp.ulSessionAttestationLen = 8;
@@ -319,10 +250,10 @@ START_TEST(t_buffer_sizes)
     ck_assert_uint_eq(r.sp.ulSessionAttestationLen, 72);
     ck_assert_uint_gt(r.sp.ulDeviceCertificatePathLen, 100);
     ck_assert_uint_le(r.sp.ulDeviceCertificatePathLen, sizeof(r.device_path));
-    tp_assert_gone(&e, f, 1, 0, 0, tp_slot_count(f)); /* handle 1: the card's first, never made */
+    tp_assert_gone(&x.e, f, 1, 0, 0, x.slots); /* handle 1: the card's first, never made */
     /* The sizes announced are enough. */
     r.sp.pDeviceCertificatePath = r.device_path;
-    tp_open_sent(&r, e.card->trusted);
+    tp_open_sent(&r, x.e.card->trusted);
 
     tp_call key;
     CK_OBJECT_HANDLE hkey = CK_INVALID_HANDLE;
@@ -351,15 +282,15 @@ START_TEST(t_buffer_sizes)
 
     tp_call cert;
     CK_OBJECT_HANDLE hcert;
-    tp_cert(&r, &cert, "b1", hkey, spki_of(&key));
+    tp_cert(&r, &cert, "b1", hkey, tp_spki(&key));
     TT_OK(tp_send(&r, &cert, &hcert));
-    close_and_verify(&r);
+    TT_OK(tp_close_session(&r));
     tp_free(&r);
 
     /* The backup restored into a new entry of a new session. */
     tp_call key2, restore, cert2;
     CK_OBJECT_HANDLE hkey2, hrestored, hcert2;
-    tp_open(&r, f, s, e.card->trusted, SKS_SKALG_RSA_OAEP_SHA256, 0, 0);
+    tp_open(&r, f, s, x.e.card->trusted, SKS_SKALG_RSA_OAEP_SHA256, 0, 0);
     tp_key_spec ks2 = {.id = "b2", .import = 1};
     tp_key(&r, &key2, &ks2);
     TT_OK(tp_send(&r, &key2, &hkey2));
@@ -367,27 +298,23 @@ START_TEST(t_buffer_sizes)
     tp_restore(&r, &restore, "b2", hkey2, backup);
     TT_OK(tp_send(&r, &restore, &hrestored));
     ck_assert_uint_eq(hrestored, hkey2);
-    tp_cert(&r, &cert2, "b2", hkey2, spki_of(&key));
+    tp_cert(&r, &cert2, "b2", hkey2, tp_spki(&key));
     TT_OK(tp_send(&r, &cert2, &hcert2));
-    close_and_verify(&r);
+    TT_OK(tp_close_session(&r));
     EVP_PKEY_free(backup);
 
     /* Keys without PIN: the no-PIN token. Both entries hold the one key pair. */
-    CK_SESSION_HANDLE us = tt_open(f, tt_slot_by_label(f, "SKS (no PIN)"));
+    CK_SESSION_HANDLE us = tt_user_session(f, "SKS (no PIN)", NULL);
     tp_sign_and_verify(f, us, hkey, hcert);
     tp_sign_and_verify(f, us, hkey2, hcert2);
-    uint8_t info[128];
-    ck_assert_uint_eq(
-        tp_get_bytes(f, us, key2.p.kp.hPublicKey, CKA_PUBLIC_KEY_INFO, info, sizeof(info)), 91);
-    ck_assert(memcmp(info, key.public_key, 91) == 0);
+    tt_assert_bytes(f, us, key2.p.kp.hPublicKey, CKA_PUBLIC_KEY_INFO, key.public_key, 91);
     tp_call_free(&key);
     tp_call_free(&cert);
     tp_call_free(&key2);
     tp_call_free(&restore);
     tp_call_free(&cert2);
     tp_free(&r);
-    TT_OK(f->C_Finalize(NULL));
-    tt_env_free(&e);
+    tp_env_close(&x);
 }
 END_TEST
 
@@ -398,11 +325,11 @@ END_TEST
  */
 START_TEST(t_objects_and_templates)
 {
-    tt_env e;
-    tt_env_with_card(&e, NULL);
-    CK_FUNCTION_LIST *f = tt_init();
+    tp_env x;
+    tp_env_open(&x);
+    CK_FUNCTION_LIST *f = x.f;
     CK_SLOT_ID free_slot = tt_free_slot(f);
-    CK_SESSION_HANDLE s = tt_open(f, free_slot);
+    CK_SESSION_HANDLE s = x.s;
 
     CK_MECHANISM_INFO mi;
     TT_OK(f->C_GetMechanismInfo(free_slot, CKM_VENDOR_SKS_SESSION, &mi));
@@ -435,8 +362,7 @@ START_TEST(t_objects_and_templates)
     CK_OBJECT_CLASS cls = CKO_VENDOR_SKS_PROVISIONING;
     CK_ATTRIBUTE good[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, "enroll", 6}};
     TT_OK(f->C_GenerateKey(s, &m, good, 2, &r.prov));
-    char label[16];
-    ck_assert_uint_eq(tp_get_bytes(f, s, r.prov, CKA_LABEL, label, sizeof(label)), 6);
+    tt_assert_bytes(f, s, r.prov, CKA_LABEL, "enroll", 6);
     CK_ATTRIBUTE relabel = {CKA_LABEL, "renamed", 7};
     TT_OK(f->C_SetAttributeValue(s, r.prov, &relabel, 1));
     CK_ATTRIBUTE rehandle = {CKA_VENDOR_SKS_CARD_HANDLE, &card_handle, sizeof(card_handle)};
@@ -456,7 +382,7 @@ START_TEST(t_objects_and_templates)
     puk_mech.pParameter = &pp;
     puk_mech.ulParameterLen = sizeof(pp);
     TT_RV(f->C_DeriveKey(s, &puk_mech, 0x12345, NULL, 0, &h), CKR_KEY_HANDLE_INVALID);
-    tp_open(&r, f, s, e.card->trusted, SKS_SKALG_ECDH_P256, 0, 0);
+    tp_open(&r, f, s, x.e.card->trusted, SKS_SKALG_ECDH_P256, 0, 0);
     tp_call puk;
     CK_OBJECT_HANDLE hpuk;
     tp_puk(&r, &puk, "p", PUK);
@@ -466,8 +392,7 @@ START_TEST(t_objects_and_templates)
     TT_RV(f->C_DeriveKey(ro, &puk_mech, r.prov, NULL, 0, &h), CKR_SESSION_READ_ONLY);
     tp_call_free(&puk);
     tp_free(&r);
-    TT_OK(f->C_Finalize(NULL));
-    tt_env_free(&e);
+    tp_env_close(&x);
 }
 END_TEST
 
@@ -489,9 +414,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tl_run_suite(suite());
 }

@@ -1,6 +1,6 @@
 /*
- * test-token-util.c - environment helpers for the PKCS#11 module tests
- * (see test-token-util.h).
+ * test-token-util.c - environment, object and attribute helpers for the
+ * PKCS#11 module tests (see test-token-util.h).
  */
 #include <dlfcn.h>
 #include <ftw.h>
@@ -136,4 +136,112 @@ CK_ULONG tt_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_U
     } while (got > 0 && total < max);
     TT_OK(f->C_FindObjectsFinal(s));
     return total;
+}
+
+/* ---- Objects and attributes -------------------------------------------- */
+
+/* A fixed-size attribute into `v` (its size asserted). */
+static void get_fixed(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type, void *v, CK_ULONG size)
+{
+    CK_ATTRIBUTE t = {type, v, size};
+    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
+    ck_assert_uint_eq(t.ulValueLen, size);
+}
+
+CK_BBOOL tt_get_bool(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                     CK_ATTRIBUTE_TYPE type)
+{
+    CK_BBOOL v = 2;
+    get_fixed(f, s, h, type, &v, sizeof(v));
+    return v;
+}
+
+CK_ULONG tt_get_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type)
+{
+    CK_ULONG v = 0;
+    get_fixed(f, s, h, type, &v, sizeof(v));
+    return v;
+}
+
+CK_ULONG tt_get_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap)
+{
+    CK_ATTRIBUTE t = {type, buf, cap};
+    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
+    return t.ulValueLen;
+}
+
+uint8_t *tt_get_value(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
+{
+    CK_ATTRIBUTE t = {type, NULL, 0};
+    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
+    ck_assert_uint_ne(t.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    uint8_t *v = malloc(t.ulValueLen + 1);
+    ck_assert_ptr_nonnull(v);
+    t.pValue = v;
+    TT_OK(f->C_GetAttributeValue(s, h, &t, 1));
+    *len = t.ulValueLen;
+    return v;
+}
+
+void tt_assert_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                     CK_ATTRIBUTE_TYPE type, const void *want, size_t want_len)
+{
+    CK_ULONG len;
+    uint8_t *v = tt_get_value(f, s, h, type, &len);
+    ck_assert_msg(len == want_len && memcmp(v, want, len) == 0,
+                  "attribute 0x%lx: %lu bytes, expected %zu", (unsigned long)type,
+                  (unsigned long)len, want_len);
+    free(v);
+}
+
+CK_ULONG tt_count_id(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *id,
+                     CK_OBJECT_HANDLE *first)
+{
+    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof(cls)},
+                         {CKA_ID, (void *)id, id != NULL ? strlen(id) : 0}};
+    CK_OBJECT_HANDLE h[32] = {CK_INVALID_HANDLE};
+    CK_ULONG n = tt_find(f, s, t, id != NULL ? 2 : 1, h, 32);
+    if (first != NULL)
+        *first = h[0];
+    return n;
+}
+
+CK_OBJECT_HANDLE tt_find_id(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                            const char *id)
+{
+    CK_OBJECT_HANDLE h;
+    ck_assert_uint_eq(tt_count_id(f, s, cls, id, &h), 1);
+    return h;
+}
+
+CK_SESSION_HANDLE tt_user_session(CK_FUNCTION_LIST *f, const char *label, const char *pin)
+{
+    CK_SESSION_HANDLE s = tt_open(f, tt_slot_by_label(f, label));
+    if (pin != NULL)
+        TT_OK(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
+    return s;
+}
+
+void tt_sign_and_verify(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                        EVP_PKEY *pub)
+{
+    static const uint8_t msg[] = "signed through the module";
+    CK_MECHANISM m = {EVP_PKEY_is_a(pub, "EC") ? CKM_ECDSA_SHA256 : CKM_SHA256_RSA_PKCS, NULL, 0};
+    uint8_t sig[1024];
+    CK_ULONG sig_len = sizeof(sig);
+    TT_OK(f->C_SignInit(s, &m, key));
+    TT_OK(f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len));
+    ck_assert_msg(tl_signature_ok(pub, 0, msg, sizeof(msg), sig, sig_len),
+                  "OpenSSL does not verify the module's signature");
+}
+
+uint8_t tt_post_method(CK_MECHANISM_TYPE mech)
+{
+    return mech == CKM_VENDOR_SKS_POST_DELETE_KEY   ? SKS_M_POST_DELETE_KEY
+           : mech == CKM_VENDOR_SKS_POST_UNLOCK_KEY ? SKS_M_POST_UNLOCK_KEY
+                                                    : SKS_M_POST_UPDATE_KEY;
 }

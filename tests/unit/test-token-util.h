@@ -12,6 +12,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "pkcs11/sks-pkcs11.h"
+
 #include "testlib.h"
 
 typedef struct {
@@ -43,6 +45,41 @@ CK_SESSION_HANDLE tt_open(CK_FUNCTION_LIST *f, CK_SLOT_ID slot);
 /* All objects a template finds (at most max). */
 CK_ULONG tt_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
                  CK_OBJECT_HANDLE *out, CK_ULONG max);
+
+/* ---- Objects and attributes (each call asserted) ---------------------- */
+
+/* A CK_BBOOL / CK_ULONG attribute (its size asserted). */
+CK_BBOOL tt_get_bool(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                     CK_ATTRIBUTE_TYPE type);
+CK_ULONG tt_get_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type);
+/* An attribute's value read into buf (at most cap bytes); its length. */
+CK_ULONG tt_get_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap);
+/* An attribute's value, malloc'ed (two-call convention); *len its length. */
+uint8_t *tt_get_value(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type, CK_ULONG *len);
+/* The attribute's value is exactly `want`. */
+void tt_assert_bytes(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                     CK_ATTRIBUTE_TYPE type, const void *want, size_t want_len);
+/* Objects of class `cls` with CKA_ID `id` (NULL: any); the first goes to *first unless NULL. */
+CK_ULONG tt_count_id(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *id,
+                     CK_OBJECT_HANDLE *first);
+/* The one object of class `cls` with CKA_ID `id` (exactly one, asserted). */
+CK_OBJECT_HANDLE tt_find_id(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                            const char *id);
+/* An R/W session on the token labelled `label`, the user logged in with `pin` unless NULL. */
+CK_SESSION_HANDLE tt_user_session(CK_FUNCTION_LIST *f, const char *label, const char *pin);
+/*
+ * Sign a message through the module with private key `key`
+ * (CKM_ECDSA_SHA256 or CKM_SHA256_RSA_PKCS as `pub` is EC or RSA); OpenSSL
+ * verifies the signature with `pub` (tl_signature_ok).
+ */
+void tt_sign_and_verify(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                        EVP_PKEY *pub);
+
+/* The card method (SKS_M_POST_*) of a post-provisioning mechanism (CKM_VENDOR_SKS_POST_*). */
+uint8_t tt_post_method(CK_MECHANISM_TYPE mech);
 
 /* Check a CK_RV, printing both values in hex on failure. */
 #define TT_RV(expr, want)                                                                          \

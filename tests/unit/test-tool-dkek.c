@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tools/tool_shamir.h"
+#include "testlib.h"
 #include "tools/tool_share_file.h"
 
 static BIGNUM *bn(const uint8_t v[TOOL_SHAMIR_SECRET_LEN])
@@ -230,9 +231,5 @@ static Suite *tool_dkek_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tool_dkek_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tl_run_suite(tool_dkek_suite());
 }

@@ -1,7 +1,8 @@
 /*
  * testlib.c - shared helpers of the card tests (see testlib.h): temporary
- * cards, one call at a time through sks_card_call, and end-to-end
- * provisioning of keys through the real issuer.
+ * cards, one call at a time through sks_card_call, the issuer's calls of a
+ * provisioning session one by one, and end-to-end provisioning of keys
+ * through the real issuer.
  */
 #include "testlib.h"
 
@@ -13,6 +14,15 @@
 #include <unistd.h>
 
 #include "protocol/sks_crypto.h"
+
+int tl_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
 
 /* ---- Temporary directories -------------------------------------------- */
 
@@ -216,11 +226,22 @@ void tl_issue_cert_der(sks_view spki, sks_writer *der)
     X509_free(cert);
 }
 
-sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t updatable,
-                                    uint16_t limit, uint32_t lifetime)
+size_t tl_issue_cert_path_der(sks_view spki, sks_writer *der)
 {
-    sks_issuer_session *is =
-        sks_issuer_session_new(session_key_alg, "https://issuer.example/sks", NULL);
+    EVP_PKEY *ca_key;
+    X509 *ca_cert;
+    size_t start = der->len;
+    tl_issue_cert_der(spki, der);
+    size_t ee_len = der->len - start;
+    tl_issuer_ca(&ca_key, &ca_cert);
+    ck_assert(sks_issuer_cert_der(ca_cert, der) == 0);
+    return ee_len;
+}
+
+/* createProvisioningSession of `is` (its request made here), the answer accepted. */
+static void open_with(tl_card *c, sks_issuer_session *is, uint8_t updatable, uint16_t limit,
+                      uint32_t lifetime)
+{
     ck_assert_msg(is != NULL, "cannot make an issuer session");
     sks_req_create_session req;
     sks_resp_create_session resp;
@@ -229,6 +250,22 @@ sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t
     TL_OK(c, st);
     ck_assert_msg(sks_issuer_accept(is, c->trusted, &resp) == 0, "issuer: %s",
                   sks_issuer_error(is));
+}
+
+sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t updatable,
+                                    uint16_t limit, uint32_t lifetime)
+{
+    sks_issuer_session *is =
+        sks_issuer_session_new(session_key_alg, "https://issuer.example/sks", NULL);
+    open_with(c, is, updatable, limit, lifetime);
+    return is;
+}
+
+sks_issuer_session *tl_open_session_of(tl_card *c, const char *uri, EVP_PKEY *issuer_key,
+                                       uint8_t updatable)
+{
+    sks_issuer_session *is = sks_issuer_session_new(SKS_SKALG_ECDH_P256, uri, issuer_key);
+    open_with(c, is, updatable, 0, 0);
     return is;
 }
 
@@ -244,6 +281,131 @@ int tl_close_session(tl_card *c, sks_issuer_session *is)
         ck_assert_msg(sks_issuer_verify_close(is, &m, &resp) == 0, "%s", sks_issuer_error(is));
     sks_issuer_msg_free(&m);
     return st;
+}
+
+/* ---- One call of a session ------------------------------------------- */
+
+uint32_t tl_create_puk_policy(tl_card *c, sks_issuer_session *is, const char *id, const char *puk,
+                              uint8_t format, uint8_t retry_limit)
+{
+    sks_issuer_msg m;
+    sks_req_create_puk_policy req;
+    sks_resp_create_puk_policy resp;
+    sks_view value = {(const uint8_t *)puk, strlen(puk)};
+    sks_issuer_msg_init(&m);
+    ck_assert_msg(sks_issuer_prepare_puk_policy(is, id, value, format, retry_limit, &m, &req) == 0,
+                  "%s", sks_issuer_error(is));
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PUK_POLICY, &req, &resp, NULL));
+    sks_issuer_msg_free(&m);
+    return resp.puk_policy_handle;
+}
+
+void tl_pin_policy(sks_issuer_pin_policy *pp, const char *id, const char *puk_id)
+{
+    memset(pp, 0, sizeof *pp);
+    pp->id = id;
+    pp->puk_id = puk_id;
+    pp->format = SKS_PIN_NUMERIC;
+    pp->retry_limit = 3;
+    pp->grouping = SKS_GROUPING_SHARED;
+    pp->min_length = 4;
+    pp->max_length = 8;
+    pp->caching_support = 1;
+}
+
+uint32_t tl_create_pin_policy(tl_card *c, sks_issuer_session *is, const sks_issuer_pin_policy *pp,
+                              uint32_t puk_handle)
+{
+    sks_issuer_msg m;
+    sks_req_create_pin_policy req;
+    sks_resp_create_pin_policy resp;
+    sks_issuer_msg_init(&m);
+    ck_assert_msg(sks_issuer_prepare_pin_policy(is, pp, puk_handle, &m, &req) == 0, "%s",
+                  sks_issuer_error(is));
+    TL_OK(c, tl_call(c, SKS_M_CREATE_PIN_POLICY, &req, &resp, NULL));
+    sks_issuer_msg_free(&m);
+    return resp.pin_policy_handle;
+}
+
+void tl_create_key_pair(tl_card *c, sks_issuer_session *is, const sks_issuer_key_spec *ks,
+                        uint32_t pin_handle, sks_resp_create_key_pair *resp, sks_writer *answer)
+{
+    sks_issuer_msg m;
+    sks_req_create_key_pair req;
+    sks_issuer_msg_init(&m);
+    ck_assert_msg(sks_issuer_prepare_key_pair(is, ks, pin_handle, &m, &req) == 0, "%s",
+                  sks_issuer_error(is));
+    TL_OK(c, tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, resp, answer));
+    ck_assert_msg(sks_issuer_verify_key_attestation(is, &m, resp) == 0, "%s", sks_issuer_error(is));
+    sks_issuer_msg_free(&m);
+}
+
+void tl_set_certificate(tl_card *c, sks_issuer_session *is, const char *id, uint32_t key,
+                        sks_view spki, sks_writer *der)
+{
+    sks_issuer_msg m;
+    sks_req_set_certificate_path req;
+    sks_writer cert;
+    sks_writer_init(&cert);
+    sks_issuer_msg_init(&m);
+    tl_issue_cert_der(spki, &cert);
+    sks_view path[1] = {{cert.buf, cert.len}};
+    ck_assert_msg(sks_issuer_prepare_certificate_path(is, id, key, path, 1, &m, &req) == 0, "%s",
+                  sks_issuer_error(is));
+    TL_OK(c, tl_call(c, SKS_M_SET_CERTIFICATE_PATH, &req, NULL, NULL));
+    if (der != NULL)
+        sks_put_raw(der, cert.buf, cert.len);
+    sks_issuer_msg_free(&m);
+    sks_writer_free(&cert);
+}
+
+uint32_t tl_make_key(tl_card *c, sks_issuer_session *is, const sks_issuer_key_spec *ks,
+                     uint32_t pin_handle, sks_writer *spki)
+{
+    sks_resp_create_key_pair resp;
+    sks_writer answer;
+    sks_writer_init(&answer);
+    tl_create_key_pair(c, is, ks, pin_handle, &resp, &answer);
+    tl_set_certificate(c, is, ks->id, resp.key_handle, resp.public_key, NULL);
+    if (spki != NULL)
+        sks_put_raw(spki, resp.public_key.ptr, resp.public_key.len);
+    sks_writer_free(&answer);
+    return resp.key_handle;
+}
+
+int tl_prepare_post(sks_issuer_session *is, uint8_t method, const char *id, sks_view pub,
+                    uint32_t key, const char *new_id, uint32_t new_key, sks_issuer_msg *m,
+                    sks_req_post_key *req)
+{
+    if (method == SKS_M_POST_DELETE_KEY)
+        return sks_issuer_prepare_post_delete(is, id, pub, key, m, req);
+    if (method == SKS_M_POST_UNLOCK_KEY)
+        return sks_issuer_prepare_post_unlock(is, id, pub, key, m, req);
+    return sks_issuer_prepare_post_update(is, id, pub, key, new_id, new_key, m, req);
+}
+
+void tl_remac(sks_issuer_session *is, uint8_t method, const void *req, sks_issuer_msg *m)
+{
+    const sks_msgdesc *d = sks_msg_find(method);
+    ck_assert_ptr_nonnull(d);
+    sks_writer w;
+    sks_writer_init(&w);
+    ck_assert(sks_msg_macdata(d, req, &w) == 0);
+    ck_assert(sks_mac(sks_issuer_session_key(is), d->name, m->counter, w.buf, w.len, m->mac) == 0);
+    sks_writer_free(&w);
+}
+
+int tl_key_status(tl_card *c, uint32_t key)
+{
+    sks_req_key_handle req = {key};
+    sks_resp_get_key_attributes attrs;
+    return tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &req, &attrs, NULL);
+}
+
+int tl_verify_pin(tl_card *c, uint32_t policy, const char *pin)
+{
+    sks_req_verify_pin req = {policy, {(const uint8_t *)pin, strlen(pin)}};
+    return tl_call(c, SKS_M_VERIFY_PIN, &req, NULL, NULL);
 }
 
 /* ---- Provisioning ----------------------------------------------------- */
@@ -303,36 +465,30 @@ static void provision_one(tl_card *c, sks_issuer_session *is, const tl_key_spec 
     ks.friendly_name = spec->friendly_name;
     ks.algorithm = spec->algorithm != 0 ? spec->algorithm : SKS_KEYALG_EC_P256;
 
-    sks_issuer_msg m;
-    sks_req_create_key_pair req;
     sks_resp_create_key_pair resp;
     sks_writer ans, der;
     sks_writer_init(&ans);
     sks_writer_init(&der);
-    sks_issuer_msg_init(&m);
-    ck_assert_msg(sks_issuer_prepare_key_pair(is, &ks, out->pin_policy, &m, &req) == 0, "%s",
-                  sks_issuer_error(is));
-    int st = tl_call(c, SKS_M_CREATE_KEY_PAIR, &req, &resp, &ans);
-    TL_OK(c, st);
-    ck_assert_msg(sks_issuer_verify_key_attestation(is, &m, &resp) == 0, "%s",
-                  sks_issuer_error(is));
+    tl_create_key_pair(c, is, &ks, out->pin_policy, &resp, &ans);
     out->key[i] = resp.key_handle;
 
     if (ks.import_private_key) {
         EVP_PKEY *priv = issuer_key_of(ks.algorithm);
         ck_assert_ptr_nonnull(priv);
+        sks_issuer_msg m;
         sks_req_put_private_key put;
+        sks_issuer_msg_init(&m);
         ck_assert_msg(sks_issuer_prepare_put_pkey(is, SKS_M_IMPORT_PRIVATE_KEY, id, resp.key_handle,
                                                   priv, &m, &put) == 0,
                       "%s", sks_issuer_error(is));
-        st = tl_call(c, SKS_M_IMPORT_PRIVATE_KEY, &put, NULL, NULL);
-        TL_OK(c, st);
+        TL_OK(c, tl_call(c, SKS_M_IMPORT_PRIVATE_KEY, &put, NULL, NULL));
+        sks_issuer_msg_free(&m);
         out->private_key[i] = priv;
         unsigned char *spki = NULL;
         int n = i2d_PUBKEY(priv, &spki);
         ck_assert_int_gt(n, 0);
         out->public_key[i] = spki_to_key((sks_view){spki, (size_t)n});
-        tl_issue_cert_der((sks_view){spki, (size_t)n}, &der);
+        tl_set_certificate(c, is, id, out->key[i], (sks_view){spki, (size_t)n}, &der);
         OPENSSL_free(spki);
     } else {
         out->public_key[i] = spki_to_key(resp.public_key);
@@ -340,17 +496,9 @@ static void provision_one(tl_card *c, sks_issuer_session *is, const tl_key_spec 
             out->private_key[i] = sks_issuer_decrypt_backup(is, resp.encrypted_private_key);
             ck_assert_msg(out->private_key[i] != NULL, "%s", sks_issuer_error(is));
         }
-        tl_issue_cert_der(resp.public_key, &der);
+        tl_set_certificate(c, is, id, out->key[i], resp.public_key, &der);
     }
     out->cert[i] = der_to_cert(&der);
-
-    sks_req_set_certificate_path cp;
-    sks_view path[1] = {{der.buf, der.len}};
-    ck_assert_msg(sks_issuer_prepare_certificate_path(is, id, out->key[i], path, 1, &m, &cp) == 0,
-                  "%s", sks_issuer_error(is));
-    st = tl_call(c, SKS_M_SET_CERTIFICATE_PATH, &cp, NULL, NULL);
-    TL_OK(c, st);
-    sks_issuer_msg_free(&m);
     sks_writer_free(&ans);
     sks_writer_free(&der);
 }
@@ -359,20 +507,9 @@ static void provision_one(tl_card *c, sks_issuer_session *is, const tl_key_spec 
 static void provision_policies(tl_card *c, sks_issuer_session *is, const tl_key_spec *spec,
                                tl_key *out)
 {
-    sks_issuer_msg m;
-    int st;
-    sks_issuer_msg_init(&m);
-    if (spec->puk != NULL) {
-        sks_req_create_puk_policy req;
-        sks_resp_create_puk_policy resp;
-        sks_view puk = {(const uint8_t *)spec->puk, strlen(spec->puk)};
-        ck_assert_msg(sks_issuer_prepare_puk_policy(is, "puk", puk, spec->puk_format,
-                                                    spec->puk_retry_limit, &m, &req) == 0,
-                      "%s", sks_issuer_error(is));
-        st = tl_call(c, SKS_M_CREATE_PUK_POLICY, &req, &resp, NULL);
-        TL_OK(c, st);
-        out->puk_policy = resp.puk_policy_handle;
-    }
+    if (spec->puk != NULL)
+        out->puk_policy =
+            tl_create_puk_policy(c, is, "puk", spec->puk, spec->puk_format, spec->puk_retry_limit);
     if (spec->pin != NULL) {
         sks_issuer_pin_policy p;
         memset(&p, 0, sizeof p);
@@ -386,15 +523,8 @@ static void provision_policies(tl_card *c, sks_issuer_session *is, const tl_key_
         p.min_length = spec->pin_min_length != 0 ? spec->pin_min_length : 4;
         p.max_length = spec->pin_max_length != 0 ? spec->pin_max_length : 16;
         p.caching_support = !spec->pin_no_caching;
-        sks_req_create_pin_policy req;
-        sks_resp_create_pin_policy resp;
-        ck_assert_msg(sks_issuer_prepare_pin_policy(is, &p, out->puk_policy, &m, &req) == 0, "%s",
-                      sks_issuer_error(is));
-        st = tl_call(c, SKS_M_CREATE_PIN_POLICY, &req, &resp, NULL);
-        TL_OK(c, st);
-        out->pin_policy = resp.pin_policy_handle;
+        out->pin_policy = tl_create_pin_policy(c, is, &p, out->puk_policy);
     }
-    sks_issuer_msg_free(&m);
 }
 
 void tl_provision_key(tl_card *c, const tl_key_spec *spec, tl_key *out)

@@ -2,8 +2,10 @@
  * testlib.h - what the card tests share: a fresh card in a temporary
  * directory (removed at the end), a trust store holding the card's
  * development manufacturer CA, one SKS call through sks_card_call, an issuer
- * session opened with the card, and "provision one key" done end to end
- * through the real issuer (src/issuer) with every attestation verified.
+ * session opened with the card and its calls one at a time, "provision one
+ * key" done end to end through the real issuer (src/issuer) with every
+ * attestation verified, OpenSSL's verdict on a signature, and main()'s
+ * suite runner.
  *
  * The helpers that set things up fail the running Check test (ck_assert)
  * instead of returning errors; tl_call() returns the card's status, since
@@ -69,16 +71,75 @@ sks_issuer_session *tl_open_session(tl_card *c, uint8_t session_key_alg, uint8_t
                                     uint16_t limit, uint32_t lifetime);
 
 /*
+ * The same for the issuer holding `issuer_key` (long-lived, so that a later
+ * session is the same issuer; NULL: a fresh key) under `uri`: ECDH P-256,
+ * no operation limit, one hour.
+ */
+sks_issuer_session *tl_open_session_of(tl_card *c, const char *uri, EVP_PKEY *issuer_key,
+                                       uint8_t updatable);
+
+/*
  * closeProvisioningSession of `is`; on success the issuer verifies the
  * close attestation (a failure fails the test). Returns the card's status.
  */
 int tl_close_session(tl_card *c, sks_issuer_session *is);
+
+/* ---- One call of a session, prepared by the issuer (asserted) ---------- */
+
+/* createPUKPolicy `id` with the value `puk`; the card's handle. */
+uint32_t tl_create_puk_policy(tl_card *c, sks_issuer_session *is, const char *id, const char *puk,
+                              uint8_t format, uint8_t retry_limit);
+/* The PIN policy most tests use: numeric, 4..8 digits, 3 tries, shared, cached. */
+void tl_pin_policy(sks_issuer_pin_policy *pp, const char *id, const char *puk_id);
+/* createPINPolicy `pp` under the card's PUK policy `puk_handle` (0: none); the card's handle. */
+uint32_t tl_create_pin_policy(tl_card *c, sks_issuer_session *is, const sks_issuer_pin_policy *pp,
+                              uint32_t puk_handle);
+/*
+ * createKeyPair of `ks` under the card's PIN policy `pin_handle` (0: none),
+ * its attestation verified. The views of `resp` point into `answer`.
+ */
+void tl_create_key_pair(tl_card *c, sks_issuer_session *is, const sks_issuer_key_spec *ks,
+                        uint32_t pin_handle, sks_resp_create_key_pair *resp, sks_writer *answer);
+/*
+ * setCertificatePath of key `id` (card handle `key`): one certificate from
+ * the test issuer CA for `spki`, its DER appended to `der` unless NULL.
+ */
+void tl_set_certificate(tl_card *c, sks_issuer_session *is, const char *id, uint32_t key,
+                        sks_view spki, sks_writer *der);
+/* Both: a complete key. Its card handle; its SPKI appended to `spki` unless NULL. */
+uint32_t tl_make_key(tl_card *c, sks_issuer_session *is, const sks_issuer_key_spec *ks,
+                     uint32_t pin_handle, sks_writer *spki);
+/*
+ * The issuer prepares the post-provisioning call `method` (SKS_M_POST_*)
+ * naming key `id` (SPKI `pub`, card handle `key`) and, for postUpdateKey,
+ * the new key `new_id` / `new_key`. The issuer library's result (0: ready).
+ */
+int tl_prepare_post(sks_issuer_session *is, uint8_t method, const char *id, sks_view pub,
+                    uint32_t key, const char *new_id, uint32_t new_key, sks_issuer_msg *m,
+                    sks_req_post_key *req);
+
+/*
+ * Recompute the MAC (into m->mac, same counter) of a message the issuer
+ * prepared for `method` and the test then changed in `req`: a call only
+ * the issuer could make, but its library would not prepare.
+ */
+void tl_remac(sks_issuer_session *is, uint8_t method, const void *req, sks_issuer_msg *m);
+
+/* getKeyAttributes of `key`: SKS_OK while it exists, NO_KEY once it is gone. */
+int tl_key_status(tl_card *c, uint32_t key);
+/* verifyPIN of the PIN policy `policy`: the card's status. */
+int tl_verify_pin(tl_card *c, uint32_t policy, const char *pin);
 
 /* The process's test issuer CA (EC P-256), made on first use. */
 void tl_issuer_ca(EVP_PKEY **key, X509 **cert);
 
 /* A certificate from the test issuer CA for `spki`, as DER appended to `der`. */
 void tl_issue_cert_der(sks_view spki, sks_writer *der);
+/*
+ * A certificate path: tl_issue_cert_der, then the test issuer CA's
+ * certificate, both appended to `der`. The end-entity certificate's length.
+ */
+size_t tl_issue_cert_path_der(sks_view spki, sks_writer *der);
 
 /* ---- Provision keys in one session ------------------------------------ */
 
@@ -130,5 +191,19 @@ typedef struct {
  */
 void tl_provision_key(tl_card *c, const tl_key_spec *spec, tl_key *out);
 void tl_key_free(tl_key *k);
+
+/* Run a suite with Check (CK_NORMAL) and free it: the exit status for main(). */
+int tl_run_suite(Suite *s);
+
+/* ---- What OpenSSL says (testlib-verify.c) ------------------------------ */
+
+/*
+ * 1 if `sig` is a signature by `key` of SHA-256(msg) as the card and the
+ * module make them: ECDSA as r | s (converted to DER here), RSA PKCS#1
+ * v1.5, or RSA-PSS with MGF1-SHA-256 and a 32-byte salt when `pss`.
+ * Checked with OpenSSL's default library context, nothing of the project.
+ */
+int tl_signature_ok(EVP_PKEY *key, int pss, const void *msg, size_t n, const uint8_t *sig,
+                    size_t sig_len);
 
 #endif
