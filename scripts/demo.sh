@@ -22,7 +22,7 @@ echo "module: $module"
 
 demo=$(mktemp -d "${TMPDIR:-/tmp}/sks-demo.XXXXXX")
 issuer_pid=""
-trap '[ -z "$issuer_pid" ] || kill "$issuer_pid" 2>/dev/null; rm -rf "$demo"' EXIT
+trap 'if [ -n "$issuer_pid" ]; then kill "$issuer_pid" 2>/dev/null || true; fi; rm -rf "$demo"' EXIT
 # The module's configuration: an embedded card of its own in $demo.
 export SKS_PKCS11_CONF="$demo/sks-pkcs11.conf"
 printf 'state_dir = %s\n' "$demo/state" >"$SKS_PKCS11_CONF"
