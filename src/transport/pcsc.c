@@ -33,6 +33,7 @@
 
 typedef struct {
     sks_transport base; /* first: the transport pointer is this struct */
+    SCARDCONTEXT ctx;   /* the context the card was connected in (pcscd alive?) */
     SCARDHANDLE card;
     DWORD protocol;
     int connected;
@@ -119,12 +120,19 @@ static int failure_cause(pcsc_transport *p)
             return SKS_TRANSPORT_REMOVED;
         if (rv == SCARD_S_SUCCESS && (state & SCARD_ABSENT))
             return SKS_TRANSPORT_REMOVED;
+        /*
+         * Reset while we talked: the answer is lost. A pcscd that is
+         * shutting down powers its cards down first, so a reset is the
+         * answer only when the service is still there.
+         */
         if (st == SKS_TRANSPORT_RESET)
-            return SKS_TRANSPORT_ERROR; /* reset while we talked: the answer is lost */
+            return SCardIsValidContext(p->ctx) == SCARD_S_SUCCESS ? SKS_TRANSPORT_ERROR
+                                                                  : SKS_TRANSPORT_REMOVED;
         struct timespec ts = {0, SETTLE_STEP_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
-    return SKS_TRANSPORT_ERROR;
+    return SCardIsValidContext(p->ctx) == SCARD_S_SUCCESS ? SKS_TRANSPORT_ERROR
+                                                          : SKS_TRANSPORT_REMOVED;
 }
 
 static int pcsc_transmit(sks_transport *t, const uint8_t *cmd, size_t n, uint8_t *resp,
@@ -246,6 +254,7 @@ sks_transport *sks_transport_pcsc_open(sks_pcsc *pc, const char *reader, int *st
     p->extended = p->protocol == SCARD_PROTOCOL_T1 ? reader_extended(p->card) : 0;
     p->events = r != NULL ? r->events : 0;
     p->base.ops = &pcsc_ops;
+    p->ctx = pc->ctx;
     snprintf(p->base.reader, sizeof(p->base.reader), "%s", reader);
     *status = SKS_TRANSPORT_OK;
     return &p->base;
