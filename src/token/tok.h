@@ -162,7 +162,7 @@ typedef struct {
     uint8_t always_authenticate; /* its PIN policy has CachingSupport false */
     uint8_t *spki;               /* owned */
     size_t spki_len;
-    EVP_PKEY *public_key; /* parsed SPKI, for verify/encrypt and attributes */
+    EVP_PKEY *public_key;     /* parsed SPKI, for verify/encrypt and attributes */
     uint8_t public_key_tried; /* SPKI parsed on first use (tok_card_find_key, tok_card_key_attrs) */
     uint8_t cert_count;
     uint8_t *cert[SKS_CERT_PATH_MAX]; /* owned DER */
@@ -204,11 +204,18 @@ typedef struct tok_card {
      * an older generation belongs to a card that was removed (tok_session_get).
      */
     unsigned long generation;
-    int announce;    /* the next slot sync reports the card's tokens as slot events */
-    int in_txn;      /* transport begin() done for the current PKCS#11 call */
-    int selected;    /* SKS application selected since the last reset */
-    int checked;     /* change counter compared during the current PKCS#11 call */
-    int link_status; /* last enum sks_transport_status of a failed transmit */
+    int announce; /* the next slot sync reports the card's tokens as slot events */
+    int in_txn;   /* transport begin() done for the current PKCS#11 call */
+    /*
+     * The current call goes out as one APDU without a PC/SC transaction
+     * (tok_card_call: single_apdu_call); a second transmission in the same
+     * call begins the transaction first.
+     */
+    int txn_deferred;
+    unsigned transmits; /* transmissions of the current call while deferred */
+    int selected;       /* SKS application selected since the last reset */
+    int checked;        /* change counter compared during the current PKCS#11 call */
+    int link_status;    /* last enum sks_transport_status of a failed transmit */
     /* Cache, valid while `cache_loaded` and the card's change counter is unchanged. */
     int cache_loaded;
     uint32_t change_counter;

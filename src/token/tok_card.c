@@ -21,10 +21,25 @@
 #include "token/tok.h"
 #include "token/tok_issuer_token.h"
 
-/* sks_apdu's transmit callback over the card's transport. */
+/*
+ * sks_apdu's transmit callback over the card's transport. A call that was
+ * sent without a transaction (txn_deferred) and needs a second APDU (the
+ * card answered 6985 and we SELECT again, or a reset) takes the transaction
+ * now, so the rest of the call is not interleaved with anyone else's.
+ */
 static int transmit_cb(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp, size_t *resp_len)
 {
     tok_card *card = ctx;
+    if (card->txn_deferred && card->transmits++ > 0 && !card->in_txn) {
+        int rc = card->transport->ops->begin(card->transport);
+        if (rc < 0 || rc == SKS_TRANSPORT_RESET) {
+            if (rc == SKS_TRANSPORT_RESET)
+                card->in_txn = 1; /* begun: tok_leave ends it */
+            card->link_status = rc;
+            return -1;
+        }
+        card->in_txn = 1;
+    }
     int rc = sks_transport_transmit(card->transport, cmd, n, resp, resp_len);
     if (rc != SKS_TRANSPORT_OK) {
         card->link_status = rc;
@@ -104,6 +119,26 @@ static void copy_message(char *dst, size_t cap, sks_view msg)
     dst[n] = '\0';
 }
 
+/*
+ * Whether a call can go to the card as one APDU outside a PC/SC
+ * transaction: SCardBeginTransaction and SCardEndTransaction are each a
+ * round trip to pcscd, two thirds of a signature's cost through pcscd. Only
+ * the per-operation private-key methods qualify (a PKCS#11 call makes no
+ * other card call with them, so nothing needs to be atomic with them), only
+ * while the SKS application is selected, and only with extended APDUs
+ * (their request and answer then fit one APDU each: no chaining, no GET
+ * RESPONSE). Another application's SELECT in between is answered with 6985
+ * and the retry runs in a transaction (transmit_cb); a reset is reported by
+ * the transmission itself.
+ */
+static int single_apdu_call(const tok_card *card, uint8_t method, size_t call_len)
+{
+    if (card->in_txn || !card->selected || !card->extended || call_len > SKS_EXTENDED_CHUNK)
+        return 0;
+    return method == SKS_M_SIGN_HASHED_DATA || method == SKS_M_ASYMMETRIC_DECRYPT ||
+           method == SKS_M_KEY_AGREEMENT;
+}
+
 CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp, sks_writer *answer,
                     uint8_t *status, char *errmsg, size_t errlen)
 {
@@ -119,9 +154,6 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
     }
     if (card == NULL || card->transport == NULL)
         return CKR_TOKEN_NOT_PRESENT;
-    CK_RV rv = tok_card_begin(card);
-    if (rv != CKR_OK)
-        return rv;
 
     sks_writer call;
     sks_writer_init(&call);
@@ -129,6 +161,15 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
         sks_writer_free(&call);
         tok_log(TOK_LOG_WARN, "%s: the request does not fit the protocol", d->name);
         return CKR_ARGUMENTS_BAD;
+    }
+    CK_RV rv = CKR_OK;
+    card->transmits = 0;
+    card->txn_deferred = single_apdu_call(card, method, call.len);
+    if (!card->txn_deferred)
+        rv = tok_card_begin(card);
+    if (rv != CKR_OK) {
+        sks_writer_free(&call);
+        return rv;
     }
     uint16_t sw = 0;
     int rc = 0;
@@ -153,6 +194,7 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
         if (rv != CKR_OK)
             break;
     }
+    card->txn_deferred = 0;
     sks_writer_free(&call); /* the call may hold a PIN */
     if (rv != CKR_OK)
         return rv;

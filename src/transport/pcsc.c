@@ -3,6 +3,8 @@
  * pcsc-lite (pcscd). The connection is shared (other applications may use
  * the same card between our transactions); every PKCS#11 call's APDUs run
  * in one PC/SC transaction (begin/end), so nobody else's come between them.
+ * A call of one APDU needs none, and the token layer sends the private-key
+ * operations that way when it can (tok_card.c, single_apdu_call).
  *
  * A card that another application reset (SCARD_W_RESET_CARD) is
  * reconnected without a new reset and reported as SKS_TRANSPORT_RESET: the
