@@ -20,12 +20,13 @@ void sks_writer_init(sks_writer *w)
     w->len = 0;
     w->cap = 0;
     w->failed = 0;
+    w->dirty = 0;
 }
 
 void sks_writer_free(sks_writer *w)
 {
     if (w->buf != NULL) {
-        OPENSSL_cleanse(w->buf, w->cap);
+        OPENSSL_cleanse(w->buf, w->dirty);
         free(w->buf);
     }
     sks_writer_init(w);
@@ -34,8 +35,9 @@ void sks_writer_free(sks_writer *w)
 void sks_writer_reset(sks_writer *w)
 {
     if (w->buf != NULL)
-        OPENSSL_cleanse(w->buf, w->cap);
+        OPENSSL_cleanse(w->buf, w->dirty);
     w->len = 0;
+    w->dirty = 0;
     w->failed = 0;
 }
 
@@ -52,8 +54,11 @@ static int writer_reserve(sks_writer *w, size_t extra)
         return -1;
     }
     size_t need = w->len + extra;
-    if (need <= w->cap)
+    if (need <= w->cap) {
+        if (need > w->dirty)
+            w->dirty = need;
         return 0;
+    }
 
     size_t cap = w->cap < SKS_WRITER_MIN_CAP ? SKS_WRITER_MIN_CAP : w->cap;
     while (cap < need)
@@ -66,11 +71,12 @@ static int writer_reserve(sks_writer *w, size_t extra)
     }
     if (w->buf != NULL) {
         memcpy(nbuf, w->buf, w->len);
-        OPENSSL_cleanse(w->buf, w->cap);
+        OPENSSL_cleanse(w->buf, w->dirty);
         free(w->buf);
     }
     w->buf = nbuf;
     w->cap = cap;
+    w->dirty = need;
     return 0;
 }
 

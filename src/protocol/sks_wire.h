@@ -32,6 +32,12 @@ typedef struct {
     size_t len;
     size_t cap;
     int failed;
+    /*
+     * How much of buf may have been written since it was last zeroized (a
+     * high-water mark; callers may shorten len by hand): reset and free wipe
+     * this much, not the whole allocation, which for an APDU buffer is 64 KB.
+     */
+    size_t dirty;
 } sks_writer;
 
 void sks_writer_init(sks_writer *w);

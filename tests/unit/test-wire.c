@@ -144,12 +144,40 @@ START_TEST(test_writer_growth_and_reset)
     ck_assert_uint_eq(w.len, 0);
     ck_assert_ptr_eq(w.buf, buf);
     ck_assert_uint_eq(w.cap, cap);
-    /* reset zeroizes the old contents */
-    for (size_t i = 0; i < cap; i++)
+    /* reset zeroizes everything that was written (the rest was never used) */
+    for (size_t i = 0; i < 100000; i++)
         ck_assert_uint_eq(buf[i], 0);
     sks_put_short(&w, 0x0102);
     const uint8_t want[] = {1, 2};
     assert_bytes(&w, want, sizeof want);
+    sks_writer_free(&w);
+}
+END_TEST
+
+/* A caller that shortens len by hand (public answers) still gets every written byte wiped. */
+START_TEST(test_reset_wipes_past_shortened_len)
+{
+    sks_writer w;
+    sks_writer_init(&w);
+    for (unsigned i = 0; i < 1000; i++)
+        sks_put_byte(&w, 0xA5);
+    uint8_t *buf = w.buf;
+    w.len = 10;
+    sks_put_byte(&w, 0x5A); /* below the high-water mark: still 1000 bytes to wipe */
+    sks_writer_reset(&w);
+    ck_assert_ptr_eq(w.buf, buf);
+    for (size_t i = 0; i < 1000; i++)
+        ck_assert_uint_eq(buf[i], 0);
+    /* growth after a shortening copies only len bytes and wipes the old buffer's written part */
+    for (unsigned i = 0; i < 200; i++)
+        sks_put_byte(&w, 0xC3);
+    w.len = 1;
+    for (unsigned i = 0; i < 5000; i++)
+        sks_put_byte(&w, 0x11);
+    ck_assert_int_eq(w.failed, 0);
+    ck_assert_uint_eq(w.len, 5001);
+    ck_assert_uint_eq(w.buf[0], 0xC3);
+    ck_assert_uint_eq(w.buf[1], 0x11);
     sks_writer_free(&w);
 }
 END_TEST
@@ -314,6 +342,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_oversize_bytes_fails_writer);
     tcase_add_test(tc, test_writer_growth_and_reset);
+    tcase_add_test(tc, test_reset_wipes_past_shortened_len);
     tcase_add_test(tc, test_reset_clears_failure);
     tcase_add_test(tc, test_put_from_own_buffer);
     tcase_add_test(tc, test_reader_short_input);
