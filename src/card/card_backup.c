@@ -9,7 +9,9 @@
  * only a holder of the DKEK could have made the bytes, so the later checks
  * (FORMAT, ALGORITHM) guard against such a holder's mistakes, not against
  * forgery; OPTION is kept for one case, a key with the same ID already on
- * the card. The dispatcher runs unwrapKey in one transaction.
+ * the card. A key that had a PIN is restored only under a verified PIN
+ * policy (NOT_AUTHENTICATED for PINPolicyHandle 0). The dispatcher runs
+ * unwrapKey in one transaction.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -166,14 +168,24 @@ static int check_header(card_call *call, const sks_dkek_blob *b)
     return SKS_OK;
 }
 
-/* The PIN policy the key goes under: none, or one whose PIN is verified now. */
+/*
+ * The PIN policy the key goes under: one whose PIN is verified now, or none
+ * for a key that had none. A blob that names a PIN policy (PolicyID, bound
+ * by the CMAC) is of a key that needed a PIN: it is never restored without
+ * one, or a holder of the backup and of a card with the DKEK could use the
+ * key with no PIN at all. A key that had no PIN may go under a PIN policy.
+ */
 static int check_target_policy(card_call *call, uint32_t handle, const sks_dkek_blob *b)
 {
     card_pin_rec pin;
     int has_puk = 0;
     memset(&pin, 0, sizeof(pin));
     int status = SKS_OK;
-    if (handle != SKS_HANDLE_NONE) {
+    if (handle == SKS_HANDLE_NONE && b->policy_id.len > 0)
+        status = card_fail(call, SKS_ERR_NOT_AUTHENTICATED,
+                           "the backup is of a key with a PIN: restore it under a PIN policy "
+                           "whose PIN is verified");
+    if (status == SKS_OK && handle != SKS_HANDLE_NONE) {
         status = card_pin_policy_load(call, handle, &pin);
         if (status == SKS_OK && !card_pin_is_verified(call->card, handle))
             status = card_fail(call, SKS_ERR_NOT_AUTHENTICATED,

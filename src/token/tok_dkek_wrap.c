@@ -8,7 +8,10 @@
  * certificate path), so the blob is the whole file image. Before calling
  * the card the module reads the blob's clear header: a blob of another DKEK
  * (its KCV) is CKR_VENDOR_SKS_DKEK_MISMATCH without a card call; the card
- * itself checks the KCV and the CMAC again before anything else.
+ * itself checks the KCV and the CMAC again before anything else. The card
+ * also decides whether the key may go onto the session's token: a backup of
+ * a key that had a PIN is refused on the no-PIN token (NOT_AUTHENTICATED,
+ * CKR_USER_NOT_LOGGED_IN, as on a PIN token nobody is logged in to).
  */
 #include <string.h>
 
@@ -212,7 +215,7 @@ static CK_RV unwrap_rv(uint8_t status)
         return CKR_WRAPPED_KEY_INVALID;
     case SKS_ERR_OPTION: /* a key with the backup's ID is on the card */
         return CKR_ATTRIBUTE_VALUE_INVALID;
-    case SKS_ERR_NOT_AUTHENTICATED:
+    case SKS_ERR_NOT_AUTHENTICATED: /* the token's PIN, or a key with a PIN on the no-PIN token */
         return CKR_USER_NOT_LOGGED_IN;
     case SKS_ERR_NOT_ALLOWED: /* a limit, or a DeleteProtected key on a token without PUK */
         return CKR_VENDOR_SKS_LIMIT;
@@ -268,6 +271,9 @@ CK_RV tok_dkek_unwrap(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
     sks_writer_free(&answer);
     if (rv == CKR_OK && status != SKS_OK) {
         tok_log(TOK_LOG_ERROR, "unwrapKey: %s", msg);
+        if (status == SKS_ERR_NOT_AUTHENTICATED && policy == SKS_HANDLE_NONE)
+            tok_log(TOK_LOG_ERROR, "the backup is of a key with a PIN: restore it on a token "
+                                   "with a PIN, logged in, not on the no-PIN token");
         return unwrap_rv(status);
     }
     if (rv != CKR_OK)

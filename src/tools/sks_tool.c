@@ -140,7 +140,8 @@ static void usage(FILE *out)
             "      --id HEX             the key's ID in hex\n"
             "      --pin PIN            the PIN of the key's token (else asked)\n"
             "      --token LABEL        with --unwrap-key: the token (PIN policy ID) the key\n"
-            "                           goes to; '' for none (default: the one it came from)\n"
+            "                           goes to (default: the one it came from); '' for\n"
+            "                           none, only for a key that had no PIN\n"
             "  -f, --force              replace an existing file, or a key with the same ID\n"
             "\n"
             "Exit status: 0 success, 1 failure, 2 usage error.\n",

@@ -5,7 +5,8 @@
  * name, usage, algorithm, flags, public key and certificate path in the
  * clear and bound by the CMAC, the private key encrypted (docs/dkek.md).
  * Restoring reads that header first, so a backup of another DKEK is
- * refused before any PIN is asked, with both key check values shown.
+ * refused before any PIN is asked, with both key check values shown, and so
+ * is a backup of a key with a PIN aimed at the token without PIN.
  */
 #include "tools/tool_dkek.h"
 
@@ -195,7 +196,20 @@ static int policy_by_id(sks_card *card, sks_view id, uint32_t *handle)
     return rc;
 }
 
-/* The PIN policy the key goes under: --token, else the one it had (by ID), else none. */
+/* Why a backup of a key with a PIN is not restored onto the token of keys without PIN. */
+static void say_needs_pin(const sks_dkek_blob *b)
+{
+    fprintf(stderr, "%s: the backup is of a key with a PIN (token ", tool_prog);
+    tool_print_id(stderr, b->policy_id);
+    fprintf(stderr, "), not onto the token without PIN: restore it onto a token with a PIN "
+                    "(--token LABEL) and give that token's PIN\n");
+}
+
+/*
+ * The PIN policy the key goes under: --token, else the one it had (by ID),
+ * else none. A key that had a PIN never goes to the token without PIN (the
+ * card refuses it too): that is refused here, before any PIN is asked.
+ */
 static int target_policy(sks_card *card, const tool_dkek_opts *o, const sks_dkek_blob *b,
                          uint32_t *policy)
 {
@@ -203,15 +217,18 @@ static int target_policy(sks_card *card, const tool_dkek_opts *o, const sks_dkek
     if (o->token != NULL)
         id = (sks_view){(const uint8_t *)o->token, strlen(o->token)};
     *policy = SKS_HANDLE_NONE;
+    if (id.len == 0 && b->policy_id.len > 0) {
+        say_needs_pin(b);
+        return -1;
+    }
     if (id.len == 0)
         return 0;
     if (policy_by_id(card, id, policy) != 0)
         return -1;
     if (*policy == SKS_HANDLE_NONE) {
-        fprintf(stderr,
-                "%s: no token \"%.*s\" on this card: name one with --token LABEL, or "
-                "--token '' for a key without PIN\n",
-                tool_prog, (int)id.len, (const char *)id.ptr);
+        fprintf(stderr, "%s: no token \"%.*s\" on this card: name one with --token LABEL%s\n",
+                tool_prog, (int)id.len, (const char *)id.ptr,
+                b->policy_id.len > 0 ? "" : ", or --token '' for a key without PIN");
         return -1;
     }
     return 0;
@@ -356,6 +373,8 @@ int tool_dkek_unwrap(const tool_dkek_opts *o)
     int restored = tool_card_call(card, SKS_M_UNWRAP_KEY, &req, &resp, &answer, &status, 0) == 0;
     if (!restored && status == SKS_ERR_MAC)
         fprintf(stderr, "%s: the backup has been altered or damaged\n", tool_prog);
+    if (!restored && status == SKS_ERR_NOT_AUTHENTICATED && policy == SKS_HANDLE_NONE)
+        say_needs_pin(&b);
     if (restored)
         printf("Key restored as key %lu\n", (unsigned long)resp.key_handle);
     if (settle_moved(card, moved, restored, &keep) == 0 && restored)

@@ -10,8 +10,14 @@
 #     backup-allowed ones wrapped (sks-tool, pkcs11-tool --wrap, C_WrapKey),
 #     deleted, restored (sks-tool, pkcs11-tool --unwrap, C_UnwrapKey) and
 #     signing again for the original public key, certificate included;
-#   - card B with the same shares restores A's backups (cloning): its
-#     signatures verify with A's certificate;
+#   - card A also has a key without PIN (on the no-PIN token, which
+#     nopin-key.c brings up) that allows backup;
+#   - card B with the same shares and a token with a PIN made as on card A
+#     (it_make_token) restores A's backups onto that token, logged in
+#     (cloning): its signatures verify with A's certificate. A backup of a
+#     key with a PIN is refused on B's no-PIN token (sks-tool --token '',
+#     C_UnwrapKey and pkcs11-tool --unwrap: CKR_USER_NOT_LOGGED_IN) and
+#     nothing is created; A's key without PIN restores onto both tokens;
 #   - card C with another third share refuses them (KCV), a backup with one
 #     flipped bit is refused everywhere, a key without backup permission is
 #     never wrapped, an incomplete DKEK neither wraps nor unwraps.
@@ -25,9 +31,12 @@ it_setup dkek
 T=$IT_TMP
 TOOL=${SKS_IT_SKS_TOOL:?run through run-all.sh}
 DRV=${SKS_IT_DKEK_P11:?run through run-all.sh}
+NOPIN_KEY=${SKS_IT_NOPIN_KEY:?run through run-all.sh}
+NOPIN_TOKEN="SKS (no PIN)" # the token of the keys without PIN
 MECH=0xD34B0020 # CKM_VENDOR_SKS_DKEK_WRAP
 DKEK_ID=444b454b # the DKEK object's CKA_ID, "DKEK"
 CKR_KEY_UNEXTRACTABLE=0x6A
+CKR_USER_NOT_LOGGED_IN=0x101
 CKR_WRAPPED_KEY_INVALID=0x110
 CKR_DKEK_INCOMPLETE=0xD34B0101
 CKR_DKEK_MISMATCH=0xD34B0102
@@ -42,12 +51,16 @@ card_conf() { # NAME: prints the configuration file
     echo "$T/$1/conf"
 }
 
-# pkcs11-tool, the driver and sks-tool on card NAME ($CONF, $CARD set by use_card).
+# pkcs11-tool (PT: the PIN token, logged in; NP: the no-PIN token), the driver and
+# sks-tool on card NAME ($CONF, $CARD, $ISSUER set by use_card).
 use_card() { # NAME
     CONF="$T/$1/conf"
     CARD="$T/$1/state/card"
+    ISSUER="$T/$1/state/issuer"
     PT=(env SKS_PKCS11_CONF="$CONF" pkcs11-tool --module "$SKS_IT_MODULE" --token-label "$IT_TOKEN"
         --login --pin "$IT_PIN")
+    NP=(env SKS_PKCS11_CONF="$CONF" pkcs11-tool --module "$SKS_IT_MODULE" --token-label
+        "$NOPIN_TOKEN")
     DP=(env SKS_PKCS11_CONF="$CONF" "$DRV")
 }
 
@@ -247,11 +260,42 @@ check_fail "card A: pkcs11-tool --unwrap of it" 'CKR_WRAPPED_KEY_INVALID' \
 check "card A: no key 01 was created" "$TOOL" -d "$CARD" --list-keys
 check_no_out "card A: ... (--list-keys)" 'ID: +01$'
 
+# A key without PIN that allows backup, made on the no-PIN token without a login (the
+# token exists once the card holds a key without PIN: nopin-key puts the first one on).
+it_mark
+check "card A: nopin-key: a first key without PIN (id 0a)" \
+    "$NOPIN_KEY" "$CARD" "$ISSUER" ec256 0a nopin-first
+check "card A: a P-256 key with backup allowed on the no-PIN token" \
+    "${DP[@]}" keygen "$SKS_IT_MODULE" "$NOPIN_TOKEN" - 0c nopin ec256 backup
+check "card A: its public key" "${NP[@]}" --read-object --type pubkey --id 0c -o "$T/pub0c.der"
+check "card A: ... as PEM" openssl pkey -pubin -inform DER -in "$T/pub0c.der" -out "$T/pub0c.pem"
+check "card A: C_WrapKey of it, nobody logged in" \
+    "${DP[@]}" wrap "$SKS_IT_MODULE" "$NOPIN_TOKEN" - 0c "$T/a0c.bin"
+it_gate "card A's key without PIN and its backup"
+
 # ---- card B: the same shares, clones of A's keys --------------------------------------
+# new_card makes B's token with a PIN as it made A's (it_make_token: sks-it, PIN $IT_PIN);
+# nopin-key gives B a no-PIN token too.
 new_card B
 dkek_of_shares B "$CARD" c23 s3.bin pw3
 check_eq "card B: the same KCV as card A" "$kcv_a" "$(kcv_of_status)"
+check "card B: nopin-key: a key without PIN (id 0b), so that B has a no-PIN token" \
+    "$NOPIN_KEY" "$CARD" "$ISSUER" ec256 0b nopin-b
 it_gate "card B with A's DKEK"
+
+# A's key 01 had a PIN: it never becomes a key without PIN on B.
+check_fail "card B: sks-tool --unwrap-key --token '' of A's key with a PIN is refused" \
+    "the backup is of a key with a PIN \\(token \"$IT_TOKEN\"\\)" \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --token ''
+check_fail "card B: C_UnwrapKey of it on the no-PIN token: CKR_USER_NOT_LOGGED_IN" \
+    "rv=$CKR_USER_NOT_LOGGED_IN" "${DP[@]}" unwrap "$SKS_IT_MODULE" "$NOPIN_TOKEN" - "$T/a01.bin"
+check "card B: ... the module's log says why" grep -q 'not on the no-PIN token' "$IT_LOG"
+check_fail "card B: pkcs11-tool --unwrap of it on the no-PIN token: CKR_USER_NOT_LOGGED_IN" \
+    'CKR_USER_NOT_LOGGED_IN' "${NP[@]}" --unwrap -m "$MECH" --id "$DKEK_ID" -i "$T/a01-p11.bin"
+check "card B: no key 01 was created" "$TOOL" -d "$CARD" --list-keys
+check_no_out "card B: ... (--list-keys)" 'ID: +01$'
+
+# Onto B's token with a PIN, its PIN given: the clones.
 check "card B: restore A's P-256 backup (sks-tool)" \
     "$TOOL" -d "$CARD" --unwrap-key "$T/a01.bin" --pin "$IT_PIN"
 openssl x509 -inform DER -in "$T/cert01.der" -pubkey -noout >"$T/cert01-pub.pem"
@@ -259,6 +303,21 @@ signs_for "card B, clone of A's key" 01 ECDSA-SHA256 "$T/cert01-pub.pem"
 check "card B: restore A's RSA backup (C_UnwrapKey)" \
     "${DP[@]}" unwrap "$SKS_IT_MODULE" "$IT_TOKEN" "$IT_PIN" "$T/a02.bin"
 signs_for "card B, clone of A's RSA key" 02 SHA256-RSA-PKCS "$T/pub02.pem"
+
+# A's key without PIN: onto B's no-PIN token, then (--force) under B's token with a PIN.
+check "card B: C_UnwrapKey of A's key without PIN on the no-PIN token, nobody logged in" \
+    "${DP[@]}" unwrap "$SKS_IT_MODULE" "$NOPIN_TOKEN" - "$T/a0c.bin"
+check_out "card B: ... restored with its ID" '^restored 0c$'
+check "card B: it signs without a PIN" "${NP[@]}" --sign -m ECDSA-SHA256 --id 0c -i "$T/data" \
+    -o "$T/sig" --signature-format openssl
+check "card B: ... for A's public key" \
+    openssl dgst -sha256 -verify "$T/pub0c.pem" -signature "$T/sig" "$T/data"
+check "card B: sks-tool --unwrap-key of it under token $IT_TOKEN (--force replaces it)" \
+    "$TOOL" -d "$CARD" --unwrap-key "$T/a0c.bin" --token "$IT_TOKEN" --pin "$IT_PIN" --force
+check_out "card B: ... replaced" 'Replaced key'
+signs_for "card B, A's key without PIN now under B's PIN" 0c ECDSA-SHA256 "$T/pub0c.pem"
+check "card B: the no-PIN token lists its private keys" "${NP[@]}" -O --type privkey
+check_no_out "card B: ... key 0c is no longer one of them" 'ID: +0c$'
 
 # ---- card C: another DKEK ----------------------------------------------------------------
 new_card C

@@ -204,6 +204,34 @@ static void crash_check_state(const crash_case *cc, const char *work, const uint
     sks_card_close(card);
 }
 
+/*
+ * Run `step` in a child process on the card copy in `work`, the crash armed
+ * at write k: the child's exit code (0: the call answered cc->expect_status,
+ * CARD_STORE_CRASH_EXIT: it died at write k).
+ */
+static int crash_child(const tl_card *c, const char *work, long k, const crash_case *cc,
+                       crash_step step, void *ctx)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char err[256];
+        tl_card w = *c;
+        if (strlen(work) >= sizeof(w.dir))
+            _exit(5);
+        memcpy(w.dir, work, strlen(work) + 1);
+        sks_writer_init(&w.answer);
+        w.card = sks_card_open(work, err, sizeof(err));
+        if (w.card == NULL)
+            _exit(4);
+        crash_at = k;
+        int status = step(&w, ctx);
+        _exit(status == cc->expect_status ? 0 : 3);
+    }
+    return crash_children_exit(pid);
+}
+
 static void crash_every_write(tl_card *c, const crash_case *cc, crash_step step, void *ctx)
 {
     char tmpl[300], work[300];
@@ -221,24 +249,7 @@ static void crash_every_write(tl_card *c, const crash_case *cc, crash_step step,
 
     for (k = 1; k < 500; k++) {
         copy_dir(tmpl, work);
-        fflush(NULL);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            char err[256];
-            tl_card w = *c;
-            if (strlen(work) >= sizeof(w.dir))
-                _exit(5);
-            memcpy(w.dir, work, strlen(work) + 1);
-            sks_writer_init(&w.answer);
-            w.card = sks_card_open(work, err, sizeof(err));
-            if (w.card == NULL)
-                _exit(4);
-            crash_at = k;
-            int status = step(&w, ctx);
-            _exit(status == cc->expect_status ? 0 : 3);
-        }
-        int code = crash_children_exit(pid);
+        int code = crash_child(c, work, k, cc, step, ctx);
         if (code == CARD_STORE_CRASH_EXIT) {
             crashes++;
             crash_check_state(cc, work, old_fp, old_tries, old_changes, k);
@@ -720,9 +731,36 @@ END_TEST
 
 /* ---- DKEK methods: initializeDKEK, importDKEKShare, unwrapKey --------- */
 
+/*
+ * A call the card refuses before its first write: in a child on a copy of
+ * the card, with the crash armed at write 1 (after the step's preparation),
+ * it answers cc->expect_status instead of dying, and the copy keeps the
+ * state (retry counters aside, which a verifyPIN before the call may touch).
+ */
+static void refused_before_any_write(tl_card *c, const crash_case *cc, crash_step step, void *ctx)
+{
+    char work[300], err[256];
+    uint8_t old_fp[32], fp[32];
+    sks_card_close(c->card);
+    c->card = NULL;
+    snprintf(work, sizeof(work), "%s.work", c->dir);
+    copy_dir(c->dir, work);
+    db_fingerprint(work, "tries_left", old_fp);
+    int code = crash_child(c, work, 1, cc, step, ctx);
+    ck_assert_msg(code != CARD_STORE_CRASH_EXIT, "%s: the refused call wrote", cc->name);
+    ck_assert_msg(code == 0, "%s: not the expected status (child exit %d)", cc->name, code);
+    db_fingerprint(work, "tries_left", fp);
+    ck_assert_msg(memcmp(fp, old_fp, 32) == 0, "%s: the refused call changed the state", cc->name);
+    copy_dir(NULL, work);
+    c->card = sks_card_open(c->dir, err, sizeof(err));
+    ck_assert_msg(c->card != NULL, "%s", err);
+}
+
 typedef struct {
     uint8_t share[32];
-    sks_writer blob;
+    sks_writer blob;     /* a key without PIN */
+    sks_writer pin_blob; /* a key with a PIN, of PIN policy `pin` */
+    uint32_t pin;
 } dkek_flow;
 
 static int step_initialize_dkek(tl_card *w, void *ctx)
@@ -750,10 +788,38 @@ static int step_unwrap_key(tl_card *w, void *ctx)
     return tl_call(w, SKS_M_UNWRAP_KEY, &req, &resp, NULL);
 }
 
+/* The backup of the key with a PIN, under its PIN policy, the PIN verified first. */
+static int step_unwrap_pin_key(tl_card *w, void *ctx)
+{
+    dkek_flow *f = ctx;
+    sks_req_unwrap_key req = {f->pin, {f->pin_blob.buf, f->pin_blob.len}};
+    sks_resp_unwrap_key resp;
+    if (tl_verify_pin(w, f->pin, "1234") != SKS_OK)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_UNWRAP_KEY, &req, &resp, NULL);
+}
+
+/* The same backup under no PIN policy (the PIN verified all the same): refused. */
+static int step_unwrap_pin_key_without_pin(tl_card *w, void *ctx)
+{
+    dkek_flow *f = ctx;
+    sks_req_unwrap_key req = {SKS_HANDLE_NONE, {f->pin_blob.buf, f->pin_blob.len}};
+    sks_resp_unwrap_key resp;
+    if (tl_verify_pin(w, f->pin, "1234") != SKS_OK)
+        return -1;
+    crash_arm(w);
+    return tl_call(w, SKS_M_UNWRAP_KEY, &req, &resp, NULL);
+}
+
 static const crash_case c_initialize_dkek = {"initializeDKEK", SKS_OK, 0};
 static const crash_case c_import_share = {"importDKEKShare", SKS_OK, 0};
 static const crash_case c_import_last_share = {"importDKEKShare (the last share)", SKS_OK, 0};
 static const crash_case c_unwrap_key = {"unwrapKey", SKS_OK, 0};
+static const crash_case c_unwrap_pin_key = {"unwrapKey (a key with a PIN, PIN verified)", SKS_OK,
+                                            1};
+static const crash_case c_unwrap_pin_key_without_pin = {
+    "unwrapKey (a key with a PIN, under no PIN policy)", SKS_ERR_NOT_AUTHENTICATED, 1};
 
 START_TEST(dkek_methods_are_atomic)
 {
@@ -764,6 +830,7 @@ START_TEST(dkek_methods_are_atomic)
     memset(&spec, 0, sizeof(spec));
     memset(&f, 0, sizeof(f));
     sks_writer_init(&f.blob);
+    sks_writer_init(&f.pin_blob);
 
     crash_then_do(c, &c_initialize_dkek, step_initialize_dkek, &f);
     memset(f.share, 0x3C, sizeof(f.share));
@@ -782,6 +849,29 @@ START_TEST(dkek_methods_are_atomic)
     TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
     crash_then_do(c, &c_unwrap_key, step_unwrap_key, &f);
 
+    /*
+     * A key with a PIN that allows backup: wrapped, deleted, refused under
+     * no PIN policy before any write, restored under its PIN policy.
+     */
+    sks_issuer_pin_policy pp = pin_policy;
+    pp.puk_id = NULL;
+    sks_issuer_session *is = tl_open_session(c, SKS_SKALG_ECDH_P256, 0, 0, 3600);
+    f.pin = tl_create_pin_policy(c, is, &pp, 0);
+    sks_issuer_key_spec ks = key_spec("pin-key", 0);
+    ks.migratable = 1;
+    uint32_t pin_key = tl_make_key(c, is, &ks, f.pin, NULL);
+    TL_OK(c, tl_close_session(c, is));
+    sks_issuer_session_free(is);
+    ck_assert_int_eq(tl_verify_pin(c, f.pin, "1234"), SKS_OK);
+    wreq.key_handle = pin_key;
+    TL_OK(c, tl_call(c, SKS_M_WRAP_KEY, &wreq, &wresp, NULL));
+    sks_put_raw(&f.pin_blob, wresp.blob.ptr, wresp.blob.len);
+    del.key_handle = pin_key;
+    TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
+    refused_before_any_write(c, &c_unwrap_pin_key_without_pin, step_unwrap_pin_key_without_pin, &f);
+    crash_then_do(c, &c_unwrap_pin_key, step_unwrap_pin_key, &f);
+
+    sks_writer_free(&f.pin_blob);
     sks_writer_free(&f.blob);
     tl_key_free(&key);
     tl_card_free(c);
@@ -845,7 +935,7 @@ START_TEST(injection_is_atomic)
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ck_assert_ptr_nonnull(k2);
     ti_ecdh_s1(key.public_key[0], f.point, s1);
-    ti_wrap_k2(s1, key.public_key[0], k2, f.iv, &f.blob);
+    ti_wrap_k2(s1, key.public_key[0], k2, "injected", SKS_USAGE_SIGN, f.iv, &f.blob);
     ti_cert(k2, &f.cert);
 
     crash_then_do(c, &c_inject, step_inject, &f);

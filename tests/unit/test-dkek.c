@@ -3,9 +3,11 @@
  * the derived keys and AES-CMAC against values computed outside the code
  * under test, the blob layout read field by field, and the card methods
  * initializeDKEK, importDKEKShare, getDKEKStatus, wrapKey and unwrapKey:
- * backup, restore, cloning to a card with the same shares, refusal of a
- * blob of another DKEK or with one bit flipped, and of keys without backup
- * permission.
+ * backup, restore, cloning to a card with the same shares (under a PIN
+ * policy of that card), refusal of a blob of another DKEK or with one bit
+ * flipped, of a key that had a PIN restored without one (nothing changes),
+ * and of keys without backup permission; a key without PIN restores both
+ * without PIN and under a PIN policy.
  */
 #include <check.h>
 #include <openssl/bn.h>
@@ -392,6 +394,51 @@ static uint32_t used_keys(tl_card *c)
     return info.used_keys;
 }
 
+/* The card's change counter: it moves with every committed change. */
+static uint32_t changes(tl_card *c)
+{
+    sks_resp_get_device_info info;
+    TL_OK(c, tl_call(c, SKS_M_GET_DEVICE_INFO, NULL, &info, NULL));
+    return info.change_counter;
+}
+
+/*
+ * unwrapKey of `blob` under PINPolicyHandle 0 (the token of keys without
+ * PIN) is refused with NOT_AUTHENTICATED, says why, and changes nothing:
+ * no key, no committed transaction.
+ */
+static void refused_without_pin(tl_card *c, const sks_writer *blob)
+{
+    uint32_t keys = used_keys(c), counter = changes(c), restored = 1;
+    ck_assert_int_eq(unwrap(c, SKS_HANDLE_NONE, blob, &restored), SKS_ERR_NOT_AUTHENTICATED);
+    ck_assert_msg(strstr(c->error, "key with a PIN") != NULL, "card said: %s", c->error);
+    ck_assert_uint_eq(restored, 0);
+    ck_assert_uint_eq(used_keys(c), keys);
+    ck_assert_uint_eq(changes(c), counter);
+}
+
+/*
+ * A token with a PIN on card `c`, made as keyed() makes card A's
+ * (tl_provision_key with a PIN policy, here PIN 5678 and no backup
+ * permission); its own key, "key1" like the backups', is deleted so that a
+ * backup's key can take the ID. The PIN stays verified. The policy's handle.
+ */
+static uint32_t pin_token(tl_card *c)
+{
+    tl_key_spec spec;
+    tl_key own;
+    memset(&spec, 0, sizeof(spec));
+    spec.pin = "5678";
+    tl_provision_key(c, &spec, &own);
+    uint32_t policy = own.pin_policy;
+    ck_assert_uint_ne(policy, SKS_HANDLE_NONE);
+    TL_OK(c, verify_pin(c, policy, "5678"));
+    sks_req_delete_key del = {own.key[0], {NULL, 0}};
+    TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
+    tl_key_free(&own);
+    return policy;
+}
+
 /* Sign a hash with a card key and verify it with `pub`. */
 static void signs_for(tl_card *c, uint32_t key, EVP_PKEY *pub)
 {
@@ -447,11 +494,14 @@ START_TEST(backup_restore_clone)
     TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
     uint32_t before = used_keys(c);
 
-    /* One flipped bit: MAC, nothing created; under no PIN without a verified policy: fine. */
+    /* One flipped bit: MAC, nothing created. */
     blob.buf[blob.len / 2] ^= 0x10;
     ck_assert_int_eq(unwrap(c, policy, &blob, &restored), SKS_ERR_MAC);
     blob.buf[blob.len / 2] ^= 0x10;
     ck_assert_uint_eq(used_keys(c), before);
+
+    /* The key had a PIN: never onto the token without PIN, even with a PIN verified. */
+    refused_without_pin(c, &blob);
 
     /* Restore under the policy: its PIN must be verified in this card session. */
     sks_card_reset(c->card);
@@ -482,11 +532,30 @@ START_TEST(backup_restore_clone)
     OPENSSL_free(der);
     signs_for(c, restored, a.key.public_key[0]);
 
-    /* Card B with the same shares: the clone signs for the original public key. */
+    /*
+     * Card B with the same shares: not onto its token without PIN; onto its
+     * token with a PIN once that PIN is verified. The clone keeps needing
+     * that PIN and signs for the original public key.
+     */
     tl_card *b = tl_card_new();
     make_ready(b, s);
-    TL_OK(b, unwrap(b, SKS_HANDLE_NONE, &blob, &restored));
+    refused_without_pin(b, &blob);
+    uint32_t b_policy = pin_token(b);
+    refused_without_pin(b, &blob);
+    sks_card_reset(b->card);
+    ck_assert_int_eq(unwrap(b, b_policy, &blob, &restored), SKS_ERR_NOT_AUTHENTICATED);
+    TL_OK(b, verify_pin(b, b_policy, "5678"));
+    TL_OK(b, unwrap(b, b_policy, &blob, &restored));
+    kh.key_handle = restored;
+    TL_OK(b, tl_call(b, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
+    ck_assert_uint_eq(attrs.pin_policy_handle, b_policy);
     signs_for(b, restored, a.key.public_key[0]);
+    sks_card_reset(b->card);
+    uint8_t hash[32] = {0};
+    sks_req_sign sreq = {restored, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, {hash, 32}};
+    sks_resp_sign sresp;
+    ck_assert_int_eq(tl_call(b, SKS_M_SIGN_HASHED_DATA, &sreq, &sresp, NULL),
+                     SKS_ERR_NOT_AUTHENTICATED);
 
     /* Card C with another third share: the KCV differs, nothing is created. */
     tl_card *cc = tl_card_new();
@@ -511,6 +580,69 @@ START_TEST(backup_restore_clone)
     tl_card_free(cc);
     tl_card_free(b);
     tl_key_free(&a.key);
+    tl_card_free(c);
+}
+END_TEST
+
+/*
+ * A key without PIN: its backup names no PIN policy and may be restored
+ * both onto the token without PIN and, a tightening, under a PIN policy
+ * (whose PIN the restored key then needs).
+ */
+START_TEST(no_pin_backup_restores_anywhere)
+{
+    uint8_t s[3][32], kcv[8];
+    tl_key_spec spec;
+    tl_key key;
+    sks_writer blob;
+    uint32_t restored = 0;
+    shares(s, kcv);
+    memset(&spec, 0, sizeof(spec));
+    spec.flags = SKS_KEYFLAG_MIGRATABLE;
+    tl_card *c = tl_card_new();
+    make_ready(c, s);
+    tl_provision_key(c, &spec, &key);
+    ck_assert_uint_eq(key.pin_policy, SKS_HANDLE_NONE);
+    sks_writer_init(&blob);
+
+    TL_OK(c, wrap(c, key.key[0], &blob)); /* no PIN to verify */
+    sks_dkek_blob p;
+    const char *why = NULL;
+    ck_assert_int_eq(sks_dkek_blob_parse(blob.buf, blob.len, &p, &why), 0);
+    ck_assert_uint_eq(p.policy_id.len, 0);
+    sks_req_delete_key del = {key.key[0], {NULL, 0}};
+    TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
+
+    /* Onto the token without PIN: usable without PIN, as before. */
+    TL_OK(c, unwrap(c, SKS_HANDLE_NONE, &blob, &restored));
+    sks_req_key_handle kh = {restored};
+    sks_resp_get_key_attributes attrs;
+    TL_OK(c, tl_call(c, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
+    ck_assert_uint_eq(attrs.pin_policy_handle, SKS_HANDLE_NONE);
+    signs_for(c, restored, key.public_key[0]);
+
+    /* Card B: under its PIN policy, the PIN verified; the clone then needs that PIN. */
+    tl_card *b = tl_card_new();
+    make_ready(b, s);
+    uint32_t b_policy = pin_token(b);
+    sks_card_reset(b->card);
+    ck_assert_int_eq(unwrap(b, b_policy, &blob, &restored), SKS_ERR_NOT_AUTHENTICATED);
+    TL_OK(b, verify_pin(b, b_policy, "5678"));
+    TL_OK(b, unwrap(b, b_policy, &blob, &restored));
+    kh.key_handle = restored;
+    TL_OK(b, tl_call(b, SKS_M_GET_KEY_ATTRIBUTES, &kh, &attrs, NULL));
+    ck_assert_uint_eq(attrs.pin_policy_handle, b_policy);
+    signs_for(b, restored, key.public_key[0]);
+    sks_card_reset(b->card);
+    uint8_t hash[32] = {0};
+    sks_req_sign sreq = {restored, SKS_SIGN_ECDSA, SKS_HASH_SHA256, 0, {hash, 32}};
+    sks_resp_sign sresp;
+    ck_assert_int_eq(tl_call(b, SKS_M_SIGN_HASHED_DATA, &sreq, &sresp, NULL),
+                     SKS_ERR_NOT_AUTHENTICATED);
+
+    sks_writer_free(&blob);
+    tl_key_free(&key);
+    tl_card_free(b);
     tl_card_free(c);
 }
 END_TEST
@@ -548,6 +680,7 @@ static Suite *dkek_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, shares_make_the_dkek);
     tcase_add_test(tc, backup_restore_clone);
+    tcase_add_test(tc, no_pin_backup_restores_anywhere);
     tcase_add_test(tc, no_backup_without_permission);
     suite_add_tcase(s, tc);
     return s;
