@@ -11,9 +11,11 @@
  *   C_DestroyObject(S1)
  * K1 is the public key object of an RSA-2048 key made here with OpenSSL;
  * K2 an extractable software key pair of the issuer token (RSA-2048, then
- * P-256), generated once before timing: key generation is not blob making.
- * The raw bound: random S1 and IV, RSA-OAEP-SHA256 encryption of S1 and
- * AES-256-GCM of K2's PKCS#8 (the same length) with the binding as AAD.
+ * P-256; ID "bench-k2", sign only), generated once before timing: key
+ * generation is not blob making. The raw bound: random S1 and IV,
+ * RSA-OAEP-SHA256 encryption of S1 and AES-256-GCM of K2's PKCS#8 (the same
+ * length) with the blob's AAD (docs/protocol.md 10.2: SHA-256 of K1's
+ * SubjectPublicKeyInfo, the ID's length, the ID, the KeyUsage byte).
  * Raw and module slices alternate (four rounds) so that other load on the
  * machine weighs on both alike.
  *
@@ -42,6 +44,9 @@
 #define IV_LEN   12
 #define TAG_LEN  16
 #define BLOB_MAX 8192
+#define K2_ID    "bench-k2"
+#define K2_USAGE 0x01 /* KeyUsage sign: K2 has CKA_SIGN only */
+#define AAD_LEN  (32 + 1 + sizeof(K2_ID) - 1 + 1)
 
 static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
@@ -54,10 +59,10 @@ typedef struct {
     CK_ULONG wlen, blen;
     CK_SKS_INJECT_PARAMS ip;
     /* raw */
-    EVP_PKEY_CTX *oaep;    /* K1 public, RSA-OAEP-SHA256, prepared once */
-    EVP_CIPHER_CTX *gcm;   /* reused for every blob */
-    unsigned char aad[32]; /* SHA-256 of K1's SubjectPublicKeyInfo */
-    unsigned char *pkcs8;  /* K2's PKCS#8 (from the checked blob) */
+    EVP_PKEY_CTX *oaep;         /* K1 public, RSA-OAEP-SHA256, prepared once */
+    EVP_CIPHER_CTX *gcm;        /* reused for every blob */
+    unsigned char aad[AAD_LEN]; /* SHA-256 of K1's SubjectPublicKeyInfo | 8 | K2_ID | K2_USAGE */
+    unsigned char *pkcs8;       /* K2's PKCS#8 (from the checked blob) */
     size_t pkcs8_len;
     unsigned char out[BLOB_MAX + TAG_LEN];
 } inject_ctx;
@@ -154,8 +159,9 @@ static CK_RV make_k2(inject_ctx *c, int ec, CK_OBJECT_HANDLE *pub)
     CK_ATTRIBUTE priv[] = {{CKA_TOKEN, (void *)&no, sizeof(no)},
                            {CKA_SENSITIVE, (void *)&yes, sizeof(yes)},
                            {CKA_EXTRACTABLE, (void *)&yes, sizeof(yes)},
-                           {CKA_SIGN, (void *)&yes, sizeof(yes)}};
-    return c->m->f->C_GenerateKeyPair(c->s, &gen, ec ? pub_ec : pub_rsa, ec ? 2 : 3, priv, 4, pub,
+                           {CKA_SIGN, (void *)&yes, sizeof(yes)},
+                           {CKA_ID, (void *)K2_ID, sizeof(K2_ID) - 1}};
+    return c->m->f->C_GenerateKeyPair(c->s, &gen, ec ? pub_ec : pub_rsa, ec ? 2 : 3, priv, 5, pub,
                                       &c->k2);
 }
 
@@ -298,9 +304,12 @@ static int prepare_raw(inject_ctx *c, EVP_PKEY *k1)
     unsigned char *spki = NULL;
     int spki_len = i2d_PUBKEY(k1, &spki);
     unsigned int dlen = 0;
+    c->aad[32] = (unsigned char)(sizeof(K2_ID) - 1);
+    memcpy(c->aad + 33, K2_ID, sizeof(K2_ID) - 1);
+    c->aad[AAD_LEN - 1] = K2_USAGE;
     int ok = spki_len > 0 &&
              EVP_Digest(spki, (size_t)spki_len, c->aad, &dlen, EVP_sha256(), NULL) == 1 &&
-             dlen == sizeof(c->aad) && (c->oaep = EVP_PKEY_CTX_new_from_pkey(NULL, k1, NULL)) &&
+             dlen == 32 && (c->oaep = EVP_PKEY_CTX_new_from_pkey(NULL, k1, NULL)) &&
              EVP_PKEY_encrypt_init(c->oaep) == 1 &&
              EVP_PKEY_CTX_set_rsa_padding(c->oaep, RSA_PKCS1_OAEP_PADDING) == 1 &&
              EVP_PKEY_CTX_set_rsa_oaep_md(c->oaep, EVP_sha256()) == 1 &&

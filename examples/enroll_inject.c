@@ -9,7 +9,8 @@
  *   K2 = C_UnwrapKey(CKM_VENDOR_SKS_INJECT_KEY, S1, encrypted K2)
  *
  * The client handles only wrapped and encrypted keys: S1 lives on the card,
- * K2 is decrypted by the card.
+ * K2 is decrypted by the card. S1 serves that one injection: the card
+ * forgets it once it has tried the blob.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,11 @@ static int inject_k2(demo_enroll *e, CK_OBJECT_HANDLE s1, const demo_msg *m)
     ip.pCertificatePath = path;
     ip.ulCertificatePathLen = path_len;
     CK_MECHANISM mech = {CKM_VENDOR_SKS_INJECT_KEY, &ip, sizeof(ip)};
+    /*
+     * The issuer bound the blob to the key's ID (sent with it) and usage
+     * (sign only): the card opens it only for a template that asks for
+     * exactly those.
+     */
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_KEY_TYPE kt = ec ? CKK_EC : CKK_RSA;
     CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},

@@ -6,7 +6,9 @@
  *   S1 = C_GenerateKey(CKM_AES_KEY_GEN, 32 bytes)
  *   C_WrapKey(CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP or _ECDH, K1, S1)
  *   K2 = C_GenerateKeyPair(...), its certificate from the demo CA
- *   C_WrapKey(CKM_VENDOR_SKS_INJECT_KEY, S1, K2)
+ *   C_WrapKey(CKM_VENDOR_SKS_INJECT_KEY, S1, K2)  (bound to K2's CKA_ID and
+ *       usage: the client must create the key under the ID sent with it,
+ *       CKA_SIGN only; the card takes one blob per S1)
  *   C_WrapKey(CKM_AES_KEY_WRAP_PAD, archive key, K2)  (key archival)
  */
 #include <stdio.h>
@@ -163,8 +165,12 @@ static int send_session_key(demo_issuer *d, int fd, const demo_msg *k1, CK_OBJEC
     return rc;
 }
 
-/* Step 24: K2 on the issuer token (extractable, for injection and archival) and its SPKI. */
-static int make_k2(demo_issuer *d, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+/*
+ * Step 24: K2 on the issuer token (extractable, for injection and
+ * archival), with the CKA_ID the card's key will have and CKA_SIGN its only
+ * usage: the injection blob is bound to both.
+ */
+static int make_k2(demo_issuer *d, const char *id, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
     int ec = strcmp(d->key_type, "ec") == 0;
     CK_MECHANISM gen = {ec ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
@@ -180,9 +186,10 @@ static int make_k2(demo_issuer *d, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv
     CK_ATTRIBUTE privt[] = {{CKA_TOKEN, (void *)&no, sizeof(no)},
                             {CKA_SENSITIVE, (void *)&yes, sizeof(yes)},
                             {CKA_EXTRACTABLE, (void *)&yes, sizeof(yes)},
-                            {CKA_SIGN, (void *)&yes, sizeof(yes)}};
+                            {CKA_SIGN, (void *)&yes, sizeof(yes)},
+                            {CKA_ID, (void *)id, strlen(id)}};
     return demo_check(d->p11.f->C_GenerateKeyPair(d->p11.session, &gen, ec ? pubt_ec : pubt_rsa,
-                                                  ec ? 2 : 3, privt, 4, pub, priv),
+                                                  ec ? 2 : 3, privt, 5, pub, priv),
                       "C_GenerateKeyPair(K2)");
 }
 
@@ -224,7 +231,9 @@ static int send_k2(demo_issuer *d, int fd, CK_OBJECT_HANDLE s1, const char *cn)
     size_t spki_len = 0, cert_len = 0, ca_len = 0;
     int rc = -1;
     uint32_t serial = d->next_serial++;
-    if (make_k2(d, &pub, &priv) != 0 ||
+    char id[16];
+    snprintf(id, sizeof(id), "K2-%u", serial);
+    if (make_k2(d, id, &pub, &priv) != 0 ||
         (spki = demo_p11_attr(&d->p11, pub, CKA_PUBLIC_KEY_INFO, &spki_len)) == NULL ||
         demo_ca_issue(&d->ca, spki, spki_len, cn, serial, &cert, &cert_len) != 0 ||
         demo_ca_cert_der(&d->ca, &ca, &ca_len) != 0) {
@@ -253,8 +262,6 @@ static int send_k2(demo_issuer *d, int fd, CK_OBJECT_HANDLE s1, const char *cn)
         issuer_step(25, "K2 archived under the archive key: %s/%u.key", d->archive_dir, serial);
     demo_msg m;
     demo_msg_init(&m, DM_INJECT);
-    char id[16];
-    snprintf(id, sizeof(id), "K2-%u", serial);
     rc = demo_msg_add(&m, DT_IV, ip.iv, sizeof(ip.iv)) | demo_msg_add(&m, DT_WRAPPED, blob, blen) |
          demo_msg_add(&m, DT_CERT, cert, cert_len) | demo_msg_add(&m, DT_CERT, ca, ca_len) |
          demo_msg_add_str(&m, DT_KEY_ID, id) | demo_msg_add_str(&m, DT_LABEL, cn) |

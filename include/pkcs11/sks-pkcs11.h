@@ -91,10 +91,14 @@ extern "C" {
  *          card, CKA_SENSITIVE, not extractable, usable only with
  *   C_UnwrapKey(CKM_VENDOR_SKS_INJECT_KEY, hUnwrappingKey = S1, encrypted K2)
  *       -> K2 created on the card (its CKO_PRIVATE_KEY), with its certificate.
+ *          The template's CKA_ID (required) and usage must be K2's on the
+ *          issuer side: the blob is bound to them. S1 serves one blob: once
+ *          the card has tried one under it, S1 is refused.
  * Issuer side (no-card mode), the same mechanisms with C_WrapKey:
  *   C_WrapKey(CKM_VENDOR_SKS_SESSION_KEY_*, hWrappingKey = K1's public key,
  *             hKey = S1 (an AES-256 key from C_GenerateKey))
- *   C_WrapKey(CKM_VENDOR_SKS_INJECT_KEY, hWrappingKey = S1, hKey = K2)
+ *   C_WrapKey(CKM_VENDOR_SKS_INJECT_KEY, hWrappingKey = S1, hKey = K2 with a
+ *             CKA_ID of 1..32 bytes and a usage the card can give it)
  */
 #define CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP (CKM_VENDOR_SKS_BASE + 0x10)
 #define CKM_VENDOR_SKS_SESSION_KEY_ECDH     (CKM_VENDOR_SKS_BASE + 0x11)
@@ -145,8 +149,8 @@ extern "C" {
 /*
  * Byte array (32), read-only, issuer side (no-card mode): on S1 after
  * C_WrapKey(CKM_VENDOR_SKS_SESSION_KEY_*), SHA-256 of K1's
- * SubjectPublicKeyInfo DER, the AAD of CKM_VENDOR_SKS_INJECT_KEY; its
- * presence is what makes S1 usable for the injection.
+ * SubjectPublicKeyInfo DER, where the AAD of CKM_VENDOR_SKS_INJECT_KEY
+ * begins; its presence is what makes S1 usable for the injection.
  */
 #define CKA_VENDOR_SKS_INJECTION_AAD (CKA_VENDOR_SKS_BASE + 0x10)
 
@@ -309,7 +313,10 @@ typedef struct CK_SKS_POST_PARAMS {
  * SHA-256, MGF1-SHA-256, empty label). CKM_VENDOR_SKS_SESSION_KEY_ECDH:
  * the issuer's ephemeral P-256 public key (uncompressed point), an input to
  * C_UnwrapKey and an output of C_WrapKey; the wrapped key is then empty and
- * S1 = HMAC-SHA256(Z, "SKS session key") of the ECDH secret Z.
+ * S1 = HMAC-SHA256(Z, "SKS session key") of the ECDH secret Z. On
+ * C_WrapKey ulPublicDataLen is in/out: the buffer's size in, 65 out (also
+ * after a length query with pWrappedKey NULL, and with
+ * CKR_BUFFER_TOO_SMALL), so set it again before the next call.
  */
 typedef struct CK_SKS_ECDH_SESSION_KEY_PARAMS {
     CK_BYTE_PTR pPublicData;
@@ -318,8 +325,12 @@ typedef struct CK_SKS_ECDH_SESSION_KEY_PARAMS {
 
 /*
  * CKM_VENDOR_SKS_INJECT_KEY: the wrapped key is AES-256-GCM(S1, iv,
- * aad = SHA-256 of K1's SubjectPublicKeyInfo) of K2's PKCS#8 DER, the
- * 16-byte tag appended. The IV is an input to C_UnwrapKey and an output of
+ * aad = SHA-256 of K1's SubjectPublicKeyInfo | len(ID) | ID | KeyUsage) of
+ * K2's PKCS#8 DER, the 16-byte tag appended (docs/protocol.md 10.2). ID is
+ * K2's CKA_ID on C_WrapKey and the template's CKA_ID on C_UnwrapKey;
+ * KeyUsage the byte of CKA_SIGN (0x01), CKA_DECRYPT or CKA_UNWRAP (0x02),
+ * CKA_DERIVE (0x04) of K2, and of the template (none given there: all the
+ * key type can have). The IV is an input to C_UnwrapKey and an output of
  * C_WrapKey (12 bytes, random). On C_UnwrapKey the certificate path, if
  * given, is bound to the new key (its end-entity certificate must hold
  * K2's public key).

@@ -6,6 +6,12 @@
  * creates as a complete key under K1's PIN policy. The middleware that
  * relays both never sees S1 or K2. deleteSessionKey forgets S1.
  *
+ * The K2 blob is bound to K1 and to the new key's ID and KeyUsage (its
+ * AAD, 10.2), and S1 is single use: injectPrivateKey forgets it as soon as
+ * a blob has been tried under it, whether the key is then made or not, so
+ * that a relay holding one blob can neither inject it twice (under another
+ * ID) nor try it again and again.
+ *
  * S1 lives in RAM only (card_session_keys.c). Using K1 is a key use like
  * asymmetricDecrypt: its KeyUsage and PIN are checked by the same code, and
  * a policy without CachingSupport loses its PIN verification. Everything
@@ -30,6 +36,7 @@
 #define RSA_MAX_BYTES    512 /* RSA-4096 */
 #define ECDH_POINT_LEN   65  /* uncompressed P-256 point */
 #define INJECT_PLAIN_MAX (16u * 1024u)
+#define INJECT_AAD_MAX   (32 + 1 + SKS_ID_MAX + 1)
 #define S1_LABEL         "SKS session key"
 
 /* ---- importSessionKey ---------------------------------------------------- */
@@ -150,14 +157,30 @@ int card_m_import_session_key(card_call *call, const void *reqp, void *respp)
 
 /* ---- injectPrivateKey ---------------------------------------------------- */
 
-/* AES-256-GCM decryption of ciphertext | tag under S1 with the stored AAD into `plain`. */
+/*
+ * The AAD of a K2 blob (10.2): SHA-256 of K1's SubjectPublicKeyInfo (kept
+ * with S1), the ID's length as one byte, the ID, the KeyUsage byte. Its
+ * length (35..66).
+ */
+static size_t blob_aad(const card_session_key *sk, const sks_req_inject_private_key *req,
+                       uint8_t aad[INJECT_AAD_MAX])
+{
+    memcpy(aad, sk->k1_spki_hash, sizeof(sk->k1_spki_hash));
+    size_t n = sizeof(sk->k1_spki_hash);
+    aad[n++] = (uint8_t)req->id.len; /* 1..SKS_ID_MAX (check_new_key) */
+    memcpy(aad + n, req->id.ptr, req->id.len);
+    n += req->id.len;
+    aad[n++] = req->key_usage;
+    return n;
+}
+
+/* AES-256-GCM decryption of ciphertext | tag under S1 with the blob's AAD into `plain`. */
 static int open_blob(card_call *call, const card_session_key *sk,
                      const sks_req_inject_private_key *req, card_buf *plain)
 {
     sks_view blob = req->encrypted_private_key;
-    if (blob.len > INJECT_PLAIN_MAX + SKS_INJECT_TAG_LEN)
-        return card_fail(call, SKS_ERR_OPTION, "EncryptedPrivateKey is larger than %u bytes",
-                         INJECT_PLAIN_MAX + SKS_INJECT_TAG_LEN);
+    uint8_t aad[INJECT_AAD_MAX];
+    size_t aad_len = blob_aad(sk, req, aad);
     size_t ct_len = blob.len - SKS_INJECT_TAG_LEN; /* the decoder enforces len > tag */
     uint8_t *pt = OPENSSL_malloc(ct_len);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -166,7 +189,7 @@ static int open_blob(card_call *call, const card_session_key *sk,
              EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SKS_INJECT_IV_LEN, NULL) == 1 &&
              EVP_DecryptInit_ex2(ctx, NULL, sk->s1, req->iv.ptr, NULL) == 1 &&
-             EVP_DecryptUpdate(ctx, NULL, &n, sk->k1_spki_hash, sizeof(sk->k1_spki_hash)) == 1 &&
+             EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
              EVP_DecryptUpdate(ctx, pt, &n, blob.ptr, (int)ct_len) == 1 &&
              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SKS_INJECT_TAG_LEN,
                                  (void *)(blob.ptr + ct_len)) == 1 &&
@@ -237,13 +260,18 @@ static int take_cert_path(card_call *call, const sks_certpath *path, card_key_re
     return ok ? SKS_OK : card_fail(call, SKS_ERR_INTERNAL, "out of memory");
 }
 
-/* The checks that need no decryption: KeyUsage, a free ID, room for one more key. */
+/*
+ * The checks that need no decryption: KeyUsage, a free ID, room for one
+ * more key, a blob not too long. A failure here leaves S1 in place.
+ */
 static int check_new_key(card_call *call, const sks_req_inject_private_key *req)
 {
     int used = 0;
     uint32_t count = 0;
     if (req->key_usage == 0 || (req->key_usage & ~SKS_USAGE_ALL) != 0)
         return card_fail(call, SKS_ERR_OPTION, "KeyUsage must be a non-empty set of 1, 2, 4");
+    if (req->id.len < 1 || req->id.len > SKS_ID_MAX)
+        return card_fail(call, SKS_ERR_OPTION, "the ID must be 1 to %d bytes", SKS_ID_MAX);
     if (card_store_key_id_used(call->card->store, req->id, SKS_HANDLE_NONE, &used) != SKS_OK)
         return card_fail(call, SKS_ERR_STORAGE, "cannot look up key IDs");
     if (used)
@@ -253,6 +281,9 @@ static int check_new_key(card_call *call, const sks_req_inject_private_key *req)
     if (count >= call->card->max_keys)
         return card_fail(call, SKS_ERR_NOT_ALLOWED, "the card holds its maximum of %u keys",
                          call->card->max_keys);
+    if (req->encrypted_private_key.len > INJECT_PLAIN_MAX + SKS_INJECT_TAG_LEN)
+        return card_fail(call, SKS_ERR_OPTION, "EncryptedPrivateKey is larger than %u bytes",
+                         INJECT_PLAIN_MAX + SKS_INJECT_TAG_LEN);
     return SKS_OK;
 }
 
@@ -271,8 +302,11 @@ int card_m_inject_private_key(card_call *call, const void *reqp, void *respp)
     int status = card_key_get_complete(call, sk->k1, &k1);
     if (status == SKS_OK)
         status = check_new_key(call, req);
-    if (status == SKS_OK)
+    if (status == SKS_OK) {
         status = open_blob(call, sk, req, &plain);
+        /* Tried once: S1 is spent, whether the blob opened or not (10.2). */
+        card_session_keys_delete(call->card, req->session_key_handle);
+    }
     if (status == SKS_OK)
         status = take_key(call, &plain, &k);
     if (status == SKS_OK)

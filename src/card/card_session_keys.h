@@ -3,9 +3,9 @@
  * docs/protocol.md section 10): at most SKS_SESSION_KEYS_MAX AES-256 keys
  * held in RAM for the current card session, each remembered with the card
  * key K1 it was imported under and the SHA-256 of K1's
- * SubjectPublicKeyInfo (the associated data of the injection blobs). They
- * are never stored: deleteSessionKey, a reset and sks_card_close zeroize
- * them.
+ * SubjectPublicKeyInfo (where the associated data of an injection blob
+ * starts). They are never stored: injectPrivateKey (a key is used for one
+ * blob), deleteSessionKey, a reset and sks_card_close zeroize them.
  */
 #ifndef CARD_SESSION_KEYS_H
 #define CARD_SESSION_KEYS_H

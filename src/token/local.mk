@@ -71,7 +71,8 @@ src_token_sks_pkcs11_la_SOURCES += \
 	src/token/tok_soft_key.c \
 	src/token/tok_soft_ops.c \
 	src/token/tok_soft_gen.c \
-	src/token/tok_soft_wrap.c
+	src/token/tok_soft_wrap.c \
+	src/token/tok_soft_cache.c
 # The other layers are compiled in from their sources: linking their
 # convenience libraries, which contain one another, would duplicate objects.
 src_token_sks_pkcs11_la_SOURCES += \

@@ -11,13 +11,17 @@
  *   CKA_VENDOR_SKS_CARD_HANDLE the card's SessionKeyHandle. tok_op_key()
  *   refuses it to every standard mechanism (CKR_KEY_FUNCTION_NOT_PERMITTED).
  *   When it goes (C_DestroyObject, its session closed, logout for a private
- *   one) deleteSessionKey is sent to the card, best effort.
+ *   one) deleteSessionKey is sent to the card, best effort. (Any object
+ *   going away also drops what the issuer token cached for it,
+ *   tok_soft_cache.c.)
  *
  *   CKM_VENDOR_SKS_INJECT_KEY, hUnwrappingKey = S1: injectPrivateKey. The
  *   template is read as C_GenerateKeyPair reads a private key template
- *   (CKA_KEY_TYPE required; CKA_ID, CKA_LABEL; CKA_SIGN, CKA_DECRYPT,
+ *   (CKA_KEY_TYPE and CKA_ID required; CKA_LABEL; CKA_SIGN, CKA_DECRYPT,
  *   CKA_UNWRAP, CKA_DERIVE -> KeyUsage); the new key joins K1's PIN policy
- *   and the result is its CKO_PRIVATE_KEY.
+ *   and the result is its CKO_PRIVATE_KEY. The blob opens only under the
+ *   ID and KeyUsage the issuer bound it to (K2's), and S1 serves one blob:
+ *   once the card has tried one under it, S1 is refused.
  *
  * Everything that can be checked here is checked before the card sees the
  * call, so that a status the card answers means one thing.
@@ -29,6 +33,7 @@
 #include "protocol/sks_keys.h"
 #include "token/tok_crypto.h"
 #include "token/tok_ossl.h"
+#include "token/tok_soft.h"
 #include "token/tok_vendor.h"
 
 #define S1_LEN          32
@@ -89,6 +94,7 @@ void tok_inject_object_gone(const tok_session_object *o)
 {
     tok_card *card;
     uint32_t handle;
+    tok_soft_cache_forget(o); /* a K1 or K2 of the issuer token */
     if (s1_of(o, &card, &handle) == 0 && card->transport != NULL)
         delete_s1(card, handle);
 }
@@ -273,8 +279,9 @@ static CK_RV import_session_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT
 
 /* ---- key injection ------------------------------------------------------------- */
 
-/* S1: a session key object of this card, as import_session_key made it. */
-static CK_RV resolve_s1(tok_session *s, CK_OBJECT_HANDLE h, tok_card **card, uint32_t *handle)
+/* S1: a session key object of this card, as import_session_key made it, not used up. */
+static CK_RV resolve_s1(tok_session *s, CK_OBJECT_HANDLE h, tok_session_object **obj,
+                        tok_card **card, uint32_t *handle)
 {
     tok_object o;
     if (tok_object_get(s, h, &o) != CKR_OK)
@@ -283,8 +290,21 @@ static CK_RV resolve_s1(tok_session *s, CK_OBJECT_HANDLE h, tok_card **card, uin
         !tok_attrs_bool(o.attrs, CKA_VENDOR_SKS_INJECTION_ONLY, CK_FALSE))
         return CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
     if (s1_of(o.sobj, card, handle) != 0)
-        return CKR_UNWRAPPING_KEY_HANDLE_INVALID; /* its card went away since */
+        return CKR_UNWRAPPING_KEY_HANDLE_INVALID; /* its card went away since, or it was used */
+    *obj = o.sobj;
     return CKR_OK;
+}
+
+/*
+ * The card forgets S1 once a blob has been tried under it (docs/protocol.md
+ * 10.2): after a key was made, or a blob that did not open or held no key
+ * the card takes. S1's object then names no card key (handle 0): it is
+ * refused at once, and nothing is sent to the card when it goes.
+ */
+static void note_s1_spent(tok_session_object *s1, uint8_t status)
+{
+    if (status == SKS_OK || status == SKS_ERR_CRYPTO || status == SKS_ERR_ALGORITHM)
+        (void)tok_attrs_set_ulong(&s1->attrs, CKA_VENDOR_SKS_CARD_HANDLE, 0);
 }
 
 /*
@@ -308,12 +328,16 @@ static CK_RV split_path(const CK_SKS_INJECT_PARAMS *p, sks_certpath *path)
     return CKR_OK;
 }
 
-/* The new key's template: a token RSA or EC private key that stays on the card. */
+/*
+ * The new key's template: a token RSA or EC private key that stays on the
+ * card. CKA_ID is required: the blob is bound to the ID the issuer gave K2
+ * (a random one would never match).
+ */
 static CK_RV read_key_template(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_KEY_TYPE *kt,
                                tok_key_template *kp)
 {
     CK_BBOOL v;
-    if (tok_tmpl_find(tmpl, n, CKA_KEY_TYPE) == NULL)
+    if (tok_tmpl_find(tmpl, n, CKA_KEY_TYPE) == NULL || tok_tmpl_find(tmpl, n, CKA_ID) == NULL)
         return CKR_TEMPLATE_INCOMPLETE;
     if (!tok_tmpl_get_ulong(tmpl, n, CKA_KEY_TYPE, kt) || (*kt != CKK_RSA && *kt != CKK_EC))
         return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -341,6 +365,8 @@ static CK_RV slot_writable(const tok_session *s, const tok_slot *slot)
 static CK_RV card_room(tok_card *card, const tok_key_template *kp)
 {
     CK_RV rv = tok_card_refresh(card);
+    if (rv == CKR_OK)
+        rv = tok_card_ensure(card);
     if (rv != CKR_OK)
         return rv;
     for (size_t i = 0; i < card->nkeys; i++)
@@ -399,6 +425,7 @@ static CK_RV inject_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m, C
     tok_key_template kp;
     CK_KEY_TYPE kt = 0;
     tok_card *card = NULL;
+    tok_session_object *s1_obj = NULL;
     uint32_t s1 = 0;
     uint8_t status;
 
@@ -407,7 +434,7 @@ static CK_RV inject_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m, C
         return CKR_MECHANISM_PARAM_INVALID;
     CK_RV rv = split_path(p, &req.certificate_path);
     if (rv == CKR_OK)
-        rv = resolve_s1(s, h, &card, &s1);
+        rv = resolve_s1(s, h, &s1_obj, &card, &s1);
     if (rv == CKR_OK && (wrapped_len < INJECT_BLOB_MIN || wrapped_len > INJECT_BLOB_MAX))
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
     if (rv == CKR_OK)
@@ -430,6 +457,8 @@ static CK_RV inject_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m, C
     sks_writer_init(&answer);
     rv = run(card, SKS_M_INJECT_PRIVATE_KEY, &req, &resp, &answer, &status);
     sks_writer_free(&answer);
+    if (rv == CKR_OK)
+        note_s1_spent(s1_obj, status);
     if (rv == CKR_OK)
         rv = inject_rv(status);
     if (rv != CKR_OK)

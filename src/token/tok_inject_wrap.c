@@ -15,7 +15,8 @@
  *   value REPLACED by HMAC-SHA256(key = Z, "SKS session key"); the
  *   ephemeral public point (65 bytes, uncompressed) goes to pPublicData and
  *   the wrapped output is empty (length 0; pWrappedKey must still be
- *   non-NULL, as a NULL pointer only asks for the length).
+ *   non-NULL, as a NULL pointer only asks for the lengths: the wrapped
+ *   key's, 0, and the point's, 65 in ulPublicDataLen).
  *
  *   After either, S1 is bound to K1: CKA_VENDOR_SKS_INJECTION_AAD holds
  *   SHA-256 of K1's SubjectPublicKeyInfo DER and
@@ -24,10 +25,16 @@
  *
  *   CKM_VENDOR_SKS_INJECT_KEY (CK_SKS_INJECT_PARAMS), hWrappingKey = a bound
  *   S1, hKey = K2 (a software private key of the issuer token, RSA
- *   2048/3072/4096 or EC P-256/P-384, CKA_EXTRACTABLE true):
- *   AES-256-GCM(S1, a random 12-byte IV, aad = the binding) of K2's PKCS#8
+ *   2048/3072/4096 or EC P-256/P-384, CKA_EXTRACTABLE true, a CKA_ID of 1
+ *   to 32 bytes and a usage the card can give it): AES-256-GCM(S1, a random
+ *   12-byte IV, aad = the binding | len(ID) | ID | KeyUsage) of K2's PKCS#8
  *   PrivateKeyInfo DER, the 16-byte tag appended; the IV goes to
- *   CK_SKS_INJECT_PARAMS.iv (pCertificatePath is not used here).
+ *   CK_SKS_INJECT_PARAMS.iv (pCertificatePath is not used here). The card
+ *   creates the key only under that ID and KeyUsage, and takes one blob
+ *   per S1.
+ *
+ * What does not change between blobs (K1's EVP_PKEY, SPKI digest and OAEP
+ * context, K2's PKCS#8) is kept with the objects (tok_soft_cache.c).
  *
  * On a card token these wraps are CKR_MECHANISM_INVALID: there the same
  * mechanisms unwrap (tok_inject_unwrap.c).
@@ -36,10 +43,8 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/x509.h>
 
 #include "pkcs11/sks-pkcs11.h"
-#include "protocol/sks_crypto.h"
 #include "protocol/sks_keys.h"
 #include "token/tok_issuer_token.h"
 #include "token/tok_ossl.h"
@@ -49,6 +54,7 @@
 #define S1_LEN         32
 #define ECDH_POINT_LEN 65
 #define S1_LABEL       "SKS session key"
+#define INJECT_AAD_MAX (32 + 1 + SKS_ID_MAX + 1)
 
 /* ---- S1 -------------------------------------------------------------------------- */
 
@@ -82,12 +88,14 @@ static CK_RV session_key(tok_session *s, tok_slot *slot, CK_OBJECT_HANDLE h, con
     return s1->sobj->token_id != 0 ? tok_issuer_write_allowed(s, slot) : CKR_OK;
 }
 
-/* K1's public key object for a session-key mechanism, and its EVP_PKEY. */
+/*
+ * K1's public key object for a session-key mechanism, and what the issuer
+ * token keeps of it (tok_soft_cache.c: its EVP_PKEY and SPKI digest).
+ */
 static CK_RV card_public_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE h,
-                             tok_object *k1, EVP_PKEY **pub)
+                             tok_object *k1, tok_soft_public_view *pub)
 {
     int ec = m->mechanism == CKM_VENDOR_SKS_SESSION_KEY_ECDH;
-    *pub = NULL;
     CK_RV rv = tok_op_key(s, h, CKO_PUBLIC_KEY, ec ? TOK_MK_EC : TOK_MK_RSA, CKA_WRAP, k1);
     if (rv == CKR_KEY_HANDLE_INVALID)
         return CKR_WRAPPING_KEY_HANDLE_INVALID;
@@ -95,23 +103,17 @@ static CK_RV card_public_key(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HA
         return CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
     if (rv != CKR_OK)
         return rv;
-    if ((*pub = tok_pkey_from_attrs(k1->attrs)) == NULL)
+    if (k1->sobj == NULL) /* every object of the issuer token is in module memory */
         return CKR_WRAPPING_KEY_HANDLE_INVALID;
+    rv = tok_soft_cache_public(k1->sobj, pub);
+    if (rv == CKR_KEY_HANDLE_INVALID)
+        return CKR_WRAPPING_KEY_HANDLE_INVALID;
+    if (rv != CKR_OK)
+        return rv;
     const tok_mech *d = tok_mech_find(m->mechanism);
-    uint8_t alg = sks_key_algorithm(*pub);
-    int fits = d != NULL && tok_key_size_check(d, (CK_ULONG)EVP_PKEY_get_bits(*pub)) == CKR_OK &&
-               (!ec || alg == SKS_KEYALG_EC_P256);
+    int fits = d != NULL && tok_key_size_check(d, pub->bits) == CKR_OK &&
+               (!ec || pub->alg == SKS_KEYALG_EC_P256);
     return fits ? CKR_OK : CKR_WRAPPING_KEY_SIZE_RANGE;
-}
-
-/* SHA-256 of a public key's SubjectPublicKeyInfo DER: the AAD of the injection. */
-static CK_RV spki_hash(EVP_PKEY *pub, uint8_t hash[32])
-{
-    unsigned char *der = NULL;
-    int len = i2d_PUBKEY(pub, &der);
-    int ok = len > 0 && sks_sha256(der, (size_t)len, hash) == 0;
-    OPENSSL_free(der);
-    return ok ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 /* Bind S1 to K1 (and, for ECDH, give it its derived value): its attributes replaced. */
@@ -141,30 +143,24 @@ static CK_RV wrap_rsa_oaep(tok_session *s, tok_slot *slot, const CK_MECHANISM *m
                            CK_ULONG *out_len)
 {
     tok_object k1, s1;
-    EVP_PKEY *pub = NULL;
-    uint8_t hash[32];
+    tok_soft_public_view pub;
     int query = 0;
     if (m->pParameter != NULL || m->ulParameterLen != 0)
         return CKR_MECHANISM_PARAM_INVALID;
     CK_RV rv = card_public_key(s, m, k1_handle, &k1, &pub);
     if (rv == CKR_OK)
         rv = session_key(s, slot, s1_handle, &k1, &s1);
-    size_t k = rv == CKR_OK ? (size_t)EVP_PKEY_get_size(pub) : 0;
+    size_t k = rv == CKR_OK ? pub.size : 0;
     if (rv == CKR_OK)
         rv = tok_out_check(out, out_len, k, &query);
     if (rv == CKR_OK && !query) {
-        const tok_rsa_crypt_map oaep = {SKS_DECRYPT_RSA_OAEP, SKS_HASH_SHA256, SKS_HASH_SHA256,
-                                        NULL, 0};
         const tok_attr *value = tok_attrs_find(s1.attrs, CKA_VALUE);
         size_t n = k;
-        rv = tok_rsa_public_encrypt(pub, &oaep, value->value, value->len, out, &n);
+        rv = tok_soft_cache_oaep(k1.sobj, value->value, value->len, out, &n);
         if (rv == CKR_OK)
-            rv = spki_hash(pub, hash);
-        if (rv == CKR_OK)
-            rv = bind_session_key(s, slot, &s1, hash, NULL);
+            rv = bind_session_key(s, slot, &s1, pub.spki_hash, NULL);
         *out_len = rv == CKR_OK ? (CK_ULONG)n : 0;
     }
-    EVP_PKEY_free(pub);
     return rv;
 }
 
@@ -213,8 +209,9 @@ static CK_RV wrap_ecdh(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                        CK_ULONG *out_len)
 {
     tok_object k1, s1;
-    EVP_PKEY *pub = NULL, *eph = NULL;
-    uint8_t hash[32], value[S1_LEN], point[ECDH_POINT_LEN];
+    tok_soft_public_view pub;
+    EVP_PKEY *eph = NULL;
+    uint8_t value[S1_LEN], point[ECDH_POINT_LEN];
     int query = 0;
     if (m->pParameter == NULL || m->ulParameterLen != sizeof(CK_SKS_ECDH_SESSION_KEY_PARAMS))
         return CKR_MECHANISM_PARAM_INVALID;
@@ -224,20 +221,17 @@ static CK_RV wrap_ecdh(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
         rv = session_key(s, slot, s1_handle, &k1, &s1);
     if (rv == CKR_OK)
         rv = tok_out_check(out, out_len, 0, &query);
-    if (rv == CKR_OK && !query && (p->pPublicData == NULL || p->ulPublicDataLen < ECDH_POINT_LEN)) {
+    /* A size query gives the point's length too; so does a point buffer too small. */
+    if (rv == CKR_OK && (query || p->pPublicData == NULL || p->ulPublicDataLen < ECDH_POINT_LEN)) {
         p->ulPublicDataLen = ECDH_POINT_LEN;
-        rv = CKR_BUFFER_TOO_SMALL;
+        rv = query ? CKR_OK : CKR_BUFFER_TOO_SMALL;
     }
-    if (rv != CKR_OK || query) {
-        EVP_PKEY_free(pub);
+    if (rv != CKR_OK || query)
         return rv;
-    }
     eph = ephemeral_p256();
-    rv = eph != NULL ? ecdh_session_key(eph, pub, value, point) : CKR_FUNCTION_FAILED;
+    rv = eph != NULL ? ecdh_session_key(eph, pub.key, value, point) : CKR_FUNCTION_FAILED;
     if (rv == CKR_OK)
-        rv = spki_hash(pub, hash);
-    if (rv == CKR_OK)
-        rv = bind_session_key(s, slot, &s1, hash, value);
+        rv = bind_session_key(s, slot, &s1, pub.spki_hash, value);
     if (rv == CKR_OK) {
         memcpy(p->pPublicData, point, ECDH_POINT_LEN);
         p->ulPublicDataLen = ECDH_POINT_LEN;
@@ -245,7 +239,6 @@ static CK_RV wrap_ecdh(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
     *out_len = 0;
     OPENSSL_cleanse(value, sizeof(value));
     EVP_PKEY_free(eph); /* the ephemeral private key is gone with it */
-    EVP_PKEY_free(pub);
     return rv;
 }
 
@@ -253,7 +246,7 @@ static CK_RV wrap_ecdh(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
 
 /* The wrapping key of an injection: a bound S1 with its value and CKA_WRAP. */
 static CK_RV bound_session_key(tok_session *s, CK_OBJECT_HANDLE h, tok_object *s1,
-                               const uint8_t **key, const uint8_t **aad)
+                               const uint8_t **key, const uint8_t **binding)
 {
     CK_RV rv = tok_object_get(s, h, s1);
     if (rv == CKR_OBJECT_HANDLE_INVALID)
@@ -263,23 +256,62 @@ static CK_RV bound_session_key(tok_session *s, CK_OBJECT_HANDLE h, tok_object *s
     if (s1->cls != CKO_SECRET_KEY || s1->key_type != CKK_AES)
         return CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
     const tok_attr *value = tok_attrs_find(s1->attrs, CKA_VALUE);
-    const tok_attr *binding = tok_attrs_find(s1->attrs, CKA_VENDOR_SKS_INJECTION_AAD);
+    const tok_attr *bound = tok_attrs_find(s1->attrs, CKA_VENDOR_SKS_INJECTION_AAD);
     /* Never sent to a card under a K1 (or a card's own S1, which has no value here). */
-    if (s1->where != TOK_OBJ_SESSION || value == NULL || value->value == NULL || binding == NULL ||
-        binding->len != 32)
+    if (s1->where != TOK_OBJ_SESSION || value == NULL || value->value == NULL || bound == NULL ||
+        bound->len != 32)
         return CKR_WRAPPING_KEY_HANDLE_INVALID;
     if (value->len != S1_LEN)
         return CKR_WRAPPING_KEY_SIZE_RANGE;
     if (!tok_attrs_bool(s1->attrs, CKA_WRAP, CK_FALSE))
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     *key = value->value;
-    *aad = binding->value;
+    *binding = bound->value;
     return CKR_OK;
 }
 
-/* K2: an extractable software private key of a kind the card takes; its PKCS#8. */
-static CK_RV injected_key(tok_session *s, CK_OBJECT_HANDLE h, const tok_object *s1, uint8_t **der,
-                          size_t *der_len)
+/*
+ * K2's KeyUsage, derived from its attributes as the card token derives the
+ * new key's from C_UnwrapKey's template (C_GenerateKeyPair's rule,
+ * tok_keypair.c): CKA_SIGN sign, CKA_DECRYPT or CKA_UNWRAP decrypt,
+ * CKA_DERIVE key agreement. 0 when no card key could have it (none, or one
+ * the key type cannot serve: RSA does not agree keys, EC does not decrypt).
+ */
+static uint8_t k2_usage(const tok_attrs *a, int rsa)
+{
+    uint8_t usage = 0;
+    if (tok_attrs_bool(a, CKA_SIGN, CK_FALSE))
+        usage |= SKS_USAGE_SIGN;
+    if (tok_attrs_bool(a, CKA_DECRYPT, CK_FALSE) || tok_attrs_bool(a, CKA_UNWRAP, CK_FALSE))
+        usage |= SKS_USAGE_DECRYPT;
+    if (tok_attrs_bool(a, CKA_DERIVE, CK_FALSE))
+        usage |= SKS_USAGE_KEY_AGREEMENT;
+    uint8_t possible = SKS_USAGE_SIGN | (rsa ? SKS_USAGE_DECRYPT : SKS_USAGE_KEY_AGREEMENT);
+    return (usage & ~possible) == 0 ? usage : 0;
+}
+
+/*
+ * The AAD of a blob (docs/protocol.md 10.2): the binding (SHA-256 of K1's
+ * SubjectPublicKeyInfo), the length of K2's CKA_ID as one byte, the ID,
+ * K2's KeyUsage. Its length.
+ */
+static size_t blob_aad(const uint8_t binding[32], const tok_attr *id, uint8_t usage,
+                       uint8_t aad[INJECT_AAD_MAX])
+{
+    memcpy(aad, binding, 32);
+    aad[32] = (uint8_t)id->len; /* 1..SKS_ID_MAX (injected_key) */
+    memcpy(aad + 33, id->value, id->len);
+    aad[33 + id->len] = usage;
+    return 33 + id->len + 1;
+}
+
+/*
+ * K2: an extractable software private key of a kind the card takes, with
+ * a CKA_ID the card can give the new key and a KeyUsage it can serve; its
+ * PKCS#8, made once and kept with the object (tok_soft_cache.c).
+ */
+static CK_RV injected_key(tok_session *s, CK_OBJECT_HANDLE h, const tok_object *s1,
+                          tok_soft_private_view *k2_view, const tok_attr **id, uint8_t *usage)
 {
     tok_object k2;
     CK_RV rv = tok_object_get(s, h, &k2);
@@ -287,19 +319,21 @@ static CK_RV injected_key(tok_session *s, CK_OBJECT_HANDLE h, const tok_object *
         return CKR_KEY_HANDLE_INVALID;
     if (rv != CKR_OK)
         return rv;
-    EVP_PKEY *pk = k2.where == TOK_OBJ_SESSION ? tok_soft_private_key(k2.attrs) : NULL;
-    if (pk == NULL)
-        rv = CKR_KEY_NOT_WRAPPABLE;
-    else if (!tok_attrs_bool(k2.attrs, CKA_EXTRACTABLE, CK_FALSE))
-        rv = CKR_KEY_UNEXTRACTABLE;
-    else if (tok_attrs_bool(k2.attrs, CKA_WRAP_WITH_TRUSTED, CK_FALSE) &&
-             !tok_attrs_bool(s1->attrs, CKA_TRUSTED, CK_FALSE))
-        rv = CKR_KEY_NOT_WRAPPABLE;
-    else if (sks_key_algorithm(pk) == 0)
+    if (k2.where != TOK_OBJ_SESSION || !tok_soft_is_private_key(k2.attrs))
+        return CKR_KEY_NOT_WRAPPABLE;
+    if (!tok_attrs_bool(k2.attrs, CKA_EXTRACTABLE, CK_FALSE))
+        return CKR_KEY_UNEXTRACTABLE;
+    if (tok_attrs_bool(k2.attrs, CKA_WRAP_WITH_TRUSTED, CK_FALSE) &&
+        !tok_attrs_bool(s1->attrs, CKA_TRUSTED, CK_FALSE))
+        return CKR_KEY_NOT_WRAPPABLE;
+    /* The blob is bound to the new key's ID and KeyUsage: both must be ones the card takes. */
+    *id = tok_attrs_find(k2.attrs, CKA_ID);
+    *usage = k2_usage(k2.attrs, k2.key_type == CKK_RSA);
+    if (*id == NULL || (*id)->len < 1 || (*id)->len > SKS_ID_MAX || *usage == 0)
+        return CKR_KEY_NOT_WRAPPABLE;
+    rv = tok_soft_cache_private(k2.sobj, k2_view);
+    if (rv == CKR_OK && k2_view->alg == 0)
         rv = CKR_KEY_SIZE_RANGE; /* the card takes RSA 2048/3072/4096, EC P-256/P-384 */
-    if (rv == CKR_OK)
-        rv = sks_pkcs8_encode(pk, der, der_len) == 0 ? CKR_OK : CKR_FUNCTION_FAILED;
-    EVP_PKEY_free(pk);
     return rv;
 }
 
@@ -307,29 +341,30 @@ static CK_RV wrap_inject(tok_session *s, const CK_MECHANISM *m, CK_OBJECT_HANDLE
                          CK_OBJECT_HANDLE k2_handle, uint8_t *out, CK_ULONG *out_len)
 {
     tok_object s1;
-    const uint8_t *key = NULL, *aad = NULL;
-    uint8_t *der = NULL;
-    size_t der_len = 0;
+    tok_soft_private_view k2;
+    const uint8_t *key = NULL, *binding = NULL;
+    const tok_attr *id = NULL;
+    uint8_t usage = 0;
     int query = 0;
     if (m->pParameter == NULL || m->ulParameterLen != sizeof(CK_SKS_INJECT_PARAMS))
         return CKR_MECHANISM_PARAM_INVALID;
     CK_SKS_INJECT_PARAMS *p = m->pParameter;
-    CK_RV rv = bound_session_key(s, s1_handle, &s1, &key, &aad);
+    CK_RV rv = bound_session_key(s, s1_handle, &s1, &key, &binding);
     if (rv == CKR_OK)
-        rv = injected_key(s, k2_handle, &s1, &der, &der_len);
+        rv = injected_key(s, k2_handle, &s1, &k2, &id, &usage);
     if (rv == CKR_OK)
-        rv = tok_out_check(out, out_len, der_len + TOK_GCM_TAG_LEN, &query);
+        rv = tok_out_check(out, out_len, k2.len + TOK_GCM_TAG_LEN, &query);
     if (rv == CKR_OK && !query) {
-        uint8_t iv[TOK_GCM_IV_LEN];
+        uint8_t iv[TOK_GCM_IV_LEN], aad[INJECT_AAD_MAX];
+        size_t aad_len = blob_aad(binding, id, usage, aad);
         rv = tok_ossl_random(iv, sizeof(iv)) == 0 ? CKR_OK : CKR_FUNCTION_FAILED;
         if (rv == CKR_OK)
-            rv = tok_soft_gcm_seal(key, iv, aad, 32, der, der_len, out);
+            rv = tok_soft_gcm_seal(key, iv, aad, aad_len, k2.der, k2.len, out);
         if (rv == CKR_OK)
             memcpy(p->iv, iv, sizeof(iv));
         else
             *out_len = 0;
     }
-    OPENSSL_clear_free(der, der_len);
     return rv;
 }
 

@@ -10,6 +10,7 @@
 
 #include "token/tok_issuer_int.h"
 #include "token/tok_issuer_token.h"
+#include "token/tok_soft.h"
 
 CK_RV tok_issuer_write_allowed(const tok_session *s, const tok_slot *slot)
 {
@@ -79,6 +80,7 @@ CK_RV tok_issuer_object_replace(tok_session *s, tok_slot *slot, tok_session_obje
         if (rv != CKR_OK)
             return rv;
     }
+    tok_soft_cache_forget(o); /* made from the attributes being replaced */
     tok_attrs_free(&o->attrs);
     o->attrs = *a;
     memset(a, 0, sizeof(*a));

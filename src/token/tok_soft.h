@@ -13,6 +13,7 @@
  *   tok_soft_gen.c   C_GenerateKeyPair and C_CreateObject of private keys
  *   tok_soft_wrap.c  C_WrapKey/C_UnwrapKey of private keys (PKCS#8 under
  *                    an AES key wrap) and the issuer token's key calls
+ *   tok_soft_cache.c what injection keeps per key object between blobs
  */
 #ifndef SKS_TOK_SOFT_H
 #define SKS_TOK_SOFT_H
@@ -138,5 +139,45 @@ CK_RV tok_soft_unwrap_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
 CK_RV tok_soft_derive_key(tok_session *s, tok_slot *slot, const CK_MECHANISM *m,
                           CK_OBJECT_HANDLE base, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                           CK_OBJECT_HANDLE *out);
+
+/* ---- per-object cache for injection (tok_soft_cache.c) ---------------------------- */
+
+/* A software private key object (K2) as an injection blob carries it. */
+typedef struct {
+    const uint8_t *der; /* its PKCS#8 PrivateKeyInfo DER; NULL when alg is 0 */
+    size_t len;
+    uint8_t alg; /* SKS_KEYALG_*, 0: a key the card does not take */
+} tok_soft_private_view;
+/* A public key object (K1) as the session-key mechanisms use it. */
+typedef struct {
+    EVP_PKEY *key;         /* the module's library context */
+    uint8_t spki_hash[32]; /* SHA-256 of its SubjectPublicKeyInfo DER (i2d_PUBKEY) */
+    CK_ULONG bits;
+    uint8_t alg; /* SKS_KEYALG_*, 0: none the card has */
+    size_t size; /* EVP_PKEY_get_size */
+} tok_soft_public_view;
+/*
+ * The cached view of an object, made on first use and checked against the
+ * object's attributes on every use (remade when they changed). What a view
+ * points to belongs to the cache: valid until the next call into the
+ * cache or the object's change; never freed by the caller.
+ * tok_soft_cache_private: CKR_KEY_NOT_WRAPPABLE when the object is not a
+ * software private key. tok_soft_cache_public: CKR_KEY_HANDLE_INVALID when
+ * the object holds no public key.
+ */
+CK_RV tok_soft_cache_private(const tok_session_object *o, tok_soft_private_view *out);
+CK_RV tok_soft_cache_public(const tok_session_object *o, tok_soft_public_view *out);
+/*
+ * RSAES-OAEP (SHA-256, MGF1-SHA-256, empty label) of `len` bytes under the
+ * RSA public key object `o`, with a context kept with its cache entry;
+ * *out_len in: the room at out (at least the modulus size), out: the length.
+ */
+CK_RV tok_soft_cache_oaep(const tok_session_object *o, const uint8_t *in, size_t len, uint8_t *out,
+                          size_t *out_len);
+/*
+ * Drop (PKCS#8 cleansed) what is cached for an object: it is going away
+ * or its attributes were replaced.
+ */
+void tok_soft_cache_forget(const tok_session_object *o);
 
 #endif

@@ -16,8 +16,9 @@
 # where the card is outside the client's process: the same enrollment with
 # a dump of the client's memory at its end: no private component of K2 and
 # no S1 in it, while the key's certificate is (control). An adversarial
-# relay (evil-relay) that flips or truncates the encrypted key, or replays
-# the session key in its place, makes the card refuse, and no key appears.
+# relay (evil-relay) that flips or truncates the encrypted key, replays the
+# session key in its place, or changes the ID the key is to have (the blob
+# is bound to the issuer's), makes the card refuse, and no key appears.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -130,8 +131,9 @@ scan_for_secrets "APDU trace of the EC enrollment" "$cert" "$T/iss-ec.secrets" -
 
 # ---- a refused injection leaves nothing ---------------------------------------------
 # The relay flips one byte of the encrypted K2 (field 6 of message 'I'),
-# then truncates it, then replays the session key message in place of K2.
-for attack in flip:I:6 truncate:I:6 flip:S:6; do
+# then truncates it, then replays the session key message in place of K2,
+# then changes one byte of the new key's ID (field 10 of message 'I').
+for attack in flip:I:6 truncate:I:6 flip:S:6 flip:I:10; do
     before=$("${P11[@]}" --token-label user --login --pin "$IT_PIN" -O 2>/dev/null | grep -c 'Private Key Object' || true)
     issuer_start "$T/iss-bad" --no-archive
     relay_start "$attack"

@@ -91,8 +91,19 @@ void ti_pkcs8(EVP_PKEY *key, sks_writer *out)
     PKCS8_PRIV_KEY_INFO_free(p8);
 }
 
-void ti_seal(const uint8_t s1[TI_S1_LEN], const uint8_t iv[TI_IV_LEN], const uint8_t aad[32],
-             const uint8_t *plain, size_t n, sks_writer *out)
+size_t ti_aad(EVP_PKEY *k1_pub, const char *id, uint8_t usage, uint8_t aad[TI_AAD_MAX])
+{
+    size_t id_len = strlen(id);
+    ck_assert(id_len >= 1 && id_len <= 32);
+    ti_spki_hash(k1_pub, aad);
+    aad[32] = (uint8_t)id_len;
+    memcpy(aad + 33, id, id_len);
+    aad[33 + id_len] = usage;
+    return 33 + id_len + 1;
+}
+
+void ti_seal(const uint8_t s1[TI_S1_LEN], const uint8_t iv[TI_IV_LEN], const uint8_t *aad,
+             size_t aad_len, const uint8_t *plain, size_t n, sks_writer *out)
 {
     uint8_t tag[TI_TAG_LEN];
     uint8_t *ct = OPENSSL_malloc(n + 16);
@@ -101,7 +112,7 @@ void ti_seal(const uint8_t s1[TI_S1_LEN], const uint8_t iv[TI_IV_LEN], const uin
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     ck_assert_ptr_nonnull(ctx);
     ck_assert_int_eq(EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), s1, iv, NULL), 1);
-    ck_assert_int_eq(EVP_EncryptUpdate(ctx, NULL, &len, aad, 32), 1);
+    ck_assert_int_eq(EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)aad_len), 1);
     ck_assert_int_eq(EVP_EncryptUpdate(ctx, ct, &len, plain, (int)n), 1);
     ck_assert_int_eq(EVP_EncryptFinal_ex(ctx, ct + len, &fin), 1);
     ck_assert_int_eq(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TI_TAG_LEN, tag), 1);
@@ -111,17 +122,17 @@ void ti_seal(const uint8_t s1[TI_S1_LEN], const uint8_t iv[TI_IV_LEN], const uin
     OPENSSL_clear_free(ct, n + 16);
 }
 
-void ti_wrap_k2(const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2, uint8_t iv[TI_IV_LEN],
-                sks_writer *out)
+void ti_wrap_k2(const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2, const char *id,
+                uint8_t usage, uint8_t iv[TI_IV_LEN], sks_writer *out)
 {
-    uint8_t aad[32];
+    uint8_t aad[TI_AAD_MAX];
     sks_writer p8;
     sks_writer_init(&p8);
     ck_assert_int_eq(RAND_bytes(iv, TI_IV_LEN), 1);
-    ti_spki_hash(k1_pub, aad);
+    size_t aad_len = ti_aad(k1_pub, id, usage, aad);
     ti_pkcs8(k2, &p8);
     ck_assert(!p8.failed);
-    ti_seal(s1, iv, aad, p8.buf, p8.len, out);
+    ti_seal(s1, iv, aad, aad_len, p8.buf, p8.len, out);
     sks_writer_free(&p8);
 }
 

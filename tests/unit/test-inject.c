@@ -6,10 +6,12 @@
  * (inject-issuer.c), from K1's public key as the card reports it, not with
  * the card's code: a random S1 under RSA-OAEP-SHA256, or S1 from ECDH with a
  * fresh ephemeral key and HMAC-SHA256, and K2's PKCS#8 under AES-256-GCM
- * with aad = SHA-256 of K1's SubjectPublicKeyInfo. An injected key must then
- * sign (and decrypt) so that OpenSSL verifies with the key the test made.
- * Every refused call is checked to leave the card as it was: the same
- * number of keys and the same ChangeCounter.
+ * with aad = SHA-256 of K1's SubjectPublicKeyInfo | len(ID) | ID |
+ * KeyUsage. An injected key must then sign (and decrypt) so that OpenSSL
+ * verifies with the key the test made. Every refused call is checked to
+ * leave the card as it was: the same number of keys and the same
+ * ChangeCounter. A session key serves one blob: every call that reaches
+ * the decryption spends it, so those tests import a fresh one each time.
  */
 #include <string.h>
 
@@ -161,7 +163,7 @@ static void sign_and_verify(tl_card *c, uint32_t key, EVP_PKEY *k2)
 static void rewrap(inject_args *a, const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub, EVP_PKEY *k2)
 {
     sks_writer_reset(&a->blob);
-    ti_wrap_k2(s1, k1_pub, k2, a->iv, &a->blob);
+    ti_wrap_k2(s1, k1_pub, k2, a->id, a->usage, a->iv, &a->blob);
 }
 
 /*
@@ -291,7 +293,7 @@ START_TEST(test_rsa_session_key_rsa_injection)
                          .data = view_of(hash, sizeof(hash))};
     ck_assert_int_eq(tl_call(x.c, SKS_M_SIGN_HASHED_DATA, &sreq, NULL, NULL),
                      SKS_ERR_NOT_AUTHENTICATED);
-    TL_OK(x.c, delete_s1(x.c, x.h));
+    /* The injection used S1 up: there is nothing left to delete. */
     ck_assert_int_eq(delete_s1(x.c, x.h), SKS_ERR_NO_KEY);
 
     sks_writer_free(&ct);
@@ -303,21 +305,31 @@ START_TEST(test_rsa_session_key_rsa_injection)
 }
 END_TEST
 
-/* ECDH session key under an EC K1 without PIN; EC keys P-256 and P-384 with one S1. */
+/*
+ * ECDH session key under an EC K1 without PIN; EC keys P-256 and P-384,
+ * each under its own S1. A second injection with an S1 already used is
+ * refused, whatever the ID, and creates nothing.
+ */
 START_TEST(test_ecdh_session_key_ec_injection)
 {
     with_s1 x;
-    uint32_t key;
+    uint32_t key, used0, ch0, used1, ch1;
     s1_begin(&x, SKS_KEYALG_EC_P256, 0);
     static const char *curves[] = {"P-256", "P-384"};
     static const uint8_t algs[] = {SKS_KEYALG_EC_P256, SKS_KEYALG_EC_P384};
     static const char *ids[] = {"inj-p256", "inj-p384"};
+    EVP_PKEY *k2 = NULL;
+    inject_args a;
     for (size_t i = 0; i < 2; i++) {
-        EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]);
+        if (i > 0) {
+            TL_OK(x.c, import_ecdh_s1(x.c, x.k1.key[0], x.s1, &x.h));
+            sks_writer_free(&a.blob);
+            EVP_PKEY_free(k2);
+        }
+        k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]);
         sks_writer cert;
         sks_writer_init(&cert);
         ti_cert(k2, &cert);
-        inject_args a;
         args_init(&a, x.h, ids[i], SKS_USAGE_SIGN | SKS_USAGE_KEY_AGREEMENT, x.s1, x.k1_pub, k2,
                   &cert);
         TL_OK(x.c, inject(x.c, &a, &key));
@@ -327,15 +339,30 @@ START_TEST(test_ecdh_session_key_ec_injection)
         ck_assert_uint_eq(attrs.algorithm, algs[i]);
         ck_assert_uint_eq(attrs.pin_policy_handle, 0);
         sign_and_verify(x.c, key, k2);
-        sks_writer_free(&a.blob);
         sks_writer_free(&cert);
-        EVP_PKEY_free(k2);
+        a.ncert = 0;
     }
-    /* Once deleted, S1 injects nothing more. */
+    /*
+     * The relay replays the last blob with its S1: under a new ID (the
+     * issuer's blob bound to that ID too, so only S1 can stop it), then as
+     * it was. S1 is gone: NO_KEY, nothing created.
+     */
+    card_state(x.c, &used0, &ch0);
+    a.id = "inj-again";
+    rewrap(&a, x.s1, x.k1_pub, k2);
+    ck_assert_int_eq(inject(x.c, &a, NULL), SKS_ERR_NO_KEY);
+    a.id = ids[1];
+    rewrap(&a, x.s1, x.k1_pub, k2);
+    ck_assert_int_eq(inject(x.c, &a, NULL), SKS_ERR_NO_KEY);
+    card_state(x.c, &used1, &ch1);
+    ck_assert_uint_eq(used1, used0);
+    ck_assert_uint_eq(ch1, ch0);
+    /* Nor does a deleted S1 inject. */
+    TL_OK(x.c, import_ecdh_s1(x.c, x.k1.key[0], x.s1, &x.h));
     TL_OK(x.c, delete_s1(x.c, x.h));
-    EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    inject_args a;
-    args_init(&a, x.h, "inj-late", SKS_USAGE_SIGN, x.s1, x.k1_pub, k2, NULL);
+    a.s1_handle = x.h;
+    a.id = "inj-late";
+    rewrap(&a, x.s1, x.k1_pub, k2);
     ck_assert_int_eq(inject(x.c, &a, NULL), SKS_ERR_NO_KEY);
     sks_writer_free(&a.blob);
     EVP_PKEY_free(k2);
@@ -554,15 +581,45 @@ static void inject_refused(tl_card *c, const inject_args *a, int want, const cha
     ck_assert_msg(used1 == used0 && ch1 == ch0, "%s: the card changed", what);
 }
 
-/* A sealed plaintext under S1 for K1 (not necessarily a key). */
+/* A sealed plaintext under S1 for K1, a->id and a->usage (not necessarily a key). */
 static void seal_plain(inject_args *a, const uint8_t s1[TI_S1_LEN], EVP_PKEY *k1_pub,
                        const uint8_t *plain, size_t n)
 {
-    uint8_t aad[32];
-    ti_spki_hash(k1_pub, aad);
+    uint8_t aad[TI_AAD_MAX];
+    size_t aad_len = ti_aad(k1_pub, a->id, a->usage, aad);
     sks_writer_reset(&a->blob);
     memset(a->iv, 7, sizeof(a->iv));
-    ti_seal(s1, a->iv, aad, plain, n, &a->blob);
+    ti_seal(s1, a->iv, aad, aad_len, plain, n, &a->blob);
+}
+
+/*
+ * Does the card still hold session key `h`? Asked without spending it: a
+ * KeyUsage of 0 is refused (OPTION) before the blob is tried, and an
+ * unknown session key before that (NO_KEY).
+ */
+static int s1_held(tl_card *c, uint32_t h)
+{
+    static const uint8_t zeros[TI_TAG_LEN + 1] = {0};
+    inject_args probe;
+    memset(&probe, 0, sizeof(probe));
+    sks_writer_init(&probe.blob);
+    sks_put_raw(&probe.blob, zeros, sizeof(zeros));
+    probe.s1_handle = h;
+    probe.id = "probe";
+    int st = inject(c, &probe, NULL);
+    sks_writer_free(&probe.blob);
+    ck_assert_msg(st == SKS_ERR_OPTION || st == SKS_ERR_NO_KEY, "probe: %s",
+                  sks_status_name((uint8_t)st));
+    return st == SKS_ERR_OPTION;
+}
+
+/* A fresh S1 for K1 (ECDH) into s1 and a->s1_handle, and K2's blob sealed under it (a->id,
+ * a->usage). */
+static void renew(tl_card *c, uint32_t k1, EVP_PKEY *k1_pub, EVP_PKEY *k2, uint8_t s1[TI_S1_LEN],
+                  inject_args *a)
+{
+    TL_OK(c, import_ecdh_s1(c, k1, s1, &a->s1_handle));
+    rewrap(a, s1, k1_pub, k2);
 }
 
 START_TEST(test_inject_refusals)
@@ -574,7 +631,6 @@ START_TEST(test_inject_refusals)
     provision(c, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, 0, 0, &k1);
     provision(c, SKS_KEYALG_EC_P256, SKS_USAGE_KEY_AGREEMENT, 0, 0, &other);
     TL_OK(c, import_ecdh_s1(c, k1.key[0], s1, &h));
-    TL_OK(c, import_ecdh_s1(c, k1.key[0], s1b, &hb));
     EVP_PKEY *k1_pub = card_public_key(c, k1.key[0]);
     EVP_PKEY *other_pub = card_public_key(c, other.key[0]);
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -588,89 +644,126 @@ START_TEST(test_inject_refusals)
     ti_cert(stranger, &stranger_cert);
     inject_args a;
     args_init(&a, h, "inj", SKS_USAGE_SIGN, s1, k1_pub, k2, NULL);
-    sks_put_raw(&good, a.blob.buf, a.blob.len);
-    uint8_t good_iv[TI_IV_LEN];
-    memcpy(good_iv, a.iv, sizeof(good_iv));
 
-    /* Tampered ciphertext, tag, IV. */
-    static const struct {
-        int where; /* 0 ciphertext, 1 tag, 2 IV */
-        const char *what;
-    } flips[] = {{0, "ciphertext"}, {1, "tag"}, {2, "IV"}};
-    for (size_t i = 0; i < 3; i++) {
-        sks_writer_reset(&a.blob);
-        sks_put_raw(&a.blob, good.buf, good.len);
-        memcpy(a.iv, good_iv, sizeof(a.iv));
-        if (flips[i].where == 0)
-            a.blob.buf[5] ^= 0x80;
-        else if (flips[i].where == 1)
-            a.blob.buf[a.blob.len - 1] ^= 0x01;
-        else
-            a.iv[0] ^= 0x01;
-        inject_refused(c, &a, SKS_ERR_CRYPTO, flips[i].what);
-    }
-    /* Truncated: the tag of another length. */
-    sks_writer_reset(&a.blob);
-    sks_put_raw(&a.blob, good.buf, good.len - 1);
-    memcpy(a.iv, good_iv, sizeof(a.iv));
-    inject_refused(c, &a, SKS_ERR_CRYPTO, "truncated blob");
-    /* Made for another K1 (aad mismatch), or under another S1. */
-    rewrap(&a, s1, other_pub, k2);
-    inject_refused(c, &a, SKS_ERR_CRYPTO, "blob for another K1");
-    a.s1_handle = hb;
-    rewrap(&a, s1, k1_pub, k2);
-    inject_refused(c, &a, SKS_ERR_CRYPTO, "blob under another S1");
-    a.s1_handle = h;
-    /* Plaintexts that are not a supported PKCS#8 key. */
-    static const uint8_t garbage[] = "not a private key at all";
-    seal_plain(&a, s1, k1_pub, garbage, sizeof(garbage));
-    inject_refused(c, &a, SKS_ERR_CRYPTO, "garbage plaintext");
-    ti_pkcs8(k2, &p8);
-    sks_put_byte(&p8, 0);
-    seal_plain(&a, s1, k1_pub, p8.buf, p8.len);
-    inject_refused(c, &a, SKS_ERR_CRYPTO, "PKCS#8 with a trailing byte");
-    EVP_PKEY *unsupported[] = {EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024),
-                               EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
-                               EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521")};
-    for (size_t i = 0; i < 3; i++) {
-        rewrap(&a, s1, k1_pub, unsupported[i]);
-        inject_refused(c, &a, SKS_ERR_ALGORITHM, "unsupported key");
-        EVP_PKEY_free(unsupported[i]);
-    }
-    /* The certificate must hold the injected key. */
-    rewrap(&a, s1, k1_pub, k2);
-    a.cert[0] = view_of(stranger_cert.buf, stranger_cert.len);
-    a.ncert = 1;
-    inject_refused(c, &a, SKS_ERR_OPTION, "certificate of another key");
-    a.cert[0] = view_of("\x30\x03\x02\x01\x01", 5);
-    inject_refused(c, &a, SKS_ERR_OPTION, "not a certificate");
-    a.cert[0] = view_of(cert.buf, cert.len);
-    /* KeyUsage: empty, unknown bits, decrypt with an EC key. */
+    /*
+     * Refused before the blob is tried, S1 kept: KeyUsage empty or with
+     * unknown bits, an ID another key has, an unknown session key.
+     */
     a.usage = 0;
     inject_refused(c, &a, SKS_ERR_OPTION, "KeyUsage 0");
     a.usage = 0x08;
     inject_refused(c, &a, SKS_ERR_OPTION, "KeyUsage 0x08");
-    a.usage = SKS_USAGE_SIGN | SKS_USAGE_DECRYPT;
-    inject_refused(c, &a, SKS_ERR_ALGORITHM, "decrypt with an EC key");
     a.usage = SKS_USAGE_SIGN;
-    /* An ID another key has. */
     a.id = "key1";
     inject_refused(c, &a, SKS_ERR_OPTION, "ID in use");
     a.id = "inj";
-    /* An unknown session key. */
     a.s1_handle = h ^ 0x5A5A5A5Au;
     inject_refused(c, &a, SKS_ERR_NO_KEY, "unknown session key");
     a.s1_handle = h;
+    ck_assert(s1_held(c, h));
 
-    /* After all that S1 still works, once; the same ID then is taken. */
+    /*
+     * Tampered ciphertext, tag, IV; truncated. Each spends its S1: the
+     * relay cannot try again, not even with the blob as the issuer made it.
+     */
+    static const struct {
+        int where; /* 0 ciphertext, 1 tag, 2 IV, 3 truncated */
+        const char *what;
+    } flips[] = {{0, "ciphertext"}, {1, "tag"}, {2, "IV"}, {3, "truncated blob"}};
+    for (size_t i = 0; i < 4; i++) {
+        if (i > 0)
+            renew(c, k1.key[0], k1_pub, k2, s1, &a);
+        sks_writer_reset(&good);
+        sks_put_raw(&good, a.blob.buf, a.blob.len);
+        uint8_t good_iv[TI_IV_LEN];
+        memcpy(good_iv, a.iv, sizeof(good_iv));
+        if (flips[i].where == 0)
+            a.blob.buf[5] ^= 0x80;
+        else if (flips[i].where == 1)
+            a.blob.buf[a.blob.len - 1] ^= 0x01;
+        else if (flips[i].where == 2)
+            a.iv[0] ^= 0x01;
+        else
+            a.blob.len--;
+        inject_refused(c, &a, SKS_ERR_CRYPTO, flips[i].what);
+        ck_assert(!s1_held(c, a.s1_handle));
+        sks_writer_reset(&a.blob);
+        sks_put_raw(&a.blob, good.buf, good.len);
+        memcpy(a.iv, good_iv, sizeof(a.iv));
+        inject_refused(c, &a, SKS_ERR_NO_KEY, "the good blob after a failed one");
+    }
+    /*
+     * The blob is bound to the issuer's ID and KeyUsage: the same blob under
+     * another ID, or with another KeyUsage, does not open, creates nothing
+     * and spends S1.
+     */
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    a.id = "inj-other";
+    inject_refused(c, &a, SKS_ERR_CRYPTO, "blob under another ID");
+    ck_assert(!s1_held(c, a.s1_handle));
+    a.id = "inj";
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    a.usage = SKS_USAGE_SIGN | SKS_USAGE_KEY_AGREEMENT;
+    inject_refused(c, &a, SKS_ERR_CRYPTO, "blob with another KeyUsage");
+    a.usage = SKS_USAGE_SIGN;
+    /* Made for another K1 (aad mismatch), or under another S1 (which it spends, not the other). */
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    rewrap(&a, s1, other_pub, k2);
+    inject_refused(c, &a, SKS_ERR_CRYPTO, "blob for another K1");
+    TL_OK(c, import_ecdh_s1(c, k1.key[0], s1, &h));
+    TL_OK(c, import_ecdh_s1(c, k1.key[0], s1b, &hb));
+    a.s1_handle = hb;
+    rewrap(&a, s1, k1_pub, k2);
+    inject_refused(c, &a, SKS_ERR_CRYPTO, "blob under another S1");
+    ck_assert(!s1_held(c, hb));
+    ck_assert(s1_held(c, h));
+    TL_OK(c, delete_s1(c, h));
+    /* Plaintexts that are not a supported PKCS#8 key (they open: the tag is right). */
+    static const uint8_t garbage[] = "not a private key at all";
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    seal_plain(&a, s1, k1_pub, garbage, sizeof(garbage));
+    inject_refused(c, &a, SKS_ERR_CRYPTO, "garbage plaintext");
+    ti_pkcs8(k2, &p8);
+    sks_put_byte(&p8, 0);
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    seal_plain(&a, s1, k1_pub, p8.buf, p8.len);
+    inject_refused(c, &a, SKS_ERR_CRYPTO, "PKCS#8 with a trailing byte");
+    ck_assert(!s1_held(c, a.s1_handle));
+    EVP_PKEY *unsupported[] = {EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024),
+                               EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+                               EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521")};
+    for (size_t i = 0; i < 3; i++) {
+        renew(c, k1.key[0], k1_pub, unsupported[i], s1, &a);
+        inject_refused(c, &a, SKS_ERR_ALGORITHM, "unsupported key");
+        EVP_PKEY_free(unsupported[i]);
+    }
+    /* The certificate must hold the injected key. */
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    a.cert[0] = view_of(stranger_cert.buf, stranger_cert.len);
+    a.ncert = 1;
+    inject_refused(c, &a, SKS_ERR_OPTION, "certificate of another key");
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    a.cert[0] = view_of("\x30\x03\x02\x01\x01", 5);
+    inject_refused(c, &a, SKS_ERR_OPTION, "not a certificate");
+    a.cert[0] = view_of(cert.buf, cert.len);
+    /* Decrypt with an EC key: the issuer sealed that usage, the card still refuses it. */
+    a.usage = SKS_USAGE_SIGN | SKS_USAGE_DECRYPT;
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
+    inject_refused(c, &a, SKS_ERR_ALGORITHM, "decrypt with an EC key");
+    a.usage = SKS_USAGE_SIGN;
+
+    /* A good blob under a fresh S1 works; the same ID then is taken. */
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
     TL_OK(c, inject(c, &a, &key));
     sign_and_verify(c, key, k2);
+    renew(c, k1.key[0], k1_pub, k2, s1, &a);
     inject_refused(c, &a, SKS_ERR_OPTION, "ID just injected");
 
     /* K1 deleted: its session keys inject nothing. */
     sks_req_delete_key del = {.key_handle = k1.key[0], .authorization = {NULL, 0}};
     TL_OK(c, tl_call(c, SKS_M_DELETE_KEY, &del, NULL, NULL));
     a.id = "inj2";
+    rewrap(&a, s1, k1_pub, k2);
     inject_refused(c, &a, SKS_ERR_NO_KEY, "K1 deleted");
 
     sks_writer_free(&a.blob);

@@ -10,7 +10,10 @@
  * and its certificate must show as a CKO_CERTIFICATE. The session key S1
  * must be refused by every standard mechanism, must not be readable, and
  * must be released on the card when its object goes (checked by filling the
- * card's SKS_SESSION_KEYS_MAX places again).
+ * card's SKS_SESSION_KEYS_MAX places again). A blob is bound to the ID and
+ * KeyUsage the issuer meant (the AAD): the tests seal it for the ones the
+ * template asks for unless they play a relay that changes them; and S1
+ * serves one blob, so every try that reaches the card takes a fresh S1.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -125,11 +128,27 @@ typedef struct {
     const char *id;
     CK_BBOOL sign, decrypt, derive, extractable;
     int usage_given; /* CKA_SIGN.. in the template; else the key generation defaults */
+    int omit_id;     /* no CKA_ID in the template */
     sks_writer *cert;
     /* The blob, made by the test (random IV) unless `tamper` changes it. */
-    EVP_PKEY *aad_key; /* the K1 whose SPKI is the aad; NULL: the real K1 */
-    int tamper;        /* 1 ciphertext, 2 tag, 3 IV */
+    EVP_PKEY *aad_key;   /* the K1 whose SPKI is the aad; NULL: the real K1 */
+    const char *blob_id; /* the ID the blob is sealed for; NULL: the template's */
+    uint8_t blob_usage;  /* the KeyUsage it is sealed for; 0: the template's */
+    int tamper;          /* 1 ciphertext, 2 tag, 3 IV */
 } inject_spec;
+
+/*
+ * The KeyUsage a template asks for, by the rule of C_GenerateKeyPair
+ * (docs/token.md): CKA_SIGN sign, CKA_DECRYPT decrypt, CKA_DERIVE key
+ * agreement; none given: all the key type can do.
+ */
+static uint8_t template_usage(const inject_spec *is)
+{
+    if (!is->usage_given)
+        return SKS_USAGE_SIGN | (is->type == CKK_RSA ? SKS_USAGE_DECRYPT : SKS_USAGE_KEY_AGREEMENT);
+    return (uint8_t)((is->sign ? SKS_USAGE_SIGN : 0) | (is->decrypt ? SKS_USAGE_DECRYPT : 0) |
+                     (is->derive ? SKS_USAGE_KEY_AGREEMENT : 0));
+}
 
 /* Inject K2 under S1 through the module. */
 static CK_RV inject(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h1,
@@ -140,7 +159,9 @@ static CK_RV inject(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h
     sks_writer blob;
     sks_writer_init(&blob);
     memset(&p, 0, sizeof(p));
-    ti_wrap_k2(s1, is->aad_key != NULL ? is->aad_key : k1_pub, k2, p.iv, &blob);
+    ti_wrap_k2(s1, is->aad_key != NULL ? is->aad_key : k1_pub, k2,
+               is->blob_id != NULL ? is->blob_id : is->id,
+               is->blob_usage != 0 ? is->blob_usage : template_usage(is), p.iv, &blob);
     if (is->tamper == 1)
         blob.buf[3] ^= 0x10;
     else if (is->tamper == 2)
@@ -154,13 +175,15 @@ static CK_RV inject(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h
     CK_ATTRIBUTE t[8] = {
         {CKA_CLASS, &private_class, sizeof(private_class)},
         {CKA_KEY_TYPE, (void *)&is->type, sizeof(is->type)},
-        {CKA_ID, (void *)is->id, strlen(is->id)},
         {CKA_LABEL, "injected", 8},
         {CKA_EXTRACTABLE, (void *)&is->extractable, sizeof(CK_BBOOL)},
+        {CKA_ID, (void *)is->id, strlen(is->id)},
         {CKA_SIGN, (void *)&is->sign, sizeof(CK_BBOOL)},
         {CKA_DECRYPT, (void *)&is->decrypt, sizeof(CK_BBOOL)},
         {CKA_DERIVE, (void *)&is->derive, sizeof(CK_BBOOL)},
     };
+    if (is->omit_id)
+        t[4] = t[3]; /* CKA_EXTRACTABLE twice, with one value: no CKA_ID */
     CK_MECHANISM m = {CKM_VENDOR_SKS_INJECT_KEY, &p, sizeof(p)};
     CK_RV rv = f->C_UnwrapKey(s, &m, h1, blob.buf, blob.len, t, is->usage_given ? 8 : 5, out);
     sks_writer_free(&blob);
@@ -220,6 +243,20 @@ START_TEST(t_rsa_session_key_rsa_injection)
     tt_assert_bytes(x.f, x.s, ch, CKA_VALUE, cert.buf, cert.len);
     tt_sign_and_verify(x.f, x.s, k2h, k2);
 
+    /*
+     * S1 served its one blob: the module shows it names no card key any
+     * more, and a second injection with it (a relay replaying the blob
+     * under another ID) is refused without creating anything.
+     */
+    ck_assert_uint_eq(tt_get_ulong(x.f, x.s, h1, CKA_VENDOR_SKS_CARD_HANDLE), 0);
+    CK_ULONG keys = tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL);
+    is.id = "inj-twice";
+    is.cert = NULL;
+    CK_OBJECT_HANDLE again;
+    TT_RV(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &again), CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL), keys);
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, "inj-twice", NULL), 0);
+
     /* Another session sees the key too: it is a token object of the card. */
     CK_SESSION_HANDLE s2 = tt_open(x.f, tt_slot_by_label(x.f, "pin"));
     ck_assert_uint_eq(tt_find_id(x.f, s2, CKO_PRIVATE_KEY, "inj"), k2h);
@@ -232,7 +269,7 @@ START_TEST(t_rsa_session_key_rsa_injection)
 }
 END_TEST
 
-/* ECDH S1 under an EC K1 without PIN; EC keys of both curves from one S1. */
+/* ECDH S1 under an EC K1 without PIN; EC keys of both curves, each under its own S1. */
 START_TEST(t_ecdh_session_key_ec_injection)
 {
     uint8_t s1[TI_S1_LEN];
@@ -243,6 +280,8 @@ START_TEST(t_ecdh_session_key_ec_injection)
     ck_assert_uint_eq(tt_get_bool(x.f, x.s, h1, CKA_PRIVATE), CK_FALSE); /* as K1 */
     static const char *curves[] = {"P-256", "P-384"}, *ids[] = {"p256", "p384"};
     for (size_t i = 0; i < 2; i++) {
+        if (i > 0)
+            TT_OK(unwrap_ecdh_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
         EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]);
         sks_writer cert;
         sks_writer_init(&cert);
@@ -259,6 +298,7 @@ START_TEST(t_ecdh_session_key_ec_injection)
     /* Without a certificate path there is no certificate object. */
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     inject_spec is = {.type = CKK_EC, .id = "nocert", .sign = CK_TRUE, .usage_given = 1};
+    TT_OK(unwrap_ecdh_s1(x.f, x.s, x.k1h, x.k1_pub, s1, &h1));
     TT_OK(inject(x.f, x.s, h1, s1, x.k1_pub, k2, &is, &k2h));
     ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_CERTIFICATE, "nocert", NULL), 0);
     ck_assert_uint_eq(tt_get_bool(x.f, x.s, k2h, CKA_DERIVE), CK_FALSE);
@@ -386,8 +426,12 @@ START_TEST(t_refusals_create_nothing)
           CKR_WRAPPED_KEY_INVALID);
     sks_writer_free(&enc);
 
-    /* Injection: tampered blobs, a blob for another K1, certificates that do not fit. */
-    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
+    /*
+     * Injection: tampered blobs, a blob for another K1, or sealed for
+     * another ID or KeyUsage than the template's (a relay changing them),
+     * certificates that do not fit. Each try the card decrypts spends its
+     * S1, so each takes a fresh one.
+     */
     EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY *stranger = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     sks_writer cert, stranger_cert;
@@ -397,24 +441,44 @@ START_TEST(t_refusals_create_nothing)
     ti_cert(stranger, &stranger_cert);
     for (int t = 1; t <= 3; t++) {
         inject_spec is = {.type = CKK_EC, .id = "inj", .cert = &cert, .tamper = t};
+        TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
         TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
+        /* ... and the relay cannot try again, not even with the blob as it was made. */
+        is.tamper = 0;
+        TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_UNWRAPPING_KEY_HANDLE_INVALID);
     }
     inject_spec is = {.type = CKK_EC, .id = "inj", .cert = &cert, .aad_key = another_card};
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
     is.aad_key = NULL;
+    is.blob_id = "inj-issuer";
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
+    is.blob_id = NULL;
+    is.blob_usage = SKS_USAGE_SIGN; /* the template asks for sign and key agreement */
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
+    is.blob_usage = 0;
     is.cert = &stranger_cert;
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_MECHANISM_PARAM_INVALID);
     sks_writer junk;
     sks_writer_init(&junk);
     sks_put_raw(&junk, "\x30\x03\x02\x01\x01", 5);
     is.cert = &junk;
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_MECHANISM_PARAM_INVALID);
     is.cert = &cert;
-    /* Templates: the wrong key type (by usage, and sign-only), exportable, an ID in use. */
+    /* Templates: the wrong key type (by usage, and sign-only). */
     is.type = CKK_RSA;
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_WRAPPED_KEY_INVALID);
     inject_spec sign_only_rsa = {.type = CKK_RSA, .id = "inj", .sign = CK_TRUE, .usage_given = 1};
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &sign_only_rsa, &out), CKR_WRAPPED_KEY_INVALID);
+    /* Refused by the module before the card sees them (S1 kept): exportable, an ID in use, no ID.
+     */
+    TT_OK(unwrap_rsa_s1(x.f, x.s, x.k1h, k1_pub, s1, &h1));
     is.type = CKK_EC;
     is.extractable = CK_TRUE;
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_ATTRIBUTE_VALUE_INVALID);
@@ -422,6 +486,9 @@ START_TEST(t_refusals_create_nothing)
     is.id = "key1";
     TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_ATTRIBUTE_VALUE_INVALID);
     is.id = "inj";
+    is.omit_id = 1;
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_TEMPLATE_INCOMPLETE);
+    is.omit_id = 0;
     /* A read-only session cannot make a token key. */
     CK_SESSION_HANDLE ro;
     TT_OK(x.f->C_OpenSession(tt_slot_by_label(x.f, "pin"), CKF_SERIAL_SESSION, NULL, NULL, &ro));
@@ -433,8 +500,12 @@ START_TEST(t_refusals_create_nothing)
     ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL), keys_before);
     ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, "inj", NULL), 0);
     ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_CERTIFICATE, "inj", NULL), 0);
-    /* And the same S1 still injects the right key. */
+    /* The S1 the module refused before the card saw it still injects the right key, once. */
     TT_OK(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out));
+    ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL), keys_before + 1);
+    tt_sign_and_verify(x.f, x.s, out, k2);
+    is.id = "inj-again";
+    TT_RV(inject(x.f, x.s, h1, s1, k1_pub, k2, &is, &out), CKR_UNWRAPPING_KEY_HANDLE_INVALID);
     ck_assert_uint_eq(tt_count_id(x.f, x.s, CKO_PRIVATE_KEY, NULL, NULL), keys_before + 1);
 
     sks_writer_free(&cert);

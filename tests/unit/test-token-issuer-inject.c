@@ -8,11 +8,15 @@
  *     private key and the returned point, and S1 = HMAC-SHA256(Z,
  *     "SKS session key");
  *   - CKM_VENDOR_SKS_INJECT_KEY: the test opens AES-256-GCM with the S1 it
- *     knows, the returned IV and aad = SHA-256(K1's SubjectPublicKeyInfo),
- *     and compares the PKCS#8 with K2;
+ *     knows, the returned IV and aad = SHA-256(K1's SubjectPublicKeyInfo) |
+ *     len(ID) | ID | KeyUsage (docs/protocol.md 10.2, built here from K2's
+ *     CKA_ID and usage attributes), and compares the PKCS#8 with K2;
  * and the refusals: wrong key types and sizes, an S1 never sent to a card,
- * an unextractable K2, buffers too small (with the size needed), the
- * mechanisms on a card token.
+ * an unextractable K2, a K2 without an ID or usage the card can take,
+ * buffers too small (with the size needed), the mechanisms on a card token.
+ * What the issuer token keeps between blobs must follow the objects: a K2
+ * or K1 destroyed and made again from another key, even under the same
+ * handle after C_Finalize, gives blobs of the new key.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -40,17 +44,37 @@ static void spki_hash(EVP_PKEY *pk, unsigned char out[32])
     OPENSSL_free(der);
 }
 
+/* The largest AAD: the SPKI digest, the ID's length, a 32-byte ID, KeyUsage. */
+#define AAD_MAX (32 + 1 + 32 + 1)
+
+/*
+ * The AAD a card uses for a blob (docs/protocol.md 10.2): SHA-256 of K1's
+ * SubjectPublicKeyInfo, the ID's length as one byte, the ID, the KeyUsage
+ * byte (1 sign, 2 decrypt, 4 key agreement). Its length.
+ */
+static size_t card_aad(EVP_PKEY *k1, const char *id, unsigned char usage,
+                       unsigned char aad[AAD_MAX])
+{
+    size_t id_len = strlen(id);
+    ck_assert(id_len >= 1 && id_len <= 32);
+    spki_hash(k1, aad);
+    aad[32] = (unsigned char)id_len;
+    memcpy(aad + 33, id, id_len);
+    aad[33 + id_len] = usage;
+    return 33 + id_len + 1;
+}
+
 /* Open an injection blob (ciphertext | tag) with S1, the IV and the AAD: the PKCS#8. */
 static unsigned char *open_blob(const unsigned char s1[32], const unsigned char iv[12],
-                                const unsigned char aad[32], const unsigned char *blob, size_t len,
-                                int *out_len)
+                                const unsigned char *aad, size_t aad_len, const unsigned char *blob,
+                                size_t len, int *out_len)
 {
     ck_assert_uint_gt(len, 16);
     unsigned char *pt = malloc(len);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, fin = 0;
     ck_assert_int_eq(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, s1, iv), 1);
-    ck_assert_int_eq(EVP_DecryptUpdate(ctx, NULL, &n, aad, 32), 1);
+    ck_assert_int_eq(EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len), 1);
     ck_assert_int_eq(EVP_DecryptUpdate(ctx, pt, &n, blob, (int)len - 16), 1);
     ck_assert_int_eq(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)(blob + len - 16)),
                      1);
@@ -60,8 +84,47 @@ static unsigned char *open_blob(const unsigned char s1[32], const unsigned char 
     return pt;
 }
 
-/* A session K2 made by C_CreateObject from an OpenSSL RSA key (all components). */
-static CK_OBJECT_HANDLE rsa_k2(ti_ctx *c, EVP_PKEY *pk, CK_BBOOL extractable)
+/* Does the blob open with this AAD? (The tag decides; nothing is returned.) */
+static int blob_opens(const unsigned char s1[32], const unsigned char iv[12],
+                      const unsigned char *aad, size_t aad_len, const unsigned char *blob,
+                      size_t len)
+{
+    unsigned char *junk = malloc(len);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0;
+    ck_assert_int_eq(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, s1, iv), 1);
+    ck_assert_int_eq(EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len), 1);
+    ck_assert_int_eq(EVP_DecryptUpdate(ctx, junk, &n, blob, (int)len - 16), 1);
+    ck_assert_int_eq(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)(blob + len - 16)),
+                     1);
+    int ok = EVP_DecryptFinal_ex(ctx, junk + n, &n) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    free(junk);
+    return ok;
+}
+
+/* RSAES-OAEP (SHA-256, MGF1-SHA-256, no label) decryption with K1's private key: S1. */
+static void oaep_decrypt(EVP_PKEY *k1, const unsigned char *wrapped, size_t len,
+                         unsigned char s1[32])
+{
+    unsigned char plain[512];
+    size_t plain_len = sizeof(plain);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k1, NULL);
+    ck_assert_int_eq(EVP_PKEY_decrypt_init(ctx), 1);
+    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
+    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
+    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256());
+    ck_assert_int_eq(EVP_PKEY_decrypt(ctx, plain, &plain_len, wrapped, len), 1);
+    EVP_PKEY_CTX_free(ctx);
+    ck_assert_uint_eq(plain_len, 32);
+    memcpy(s1, plain, 32);
+}
+
+/*
+ * A session K2 made by C_CreateObject from an OpenSSL RSA key (all
+ * components), CKA_SIGN true, with CKA_ID `id` unless NULL.
+ */
+static CK_OBJECT_HANDLE rsa_k2(ti_ctx *c, EVP_PKEY *pk, CK_BBOOL extractable, const char *id)
 {
     static const char *const names[] = {
         OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
@@ -73,7 +136,7 @@ static CK_OBJECT_HANDLE rsa_k2(ti_ctx *c, EVP_PKEY *pk, CK_BBOOL extractable)
         CKA_PRIME_2, CKA_EXPONENT_1,      CKA_EXPONENT_2,       CKA_COEFFICIENT};
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_KEY_TYPE kt = CKK_RSA;
-    CK_ATTRIBUTE t[12] = {{CKA_CLASS, &cls, sizeof(cls)},
+    CK_ATTRIBUTE t[13] = {{CKA_CLASS, &cls, sizeof(cls)},
                           {CKA_KEY_TYPE, &kt, sizeof(kt)},
                           {CKA_EXTRACTABLE, &extractable, 1},
                           {CKA_SIGN, (void *)&ti_yes, 1}};
@@ -85,8 +148,11 @@ static CK_OBJECT_HANDLE rsa_k2(ti_ctx *c, EVP_PKEY *pk, CK_BBOOL extractable)
         t[4 + i] = (CK_ATTRIBUTE){types[i], bufs[i], (CK_ULONG)BN_bn2bin(bn, bufs[i])};
         BN_clear_free(bn);
     }
+    CK_ULONG n = 12;
+    if (id != NULL)
+        t[n++] = (CK_ATTRIBUTE){CKA_ID, (void *)id, strlen(id)};
     CK_OBJECT_HANDLE h;
-    TT_OK(c->f->C_CreateObject(c->s, t, 12, &h));
+    TT_OK(c->f->C_CreateObject(c->s, t, n, &h));
     for (int i = 0; i < 8; i++)
         free(bufs[i]);
     return h;
@@ -114,16 +180,8 @@ START_TEST(t_rsa_oaep_and_inject)
     ck_assert_uint_eq(len, 256);
 
     /* What the card does with K1. */
-    unsigned char plain[256];
-    size_t plain_len = sizeof(plain);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k1, NULL);
-    ck_assert_int_eq(EVP_PKEY_decrypt_init(ctx), 1);
-    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
-    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
-    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256());
-    ck_assert_int_eq(EVP_PKEY_decrypt(ctx, plain, &plain_len, wrapped, len), 1);
-    EVP_PKEY_CTX_free(ctx);
-    ck_assert_uint_eq(plain_len, 32);
+    unsigned char plain[32];
+    oaep_decrypt(k1, wrapped, len, plain);
     ck_assert_mem_eq(plain, s1_value, 32);
 
     /* S1 is bound to K1 now: the AAD is SHA-256 of K1's SPKI; no other use, no second card. */
@@ -140,9 +198,12 @@ START_TEST(t_rsa_oaep_and_inject)
     CK_MECHANISM gcm_m = {CKM_AES_ECB, NULL, 0};
     TT_RV(c.f->C_EncryptInit(c.s, &gcm_m, s1), CKR_KEY_FUNCTION_NOT_PERMITTED);
 
-    /* K2 from known components: the blob opens to K2's own PKCS#8, byte for byte. */
+    /*
+     * K2 from known components, ID "k2-rsa", CKA_SIGN only: the blob opens
+     * with aad = binding | 6 | "k2-rsa" | 0x01 to K2's own PKCS#8, byte for byte.
+     */
     EVP_PKEY *k2 = ti_openssl_rsa(2048);
-    CK_OBJECT_HANDLE k2_obj = rsa_k2(&c, k2, CK_TRUE);
+    CK_OBJECT_HANDLE k2_obj = rsa_k2(&c, k2, CK_TRUE, "k2-rsa");
     CK_SKS_INJECT_PARAMS ip;
     memset(&ip, 0, sizeof(ip));
     CK_MECHANISM im = {CKM_VENDOR_SKS_INJECT_KEY, &ip, sizeof(ip)};
@@ -156,8 +217,10 @@ START_TEST(t_rsa_oaep_and_inject)
     blob_len = sizeof(blob);
     TT_OK(c.f->C_WrapKey(c.s, &im, s1, k2_obj, blob, &blob_len));
     ck_assert_uint_eq(blob_len, need);
+    unsigned char full_aad[AAD_MAX];
+    size_t aad_len = card_aad(k1, "k2-rsa", 0x01, full_aad);
     int p8_len = 0;
-    unsigned char *p8 = open_blob(s1_value, ip.iv, aad, blob, blob_len, &p8_len);
+    unsigned char *p8 = open_blob(s1_value, ip.iv, full_aad, aad_len, blob, blob_len, &p8_len);
     unsigned char *want = NULL;
     PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(k2);
     int want_len = i2d_PKCS8_PRIV_KEY_INFO(info, &want);
@@ -170,17 +233,15 @@ START_TEST(t_rsa_oaep_and_inject)
     blob_len = sizeof(blob);
     TT_OK(c.f->C_WrapKey(c.s, &im, s1, k2_obj, blob, &blob_len));
     ck_assert(memcmp(iv1, ip.iv, 12) != 0);
-    /* Another AAD (another card's K1) does not open it. */
-    aad[0] ^= 1;
-    EVP_CIPHER_CTX *gctx = EVP_CIPHER_CTX_new();
-    unsigned char junk[4096];
-    int n = 0;
-    ck_assert_int_eq(EVP_DecryptInit_ex(gctx, EVP_aes_256_gcm(), NULL, s1_value, ip.iv), 1);
-    EVP_DecryptUpdate(gctx, NULL, &n, aad, 32);
-    EVP_DecryptUpdate(gctx, junk, &n, blob, (int)blob_len - 16);
-    EVP_CIPHER_CTX_ctrl(gctx, EVP_CTRL_GCM_SET_TAG, 16, blob + blob_len - 16);
-    ck_assert_int_ne(EVP_DecryptFinal_ex(gctx, junk + n, &n), 1);
-    EVP_CIPHER_CTX_free(gctx);
+    /* It opens with its AAD; another card's K1, another ID, another usage: it does not. */
+    aad_len = card_aad(k1, "k2-rsa", 0x01, full_aad);
+    ck_assert(blob_opens(s1_value, ip.iv, full_aad, aad_len, blob, blob_len));
+    full_aad[0] ^= 1;
+    ck_assert(!blob_opens(s1_value, ip.iv, full_aad, aad_len, blob, blob_len));
+    aad_len = card_aad(k1, "k2-rsb", 0x01, full_aad);
+    ck_assert(!blob_opens(s1_value, ip.iv, full_aad, aad_len, blob, blob_len));
+    aad_len = card_aad(k1, "k2-rsa", 0x03, full_aad);
+    ck_assert(!blob_opens(s1_value, ip.iv, full_aad, aad_len, blob, blob_len));
 
     OPENSSL_free(want);
     free(p8);
@@ -211,8 +272,12 @@ START_TEST(t_ecdh_and_inject)
     CK_SKS_ECDH_SESSION_KEY_PARAMS ep = {small, sizeof(small)};
     CK_MECHANISM m = {CKM_VENDOR_SKS_SESSION_KEY_ECDH, &ep, sizeof(ep)};
     CK_ULONG len = 0;
-    TT_OK(c.f->C_WrapKey(c.s, &m, k1_obj, s1, NULL, &len)); /* a length query: nothing done */
+    /* A length query: nothing done, both lengths given (the wrapped key's, the point's). */
+    TT_OK(c.f->C_WrapKey(c.s, &m, k1_obj, s1, NULL, &len));
     ck_assert_uint_eq(len, 0);
+    ck_assert_uint_eq(ep.ulPublicDataLen, 65);
+    ck_assert_ptr_eq(ep.pPublicData, small);
+    ep.ulPublicDataLen = sizeof(small); /* an in/out length: the buffer's size again */
     TT_RV(c.f->C_WrapKey(c.s, &m, k1_obj, s1, dummy, &len), CKR_BUFFER_TOO_SMALL);
     ck_assert_uint_eq(ep.ulPublicDataLen, 65);
     /* Nothing happened: S1 is not bound. */
@@ -251,18 +316,18 @@ START_TEST(t_ecdh_and_inject)
     ck_assert_mem_eq(now, s1_card, 32);
     ck_assert(memcmp(now, old, 32) != 0);
 
-    /* An EC K2 generated on the token, injected under the derived S1. */
+    /* An EC K2 generated on the token (ID "k2", sign and derive), injected under the derived S1. */
     CK_OBJECT_HANDLE pub, priv;
     ti_ec_pair(&c, 1, CK_FALSE, CK_TRUE, "k2", &pub, &priv);
     CK_SKS_INJECT_PARAMS ip;
     memset(&ip, 0, sizeof(ip));
     CK_MECHANISM im = {CKM_VENDOR_SKS_INJECT_KEY, &ip, sizeof(ip)};
-    unsigned char blob[2048], aad[32];
+    unsigned char blob[2048], aad[AAD_MAX];
     CK_ULONG blob_len = sizeof(blob);
     TT_OK(c.f->C_WrapKey(c.s, &im, s1, priv, blob, &blob_len));
-    spki_hash(k1, aad);
+    size_t aad_len = card_aad(k1, "k2", 0x01 | 0x04, aad);
     int p8_len = 0;
-    unsigned char *p8 = open_blob(s1_card, ip.iv, aad, blob, blob_len, &p8_len);
+    unsigned char *p8 = open_blob(s1_card, ip.iv, aad, aad_len, blob, blob_len, &p8_len);
     const unsigned char *p = p8;
     PKCS8_PRIV_KEY_INFO *info = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, p8_len);
     ck_assert_ptr_nonnull(info);
@@ -336,8 +401,187 @@ START_TEST(t_refusals)
     ck_assert_uint_gt(need, 16);
     TT_OK(c.f->C_WrapKey(c.s, &inject, s1, k2, out, &len));
     ck_assert_uint_eq(len, need);
+
+    /*
+     * The blob names the new key's ID and KeyUsage: a K2 without an ID, or
+     * whose usage attributes give none the card can have (EC that decrypts,
+     * RSA that derives, no usage at all), is not wrapped.
+     */
+    CK_OBJECT_HANDLE no_id = rsa_k2(&c, rsa, CK_TRUE, NULL);
+    len = sizeof(out);
+    TT_RV(c.f->C_WrapKey(c.s, &inject, s1, no_id, out, &len), CKR_KEY_NOT_WRAPPABLE);
+    CK_ATTRIBUTE empty_id = {CKA_ID, NULL, 0};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k2, &empty_id, 1));
+    TT_RV(c.f->C_WrapKey(c.s, &inject, s1, k2, out, &len), CKR_KEY_NOT_WRAPPABLE);
+    CK_ATTRIBUTE id = {CKA_ID, "k2", 2};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k2, &id, 1));
+    CK_ATTRIBUTE decrypt = {CKA_DECRYPT, (void *)&ti_yes, 1};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k2, &decrypt, 1));
+    TT_RV(c.f->C_WrapKey(c.s, &inject, s1, k2, out, &len), CKR_KEY_NOT_WRAPPABLE);
+    CK_ATTRIBUTE nothing[] = {{CKA_DECRYPT, (void *)&ti_no, 1},
+                              {CKA_SIGN, (void *)&ti_no, 1},
+                              {CKA_DERIVE, (void *)&ti_no, 1}};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k2, nothing, 3));
+    TT_RV(c.f->C_WrapKey(c.s, &inject, s1, k2, out, &len), CKR_KEY_NOT_WRAPPABLE);
+    CK_OBJECT_HANDLE rsa_derive = rsa_k2(&c, rsa, CK_TRUE, "rsa");
+    CK_ATTRIBUTE derive = {CKA_DERIVE, (void *)&ti_yes, 1};
+    TT_OK(c.f->C_WrapKey(c.s, &inject, s1, rsa_derive, out, &len));
+    len = sizeof(out);
+    TT_OK(c.f->C_SetAttributeValue(c.s, rsa_derive, &derive, 1));
+    TT_RV(c.f->C_WrapKey(c.s, &inject, s1, rsa_derive, out, &len), CKR_KEY_NOT_WRAPPABLE);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ec);
+    ti_finish(&c);
+}
+END_TEST
+
+/*
+ * One blob as a card would take it, checked: a fresh S1 (the known value)
+ * wrapped under K1 with RSA-OAEP and recovered with K1's private key, its
+ * binding SHA-256 of K1's SPKI; then K2 under S1, opened with the AAD of
+ * `id` and `usage`: its PKCS#8 must be the key of `want` (the same public key).
+ */
+static void check_blob(ti_ctx *c, CK_OBJECT_HANDLE k1_obj, EVP_PKEY *k1, CK_OBJECT_HANDLE k2_obj,
+                       EVP_PKEY *want, const char *id, unsigned char usage)
+{
+    CK_OBJECT_HANDLE s1 = ti_aes_key(c, s1_value, 32, CK_TRUE, CK_TRUE);
+    CK_MECHANISM m = {CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP, NULL, 0};
+    unsigned char wrapped[512], got[32], hash[32];
+    CK_ULONG len = sizeof(wrapped);
+    TT_OK(c->f->C_WrapKey(c->s, &m, k1_obj, s1, wrapped, &len));
+    oaep_decrypt(k1, wrapped, len, got);
+    ck_assert_mem_eq(got, s1_value, 32);
+    size_t blen;
+    unsigned char *binding = ti_attr(c, s1, CKA_VENDOR_SKS_INJECTION_AAD, &blen);
+    spki_hash(k1, hash);
+    ck_assert_uint_eq(blen, 32);
+    ck_assert_mem_eq(binding, hash, 32);
+    free(binding);
+
+    CK_SKS_INJECT_PARAMS ip;
+    memset(&ip, 0, sizeof(ip));
+    CK_MECHANISM im = {CKM_VENDOR_SKS_INJECT_KEY, &ip, sizeof(ip)};
+    unsigned char blob[4096], aad[AAD_MAX];
+    CK_ULONG blob_len = sizeof(blob);
+    TT_OK(c->f->C_WrapKey(c->s, &im, s1, k2_obj, blob, &blob_len));
+    size_t aad_len = card_aad(k1, id, usage, aad);
+    int p8_len = 0;
+    unsigned char *p8 = open_blob(s1_value, ip.iv, aad, aad_len, blob, blob_len, &p8_len);
+    const unsigned char *p = p8;
+    EVP_PKEY *k2 = d2i_AutoPrivateKey(NULL, &p, p8_len);
+    ck_assert_ptr_nonnull(k2);
+    ck_assert_ptr_eq(p, p8 + p8_len);
+    ck_assert_int_eq(EVP_PKEY_eq(k2, want), 1);
+    EVP_PKEY_free(k2);
+    OPENSSL_cleanse(p8, (size_t)p8_len);
+    free(p8);
+    TT_OK(c->f->C_DestroyObject(c->s, s1));
+}
+
+/*
+ * The issuer token keeps K1's key and SPKI digest and K2's PKCS#8 between
+ * blobs; every blob still carries what the objects hold now: K2's key
+ * cannot be changed, a change of its label (a session and a token object)
+ * or usage leaves the key and moves the AAD, a K1 without CKA_WRAP is
+ * refused, and objects destroyed and made again from other keys give blobs
+ * of the new keys.
+ */
+START_TEST(t_cache_follows_objects)
+{
+    ti_ctx c;
+    ti_start(&c);
+    EVP_PKEY *k1 = ti_openssl_rsa(2048), *k2 = ti_openssl_rsa(2048), *k2b = ti_openssl_rsa(2048);
+    CK_OBJECT_HANDLE k1_obj = ti_public_key_object(&c, k1, CK_TRUE);
+    CK_OBJECT_HANDLE k2_obj = rsa_k2(&c, k2, CK_TRUE, "k2");
+    check_blob(&c, k1_obj, k1, k2_obj, k2, "k2", 0x01);
+    check_blob(&c, k1_obj, k1, k2_obj, k2, "k2", 0x01);
+
+    /* K2's components are read-only; its label and usage are not. */
+    unsigned char other_d[256];
+    memset(other_d, 0x5A, sizeof(other_d));
+    CK_ATTRIBUTE d = {CKA_PRIVATE_EXPONENT, other_d, sizeof(other_d)};
+    TT_RV(c.f->C_SetAttributeValue(c.s, k2_obj, &d, 1), CKR_ATTRIBUTE_READ_ONLY);
+    CK_ATTRIBUTE label = {CKA_LABEL, "renamed", 7};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k2_obj, &label, 1));
+    check_blob(&c, k1_obj, k1, k2_obj, k2, "k2", 0x01);
+    CK_ATTRIBUTE decrypt = {CKA_DECRYPT, (void *)&ti_yes, 1};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k2_obj, &decrypt, 1));
+    check_blob(&c, k1_obj, k1, k2_obj, k2, "k2", 0x03);
+
+    /* K1's usage is checked on every wrap. */
+    CK_ATTRIBUTE nowrap = {CKA_WRAP, (void *)&ti_no, 1}, wrap = {CKA_WRAP, (void *)&ti_yes, 1};
+    TT_OK(c.f->C_SetAttributeValue(c.s, k1_obj, &nowrap, 1));
+    CK_OBJECT_HANDLE s1 = ti_aes_key(&c, s1_value, 32, CK_TRUE, CK_TRUE);
+    CK_MECHANISM oaep = {CKM_VENDOR_SKS_SESSION_KEY_RSA_OAEP, NULL, 0};
+    unsigned char out[512];
+    CK_ULONG len = sizeof(out);
+    TT_RV(c.f->C_WrapKey(c.s, &oaep, k1_obj, s1, out, &len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    TT_OK(c.f->C_SetAttributeValue(c.s, k1_obj, &wrap, 1));
+
+    /* K2 destroyed: its handle is gone; made again from another key: a blob of that key. */
+    TT_OK(c.f->C_DestroyObject(c.s, k2_obj));
+    TT_OK(c.f->C_WrapKey(c.s, &oaep, k1_obj, s1, out, &len));
+    CK_SKS_INJECT_PARAMS ip;
+    memset(&ip, 0, sizeof(ip));
+    CK_MECHANISM im = {CKM_VENDOR_SKS_INJECT_KEY, &ip, sizeof(ip)};
+    unsigned char blob[4096];
+    CK_ULONG blob_len = sizeof(blob);
+    TT_RV(c.f->C_WrapKey(c.s, &im, s1, k2_obj, blob, &blob_len), CKR_KEY_HANDLE_INVALID);
+    k2_obj = rsa_k2(&c, k2b, CK_TRUE, "k2");
+    check_blob(&c, k1_obj, k1, k2_obj, k2b, "k2", 0x01);
+    /* K1 destroyed and made again from another key: S1 goes to that key, bound to it. */
+    EVP_PKEY *k1b = ti_openssl_rsa(2048);
+    TT_OK(c.f->C_DestroyObject(c.s, k1_obj));
+    k1_obj = ti_public_key_object(&c, k1b, CK_TRUE);
+    check_blob(&c, k1_obj, k1b, k2_obj, k2b, "k2", 0x01);
+
+    /* A token object K2 (its changes go through its file): the same. */
+    CK_OBJECT_HANDLE tok_pub, tok_k2;
+    ti_rsa_pair(&c, 2048, CK_TRUE, CK_TRUE, "tok", &tok_pub, &tok_k2);
+    EVP_PKEY *tok_key = ti_public_key(&c, tok_pub);
+    check_blob(&c, k1_obj, k1b, tok_k2, tok_key, "tok", 0x03);
+    TT_OK(c.f->C_SetAttributeValue(c.s, tok_k2, &label, 1));
+    check_blob(&c, k1_obj, k1b, tok_k2, tok_key, "tok", 0x03);
+    CK_ATTRIBUTE sign_only[] = {{CKA_DECRYPT, (void *)&ti_no, 1}, {CKA_UNWRAP, (void *)&ti_no, 1}};
+    TT_OK(c.f->C_SetAttributeValue(c.s, tok_k2, sign_only, 2));
+    check_blob(&c, k1_obj, k1b, tok_k2, tok_key, "tok", 0x01);
+
+    EVP_PKEY_free(tok_key);
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k1b);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k2b);
+    ti_finish(&c);
+}
+END_TEST
+
+/*
+ * After C_Finalize the module hands out the same handles again, and new
+ * objects may even land at the old addresses: K1 and K2 made again there
+ * from other keys give blobs of the new keys, never what was kept of the
+ * old ones.
+ */
+START_TEST(t_cache_across_restart)
+{
+    ti_ctx c;
+    ti_start(&c);
+    EVP_PKEY *k1 = ti_openssl_rsa(2048), *k2 = ti_openssl_rsa(2048);
+    CK_OBJECT_HANDLE k1_obj = ti_public_key_object(&c, k1, CK_TRUE);
+    CK_OBJECT_HANDLE k2_obj = rsa_k2(&c, k2, CK_TRUE, "k2");
+    check_blob(&c, k1_obj, k1, k2_obj, k2, "k2", 0x01);
+
+    ti_restart(&c);
+    EVP_PKEY *k1b = ti_openssl_rsa(2048), *k2b = ti_openssl_rsa(2048);
+    CK_OBJECT_HANDLE k1b_obj = ti_public_key_object(&c, k1b, CK_TRUE);
+    CK_OBJECT_HANDLE k2b_obj = rsa_k2(&c, k2b, CK_TRUE, "k2");
+    ck_assert_msg(k1b_obj == k1_obj && k2b_obj == k2_obj,
+                  "the handles are not reused after C_Finalize: this test no longer tests reuse");
+    check_blob(&c, k1b_obj, k1b, k2b_obj, k2b, "k2", 0x01);
+
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k1b);
+    EVP_PKEY_free(k2b);
     ti_finish(&c);
 }
 END_TEST
@@ -370,6 +614,8 @@ static Suite *suite(void)
     tcase_add_test(tc, t_rsa_oaep_and_inject);
     tcase_add_test(tc, t_ecdh_and_inject);
     tcase_add_test(tc, t_refusals);
+    tcase_add_test(tc, t_cache_follows_objects);
+    tcase_add_test(tc, t_cache_across_restart);
     tcase_add_test(tc, t_card_token_refuses);
     suite_add_tcase(s, tc);
     return s;
