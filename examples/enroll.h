@@ -23,6 +23,9 @@ int enroll_fail(demo_enroll *e, const char *what);
 /* Receive the next message of the given type; an ERROR or anything else fails. */
 int enroll_expect(demo_enroll *e, uint8_t type, demo_msg *m);
 
+/* Print the token and certificate subject of the card key with this CKA_ID. */
+void enroll_report_key(demo_p11 *p, const CK_BYTE *id, CK_ULONG id_len);
+
 /* Scenario (a): the card side of secure key injection. */
 int enroll_inject(demo_enroll *e);
 /* Scenario (b): the card side of the SKS sample session. */

@@ -28,10 +28,17 @@ typedef struct {
 } named_object;
 
 typedef struct {
+    CK_BYTE id[32];
+    CK_ULONG len;
+} key_id;
+
+typedef struct {
     demo_enroll *e;
     CK_OBJECT_HANDLE provisioning;
     named_object obj[MAX_OBJECTS];
     size_t nobj;
+    key_id keys[MAX_OBJECTS]; /* the IDs of the keys the card created, for the report */
+    size_t nkeys;
 } relay;
 
 /* Field helpers: a number (0 when missing), a byte string view. */
@@ -234,6 +241,10 @@ static CK_RV key_pair(relay *r, const demo_msg *m, demo_msg *a)
     p.ulEncryptedPrivateKeyLen = CKS_ENCRYPTED_KEY_MAX;
     CK_RV rv = copy_mac(m, p.mac) != 0 ? CKR_ARGUMENTS_BAD
                                        : derive(r, CKM_VENDOR_SKS_KEY_PAIR, &p, sizeof(p), &h);
+    if (rv == CKR_OK && p.ulIdLen <= sizeof(r->keys[0].id) && r->nkeys < MAX_OBJECTS) {
+        memcpy(r->keys[r->nkeys].id, p.pId, p.ulIdLen);
+        r->keys[r->nkeys++].len = p.ulIdLen;
+    }
     if (rv == CKR_OK) {
         remember(r, m, h);
         if (demo_msg_add(a, DP_PUBLIC_KEY, pub, p.ulPublicKeyLen) ||
@@ -391,6 +402,8 @@ int enroll_sks(demo_enroll *e)
         }
         if (m.type == DM_DONE) {
             enroll_step(step, "the issuer verified the card's attestations: done");
+            for (size_t i = 0; i < r.nkeys; i++)
+                enroll_report_key(&e->p11, r.keys[i].id, r.keys[i].len);
             rc = 0;
             break;
         }

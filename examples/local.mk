@@ -18,7 +18,7 @@ sks_issuer_demo_CPPFLAGS = $(EXAMPLE_CPPFLAGS)
 sks_issuer_demo_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(P11KIT_CFLAGS)
 sks_issuer_demo_LDADD = $(CRYPTO_LIBS) -ldl
 sks_enroll_SOURCES = examples/sks_enroll.c examples/enroll.h examples/enroll_inject.c \
-	examples/enroll_sks.c $(EXAMPLE_COMMON)
+	examples/enroll_sks.c examples/enroll_report.c $(EXAMPLE_COMMON)
 sks_enroll_CPPFLAGS = $(EXAMPLE_CPPFLAGS)
 sks_enroll_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS) $(P11KIT_CFLAGS)
 sks_enroll_LDADD = $(CRYPTO_LIBS) -ldl

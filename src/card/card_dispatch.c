@@ -57,6 +57,7 @@ static const card_method card_methods[] = {
     {SKS_M_WRAP_KEY, card_m_wrap_key, CARD_TXN_NONE},
     {SKS_M_UNWRAP_KEY, card_m_unwrap_key, CARD_TXN_AUTO},
     {SKS_M_ENUMERATE_KEY_ATTRIBUTES, card_m_enumerate_key_attributes, CARD_TXN_NONE},
+    {SKS_M_COUNT_KEYS, card_m_count_keys, CARD_TXN_NONE},
 };
 
 int card_fail(card_call *call, int status, const char *fmt, ...)

@@ -95,6 +95,7 @@ int card_m_get_device_info(card_call *, const void *, void *);
 int card_m_enumerate_keys(card_call *, const void *, void *);
 int card_m_get_key_attributes(card_call *, const void *, void *);
 int card_m_enumerate_key_attributes(card_call *, const void *, void *);
+int card_m_count_keys(card_call *, const void *, void *);
 int card_m_sign_hashed_data(card_call *, const void *, void *);
 int card_m_asymmetric_decrypt(card_call *, const void *, void *);
 int card_m_key_agreement(card_call *, const void *, void *);

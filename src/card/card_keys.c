@@ -159,6 +159,21 @@ int card_m_enumerate_key_attributes(card_call *call, const void *reqp, void *res
 }
 
 /*
+ * countKeys: how many complete keys a PIN policy has (0: the keys without
+ * PIN), from the index of keys by policy, so middleware can tell which of
+ * its tokens hold keys without reading every key.
+ */
+int card_m_count_keys(card_call *call, const void *reqp, void *respp)
+{
+    const sks_req_count_keys *req = reqp;
+    sks_resp_count_keys *resp = respp;
+    if (card_store_policy_key_count(call->card->store, req->pin_policy_handle, &resp->count) !=
+        SKS_OK)
+        return card_fail(call, SKS_ERR_STORAGE, "cannot count the keys");
+    return SKS_OK;
+}
+
+/*
  * deleteKey: PIN verified if the key has one; a DeleteProtected key also
  * needs the PUK of its policy (counter rule, its own transactions); then the
  * key goes in one transaction.

@@ -23,14 +23,20 @@
 
 #include "card_seal.h"
 
-#define SCHEMA_VERSION      3
+#define SCHEMA_VERSION      4
 #define BUSY_TIMEOUT_MS     10000
 #define META_NEXT_HANDLE    "next_handle"
 #define META_CHANGE_COUNTER "change_counter"
 #define META_NAME_MAX       64
 
-/* Connection settings: rollback journal, durable commits, wait for others. */
-static const char pragmas_sql[] = "PRAGMA journal_mode=DELETE;"
+/*
+ * Connection settings: rollback journal, durable commits, wait for others.
+ * TRUNCATE, not DELETE: a commit is the journal's truncation, which
+ * synchronous=FULL flushes before the commit returns (DELETE's unlink is not
+ * flushed, so a power cut right after a commit could roll it back: a PIN
+ * counter decrement must never be undone).
+ */
+static const char pragmas_sql[] = "PRAGMA journal_mode=TRUNCATE;"
                                   "PRAGMA synchronous=FULL;"
                                   "PRAGMA foreign_keys=OFF;"
                                   "PRAGMA secure_delete=ON;"
@@ -70,6 +76,7 @@ static const char schema_sql[] =
     " handle INTEGER PRIMARY KEY, session INTEGER NOT NULL, op INTEGER NOT NULL,"
     " target INTEGER NOT NULL, new_key INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS keys_by_session ON keys(session);"
+    "CREATE INDEX IF NOT EXISTS keys_by_pin_policy ON keys(pin_policy);"
     "CREATE INDEX IF NOT EXISTS pin_policies_by_session ON pin_policies(session);"
     "CREATE INDEX IF NOT EXISTS puk_policies_by_session ON puk_policies(session);";
 
@@ -95,6 +102,7 @@ enum stmt_id {
     S_SESSION_KEYS,
     S_KEY_LIST,
     S_KEY_COUNT,
+    S_POLICY_KEY_COUNT,
     S_PIN_LIST,
     S_PIN_TRIES,
     S_PUK_TRIES,
@@ -158,6 +166,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_KEY_LIST] = "SELECT handle FROM keys WHERE handle > ?1 AND (flags & ?2) != 0"
                    " ORDER BY handle LIMIT ?3",
     [S_KEY_COUNT] = "SELECT count(*) FROM keys",
+    [S_POLICY_KEY_COUNT] = "SELECT count(*) FROM keys WHERE pin_policy = ?1 AND (flags & ?2) != 0",
     [S_PIN_LIST] = "SELECT p.handle FROM pin_policies p JOIN sessions s ON s.handle = p.session"
                    " WHERE s.state = ?1 ORDER BY p.handle",
     [S_PIN_TRIES] = "UPDATE pin_policies SET tries_left = ?2 WHERE handle = ?1",
@@ -780,9 +789,11 @@ static void store_free(card_store *st)
 
 /*
  * Create the tables of a new database, or accept an existing one of our
- * version. A version 1 database (before stored objects) or 2 (before
- * post-provisioning operations) is upgraded in place:
- * the schema only ever adds tables, so running it again adds what is missing.
+ * version. A version 1 database (before stored objects), 2 (before
+ * post-provisioning operations) or 3 (before the index of keys by PIN
+ * policy) is upgraded in place:
+ * the schema only ever adds tables and indexes, so running it again adds
+ * what is missing.
  */
 static int store_schema(card_store *st)
 {
@@ -797,7 +808,7 @@ static int store_schema(card_store *st)
     sqlite3_finalize(s);
     if (version == SCHEMA_VERSION)
         return 0;
-    if (version != 0 && version != 1 && version != 2)
+    if (version < 0 || version > SCHEMA_VERSION)
         return -1; /* unreadable, or written by a newer version */
 
     /* Create or upgrade in one transaction; a concurrent creator is harmless. */
@@ -1449,6 +1460,18 @@ static int count_rows(card_store *st, enum stmt_id id, uint32_t *n)
 int card_store_key_count(card_store *st, uint32_t *n)
 {
     return count_rows(st, S_KEY_COUNT, n);
+}
+
+int card_store_policy_key_count(card_store *st, uint32_t pin_policy, uint32_t *n)
+{
+    sqlite3_stmt *s = st->stmt[S_POLICY_KEY_COUNT];
+    *n = 0;
+    if (sqlite3_bind_int64(s, 1, pin_policy) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, SKS_KEYFLAG_COMPLETE) != SQLITE_OK) {
+        stmt_done(s);
+        return SKS_ERR_STORAGE;
+    }
+    return count_rows(st, S_POLICY_KEY_COUNT, n);
 }
 
 int card_store_object_count(card_store *st, uint32_t *n)

@@ -180,6 +180,8 @@ int card_store_session_keys(card_store *st, uint32_t session, uint32_t **out, si
 int card_store_key_list(card_store *st, uint32_t after, uint32_t *out, size_t max, size_t *n,
                         int *more);
 int card_store_key_count(card_store *st, uint32_t *n);
+/* The complete keys (SKS_KEYFLAG_COMPLETE) under a PIN policy; 0: those without PIN. */
+int card_store_policy_key_count(card_store *st, uint32_t pin_policy, uint32_t *n);
 
 /* Handles of the keys (complete or not) whose PIN policy is `pin_policy`, ascending. */
 int card_store_policy_keys(card_store *st, uint32_t pin_policy, uint32_t **out, size_t *n);

@@ -205,6 +205,14 @@ typedef struct {
     uint32_t provisioning_handle;
 } sks_resp_get_key_attributes;
 
+/* countKeys: the complete keys under a PIN policy (0: the keys without PIN). */
+typedef struct {
+    uint32_t pin_policy_handle;
+} sks_req_count_keys;
+typedef struct {
+    uint32_t count;
+} sks_resp_count_keys;
+
 /* enumerateKeyAttributes takes sks_req_enumerate_keys (AfterHandle). */
 typedef struct {
     sks_view records; /* a sequence of sks_key_attributes_info records, ascending handles */
@@ -432,6 +440,7 @@ typedef union {
     sks_req_set_certificate_path cert_path;
     sks_req_put_private_key put_key;
     sks_req_enumerate_keys enumerate;
+    sks_req_count_keys count_keys;
     sks_req_key_handle key_handle;
     sks_req_sign sign;
     sks_req_decrypt decrypt;
@@ -467,6 +476,7 @@ typedef union {
     sks_resp_enumerate_keys enumerate;
     sks_resp_get_key_attributes attributes;
     sks_resp_enumerate_key_attributes key_attributes;
+    sks_resp_count_keys count_keys;
     sks_resp_sign sign;
     sks_resp_decrypt decrypt;
     sks_resp_key_agreement agree;

@@ -463,6 +463,14 @@ const sks_msgdesc sks_rec_pin_policy_info = {
     0, "PINPolicyInfo", pin_policy_info_fields, COUNT(pin_policy_info_fields), NULL, 0, 0,
 };
 
+/* ---- countKeys (91) ---------------------------------------------------- */
+static const sks_field count_keys_req[] = {
+    F_INT(sks_req_count_keys, pin_policy_handle, "PINPolicyHandle", W),
+};
+static const sks_field count_keys_resp[] = {
+    F_INT(sks_resp_count_keys, count, "Count", W),
+};
+
 /* ---- enumerateKeyAttributes (90) -------------------------------------- */
 static const sks_field enumerate_key_attributes_resp[] = {
     F_BLOB(sks_resp_enumerate_key_attributes, records, "Records", W, 0, ANY_BLOB),
@@ -545,6 +553,7 @@ static const sks_msgdesc methods[] = {
     /* enumerateKeyAttributes pages after a handle like enumerateKeys. */
     METHOD(SKS_M_ENUMERATE_KEY_ATTRIBUTES, "enumerateKeyAttributes", enumerate_keys_req,
            enumerate_key_attributes_resp, 0),
+    METHOD(SKS_M_COUNT_KEYS, "countKeys", count_keys_req, count_keys_resp, 0),
 };
 
 const sks_msgdesc *sks_msg_find(uint8_t method_id)

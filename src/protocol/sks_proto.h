@@ -61,6 +61,8 @@ enum sks_method_id {
     SKS_M_UNWRAP_KEY = 89,
     /* Every complete key's attributes, a page at a time (docs/protocol.md 7.18). */
     SKS_M_ENUMERATE_KEY_ATTRIBUTES = 90,
+    /* How many complete keys a PIN policy (0: no PIN) has (docs/protocol.md 7.19). */
+    SKS_M_COUNT_KEYS = 91,
 };
 
 /* ---- Status codes (first byte of every answer) ------------------------ */

@@ -130,6 +130,8 @@ static CK_RV find_card(tok_session *s, tok_card *card, const CK_ATTRIBUTE *t, CK
                        int logged_in, handle_list *out)
 {
     CK_RV rv = tok_card_refresh(card);
+    if (rv == CKR_OK)
+        rv = tok_card_ensure(card); /* the keys, read at the first search */
     if (rv != CKR_OK)
         return rv;
     const CK_ATTRIBUTE *id = tok_tmpl_find(t, n, CKA_ID);

@@ -218,6 +218,8 @@ typedef struct tok_card {
     int link_status;    /* last enum sks_transport_status of a failed transmit */
     /* Cache, valid while `cache_loaded` and the card's change counter is unchanged. */
     int cache_loaded;
+    int keys_loaded;     /* keys[], entries and the DKEK objects read (tok_card_ensure) */
+    uint32_t nopin_keys; /* complete keys without PIN (countKeys), while !keys_loaded */
     uint32_t change_counter;
     /* How far our own verifyPINs moved the counter since the load (tok_card_pin_verified). */
     uint32_t own_changes;
@@ -309,9 +311,12 @@ int tok_event_pop(CK_SLOT_ID *slot);
 CK_RV tok_wait_block(sks_pcsc_wait *w);
 void tok_wait_start(void);
 void tok_wait_stop(void);
-/* (Re)load the cache when missing or when the card's change counter moved. */
+/*
+ * (Re)load the cache when missing or when the card's change counter moved:
+ * the PIN policies and stored objects; the keys are read by tok_card_ensure.
+ */
 CK_RV tok_card_refresh(tok_card *card);
-/* Load the cache when missing (no change-counter check). */
+/* Load the cache when missing (no change-counter check), with the keys and entries. */
 CK_RV tok_card_ensure(tok_card *card);
 /* Forget the cache: the next refresh/ensure reloads it (call after a change). */
 void tok_card_invalidate(tok_card *card);

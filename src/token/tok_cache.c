@@ -16,9 +16,13 @@
  * policies and the objects that were unreadable are read again. Anything
  * else reloads everything.
  *
- * The keys are read with enumerateKeyAttributes, many records per call; a
- * card that does not know it gets enumerateKeys and a getKeyAttributes per
- * key, with the same result.
+ * The keys are read when something first needs them (a search, an object
+ * handle), not when the slots are listed: the slot list needs only the PIN
+ * policies and whether some key has no PIN (countKeys), so a program that
+ * loads the module without using its keys never reads them. They are read
+ * with enumerateKeyAttributes, many records per call; a card that does not
+ * know it gets enumerateKeys and a getKeyAttributes per key, with the same
+ * result. A card without countKeys has its keys read with the slot list.
  *
  * A key's public key (SPKI) is parsed on first use, not at load: at load it
  * would be most of the cost of a card with many keys.
@@ -74,6 +78,8 @@ void tok_card_cache_free(tok_card *card)
     card->nscan = 0;
     tok_dkek_cache_free(card);
     card->cache_loaded = 0;
+    card->keys_loaded = 0;
+    card->nopin_keys = 0;
 }
 
 void tok_card_invalidate(tok_card *card)
@@ -488,19 +494,52 @@ static void ensure_public_key(tok_card_key *k)
         tok_log(TOK_LOG_WARN, "key %u: unreadable public key", k->handle);
 }
 
-static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
+/* The keys, the entries searches walk (with the stored objects) and the DKEK objects. */
+static CK_RV load_key_part(tok_card *card)
 {
-    tok_card_cache_free(card);
-    size_t key_cap = 0, obj_cap = 0;
-    CK_RV rv = load_policies(card);
-    if (rv == CKR_OK)
-        rv = load_keys(card, &key_cap);
-    if (rv == CKR_OK)
-        rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &obj_cap);
+    size_t key_cap = 0;
+    CK_RV rv = load_keys(card, &key_cap);
     if (rv == CKR_OK)
         rv = build_entries(card);
     if (rv == CKR_OK)
         rv = tok_dkek_cache_load(card);
+    if (rv == CKR_OK)
+        card->keys_loaded = 1;
+    return rv;
+}
+
+/*
+ * Whether the card has complete keys without PIN (the "no PIN" token), by
+ * countKeys; a card without that method has its keys read now instead.
+ */
+static CK_RV count_keys_without_pin(tok_card *card)
+{
+    sks_req_count_keys req = {SKS_HANDLE_NONE};
+    sks_resp_count_keys resp;
+    sks_writer answer;
+    uint8_t status;
+    sks_writer_init(&answer);
+    CK_RV rv = tok_card_call(card, SKS_M_COUNT_KEYS, &req, &resp, &answer, &status, NULL, 0);
+    sks_writer_free(&answer);
+    if (rv == CKR_OK && status == SKS_ERR_NO_METHOD)
+        return load_key_part(card);
+    if (rv == CKR_OK)
+        rv = tok_status_to_rv(status, SKS_M_COUNT_KEYS);
+    if (rv == CKR_OK)
+        card->nopin_keys = resp.count;
+    return rv;
+}
+
+/* Policies and stored objects now, the keys when first needed (tok_card_ensure). */
+static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
+{
+    tok_card_cache_free(card);
+    size_t obj_cap = 0;
+    CK_RV rv = load_policies(card);
+    if (rv == CKR_OK)
+        rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &obj_cap);
+    if (rv == CKR_OK)
+        rv = count_keys_without_pin(card);
     if (rv != CKR_OK) {
         tok_log(TOK_LOG_ERROR, "%s: cannot read the card's contents (0x%lx)", card->reader,
                 (unsigned long)rv);
@@ -510,8 +549,8 @@ static CK_RV load(tok_card *card, const sks_resp_get_device_info *info)
     card->change_counter = info->change_counter;
     card->own_changes = 0;
     card->cache_loaded = 1;
-    tok_log(TOK_LOG_DEBUG, "%s: %zu PIN policies, %zu keys, %zu stored objects", card->reader,
-            card->npolicies, card->nkeys, card->nobjects);
+    tok_log(TOK_LOG_DEBUG, "%s: %zu PIN policies, %zu stored objects, keys %s", card->reader,
+            card->npolicies, card->nobjects, card->keys_loaded ? "read" : "read when needed");
     tok_slots_sync(card);
     return CKR_OK;
 }
@@ -522,9 +561,11 @@ void tok_card_pin_verified(tok_card *card)
     card->checked = 0;
 }
 
-/* Drop the flat list, the index and the DKEK entries, and build them again. */
+/* Drop the flat list, the index and the DKEK entries, and build them again (if built). */
 static CK_RV rebuild_entries(tok_card *card)
 {
+    if (!card->keys_loaded)
+        return CKR_OK; /* built with the keys */
     free(card->entries);
     card->entries = NULL;
     card->nentries = 0;
@@ -594,9 +635,22 @@ CK_RV tok_card_refresh(tok_card *card)
 
 CK_RV tok_card_ensure(tok_card *card)
 {
-    if (card->cache_loaded)
-        return CKR_OK;
-    return tok_card_refresh(card);
+    CK_RV rv = card->cache_loaded ? CKR_OK : tok_card_refresh(card);
+    if (rv != CKR_OK || card->keys_loaded)
+        return rv;
+    rv = load_key_part(card);
+    if (rv != CKR_OK) {
+        tok_log(TOK_LOG_ERROR, "%s: cannot read the card's keys (0x%lx)", card->reader,
+                (unsigned long)rv);
+        tok_card_cache_free(card);
+        return rv;
+    }
+    /*
+     * No slot sync here: the slots follow the policies and countKeys, read
+     * with the rest of the cache; the policies' PIN states may be older than
+     * our own login, which only a refresh reads again.
+     */
+    return CKR_OK;
 }
 
 tok_card_key *tok_card_find_key(tok_card *card, uint32_t handle)

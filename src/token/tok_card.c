@@ -120,6 +120,28 @@ static void copy_message(char *dst, size_t cap, sks_view msg)
 }
 
 /*
+ * A call sent without a transaction failed on the link. Beginning the
+ * transaction now tells what happened (a card that was pulled or whose
+ * daemon stopped is reported as removed at once; a transmission that fails
+ * does not always say so): the caller then reports what begin() saw.
+ */
+static void classify_lost_apdu(tok_card *card)
+{
+    int rc = card->transport->ops->begin(card->transport);
+    if (rc == SKS_TRANSPORT_REMOVED || rc == SKS_TRANSPORT_NO_CARD) {
+        card->link_status = rc;
+        return;
+    }
+    if (rc < 0)
+        return;
+    card->in_txn = 1; /* begun: tok_leave ends it */
+    if (rc == SKS_TRANSPORT_RESET) {
+        card->selected = 0;
+        tok_slots_forget_logins(card);
+    }
+}
+
+/*
  * Whether a call can go to the card as one APDU outside a PC/SC
  * transaction: SCardBeginTransaction and SCardEndTransaction are each a
  * round trip to pcscd, two thirds of a signature's cost through pcscd. Only
@@ -194,6 +216,8 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
         if (rv != CKR_OK)
             break;
     }
+    if (rc != 0 && card->txn_deferred && !card->in_txn)
+        classify_lost_apdu(card);
     card->txn_deferred = 0;
     sks_writer_free(&call); /* the call may hold a PIN */
     if (rv != CKR_OK)

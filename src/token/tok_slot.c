@@ -86,7 +86,7 @@ void tok_slots_sync(tok_card *card)
             s->login = TOK_NOBODY;
         }
     }
-    int nopin = 0;
+    int nopin = !card->keys_loaded && card->nopin_keys > 0;
     for (size_t i = 0; !nopin && i < card->nkeys; i++)
         nopin = card->keys[i].pin_policy == 0;
     for (size_t i = 0; !nopin && i < card->nobjects; i++)

@@ -4,7 +4,8 @@
  * keys in the same order as enumerateKeys, a page stays within
  * SKS_ENUM_RECORDS_MAX bytes (a single larger record goes alone), a page
  * filled exactly is followed by More only when another key exists, and an
- * empty card answers an empty last page.
+ * empty card answers an empty last page. countKeys (7.19) counts the
+ * complete keys of one PIN policy, or those without PIN.
  *
  * Keys come from the real issuer (tl_provision_key, with certificate paths)
  * and, for the paging edges, are written into the card's store directly
@@ -216,6 +217,44 @@ START_TEST(test_provisioned_keys)
 }
 END_TEST
 
+static uint32_t count_keys(tl_card *c, uint32_t policy)
+{
+    sks_req_count_keys req = {policy};
+    sks_resp_count_keys resp;
+    sks_writer answer;
+    sks_writer_init(&answer);
+    TL_OK(c, tl_call(c, SKS_M_COUNT_KEYS, &req, &resp, &answer));
+    sks_writer_free(&answer);
+    return resp.count;
+}
+
+/* countKeys: per policy, 0 for the keys without PIN, incomplete keys not counted. */
+START_TEST(test_count_keys)
+{
+    tl_card *c = tl_card_new();
+    ck_assert_uint_eq(count_keys(c, 0), 0);
+    tl_key a, b;
+    tl_key_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.pin = "1234";
+    spec.key_count = 3;
+    tl_provision_key(c, &spec, &a);
+    ck_assert_uint_ne(a.pin_policy, 0);
+    ck_assert_uint_eq(count_keys(c, 0), 0);
+    ck_assert_uint_eq(count_keys(c, a.pin_policy), 3);
+    memset(&spec, 0, sizeof(spec));
+    spec.key_count = 2;
+    tl_provision_key(c, &spec, &b);
+    put_key(c, 5000, SKS_KEYFLAG_GENERATED_ON_CARD, 10, 0); /* not complete, no PIN */
+    ck_assert_uint_eq(count_keys(c, 0), 2);
+    ck_assert_uint_eq(count_keys(c, a.pin_policy), 3);
+    ck_assert_uint_eq(count_keys(c, 0x7FFFFFFF), 0); /* no such policy: none */
+    tl_key_free(&a);
+    tl_key_free(&b);
+    tl_card_free(c);
+}
+END_TEST
+
 /* 20 keys of about 20 KB each: bounded by bytes, several pages. */
 START_TEST(test_several_pages)
 {
@@ -281,6 +320,7 @@ static Suite *enum_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_empty_card);
     tcase_add_test(tc, test_provisioned_keys);
+    tcase_add_test(tc, test_count_keys);
     tcase_add_test(tc, test_several_pages);
     tcase_add_test(tc, test_exactly_full_page);
     tcase_add_test(tc, test_oversized_records);

@@ -60,6 +60,7 @@ static const struct {
     {88, "wrapKey"},
     {89, "unwrapKey"},
     {90, "enumerateKeyAttributes"},
+    {91, "countKeys"},
 };
 #define NMETHODS (sizeof all_methods / sizeof all_methods[0])
 

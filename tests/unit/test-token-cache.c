@@ -107,6 +107,8 @@ START_TEST(t_login_keeps_the_cache)
     CK_TOKEN_INFO ti;
     TT_OK(f->C_GetTokenInfo(slot, &ti));
     ck_assert(ti.flags & CKF_USER_PIN_COUNT_LOW);
+    /* That reload reads the keys again at the next search: before the login. */
+    ck_assert_uint_eq(find_by(f, s, CKO_PUBLIC_KEY, CKA_LABEL, LABEL), 3);
 
     long mark = trace_end();
     TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
@@ -115,13 +117,68 @@ START_TEST(t_login_keeps_the_cache)
     TT_OK(f->C_GetTokenInfo(slot, &ti));
     trace_methods(&mark, counts);
     ck_assert_int_eq(counts[SKS_M_VERIFY_PIN], 1);
-    ck_assert_msg(counts[SKS_M_ENUMERATE_KEYS] == 0 && counts[SKS_M_GET_KEY_ATTRIBUTES] == 0,
-                  "after C_Login the keys were read again (%d enumerateKeys, %d getKeyAttributes)",
-                  counts[SKS_M_ENUMERATE_KEYS], counts[SKS_M_GET_KEY_ATTRIBUTES]);
+    ck_assert_msg(counts[SKS_M_ENUMERATE_KEYS] == 0 && counts[SKS_M_GET_KEY_ATTRIBUTES] == 0 &&
+                      counts[SKS_M_ENUMERATE_KEY_ATTRIBUTES] == 0,
+                  "after C_Login the keys were read again (%d enumerateKeys, %d getKeyAttributes, "
+                  "%d enumerateKeyAttributes)",
+                  counts[SKS_M_ENUMERATE_KEYS], counts[SKS_M_GET_KEY_ATTRIBUTES],
+                  counts[SKS_M_ENUMERATE_KEY_ATTRIBUTES]);
     /* ... but the PIN policies were: the restored counter shows. */
     ck_assert(!(ti.flags & CKF_USER_PIN_COUNT_LOW));
     ck_assert_int_ge(counts[SKS_M_ENUMERATE_PIN_POLICIES], 1);
     TT_OK(f->C_Finalize(NULL));
+    tl_key_free(&key);
+    tt_env_free(&e);
+}
+END_TEST
+
+/*
+ * The slot list and the login read no key: the no-PIN token is known from
+ * countKeys. The first search reads the keys (once), and a key handle from
+ * an earlier process resolves without a search.
+ */
+START_TEST(t_keys_read_at_first_use)
+{
+    tt_env e;
+    tl_key key, nopin;
+    int counts[256];
+    setup_env(&e, &key);
+    tl_key_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.key_count = 1;
+    spec.friendly_name = "no PIN key";
+    tl_provision_key(e.card, &spec, &nopin);
+
+    long mark = trace_end();
+    CK_FUNCTION_LIST *f = tt_init();
+    CK_SLOT_ID slot = tt_slot_by_label(f, "pin");
+    CK_SLOT_ID nopin_slot = tt_slot_by_label(f, "SKS (no PIN)");
+    ck_assert_uint_ne(slot, nopin_slot);
+    CK_SESSION_HANDLE s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
+    trace_methods(&mark, counts);
+    ck_assert_int_eq(counts[SKS_M_COUNT_KEYS], 1);
+    ck_assert_msg(counts[SKS_M_ENUMERATE_KEY_ATTRIBUTES] == 0 &&
+                      counts[SKS_M_ENUMERATE_KEYS] == 0 && counts[SKS_M_GET_KEY_ATTRIBUTES] == 0,
+                  "listing the slots and logging in read keys");
+
+    CK_OBJECT_HANDLE priv = tt_find_id(f, s, CKO_PRIVATE_KEY, "key2");
+    ck_assert_uint_eq(find_by(f, s, CKO_PUBLIC_KEY, CKA_LABEL, LABEL), 3);
+    trace_methods(&mark, counts);
+    ck_assert_int_eq(counts[SKS_M_ENUMERATE_KEY_ATTRIBUTES], 1);
+    TT_OK(f->C_Finalize(NULL));
+
+    /* Another start: the handle is used before any search, the keys are read for it. */
+    f = tt_init();
+    s = tt_open(f, slot);
+    TT_OK(f->C_Login(s, CKU_USER, U(PIN), LEN(PIN)));
+    CK_BYTE id[16];
+    CK_ATTRIBUTE t = {CKA_ID, id, sizeof(id)};
+    TT_OK(f->C_GetAttributeValue(s, priv, &t, 1));
+    ck_assert_uint_eq(t.ulValueLen, 4);
+    ck_assert(memcmp(id, "key2", 4) == 0);
+    TT_OK(f->C_Finalize(NULL));
+    tl_key_free(&nopin);
     tl_key_free(&key);
     tt_env_free(&e);
 }
@@ -301,6 +358,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("cache");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, t_login_keeps_the_cache);
+    tcase_add_test(tc, t_keys_read_at_first_use);
     tcase_add_test(tc, t_other_process_changes_seen);
     tcase_add_test(tc, t_private_object_after_login);
     tcase_add_test(tc, t_cheap_templates_match_attributes);
