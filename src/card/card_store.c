@@ -23,7 +23,7 @@
 
 #include "card_seal.h"
 
-#define SCHEMA_VERSION      4
+#define SCHEMA_VERSION      3
 #define BUSY_TIMEOUT_MS     10000
 #define META_NEXT_HANDLE    "next_handle"
 #define META_CHANGE_COUNTER "change_counter"
@@ -76,9 +76,13 @@ static const char schema_sql[] =
     " handle INTEGER PRIMARY KEY, session INTEGER NOT NULL, op INTEGER NOT NULL,"
     " target INTEGER NOT NULL, new_key INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS keys_by_session ON keys(session);"
-    "CREATE INDEX IF NOT EXISTS keys_by_pin_policy ON keys(pin_policy);"
     "CREATE INDEX IF NOT EXISTS pin_policies_by_session ON pin_policies(session);"
-    "CREATE INDEX IF NOT EXISTS puk_policies_by_session ON puk_policies(session);";
+    "CREATE INDEX IF NOT EXISTS puk_policies_by_session ON puk_policies(session);"
+    "CREATE INDEX IF NOT EXISTS keys_by_pin_policy ON keys(pin_policy);";
+
+/* The index countKeys reads (added to version 3 databases that lack it). */
+static const char policy_index_sql[] =
+    "CREATE INDEX IF NOT EXISTS keys_by_pin_policy ON keys(pin_policy);";
 
 enum stmt_id {
     S_BEGIN,
@@ -789,11 +793,12 @@ static void store_free(card_store *st)
 
 /*
  * Create the tables of a new database, or accept an existing one of our
- * version. A version 1 database (before stored objects), 2 (before
- * post-provisioning operations) or 3 (before the index of keys by PIN
- * policy) is upgraded in place:
- * the schema only ever adds tables and indexes, so running it again adds
- * what is missing.
+ * version. A version 1 database (before stored objects) or 2 (before
+ * post-provisioning operations) is upgraded in place: the schema only ever
+ * adds tables and indexes, so running it again adds what is missing. The
+ * index of keys by PIN policy (countKeys) came later without a new version,
+ * so that older programs still open the card: it is added when missing, and
+ * a card where that fails (a read-only state) still answers, more slowly.
  */
 static int store_schema(card_store *st)
 {
@@ -806,8 +811,10 @@ static int store_schema(card_store *st)
     if (sqlite3_step(s) == SQLITE_ROW)
         version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
-    if (version == SCHEMA_VERSION)
+    if (version == SCHEMA_VERSION) {
+        (void)sqlite3_exec(st->db, policy_index_sql, NULL, NULL, NULL);
         return 0;
+    }
     if (version < 0 || version > SCHEMA_VERSION)
         return -1; /* unreadable, or written by a newer version */
 

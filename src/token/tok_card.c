@@ -25,20 +25,26 @@
  * sks_apdu's transmit callback over the card's transport. A call that was
  * sent without a transaction (txn_deferred) and needs a second APDU (the
  * card answered 6985 and we SELECT again, or a reset) takes the transaction
- * now, so the rest of the call is not interleaved with anyone else's.
+ * now, so the rest of the call is not interleaved with anyone else's. A
+ * reset that begin() reports is handled as tok_card_begin() does (logins
+ * forgotten, SELECT needed); the APDU that follows is that SELECT, and the
+ * retried operation then answers NOT_AUTHENTICATED.
  */
 static int transmit_cb(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp, size_t *resp_len)
 {
     tok_card *card = ctx;
     if (card->txn_deferred && card->transmits++ > 0 && !card->in_txn) {
         int rc = card->transport->ops->begin(card->transport);
-        if (rc < 0 || rc == SKS_TRANSPORT_RESET) {
-            if (rc == SKS_TRANSPORT_RESET)
-                card->in_txn = 1; /* begun: tok_leave ends it */
+        if (rc < 0) {
             card->link_status = rc;
             return -1;
         }
-        card->in_txn = 1;
+        card->in_txn = 1; /* begun: tok_leave ends it */
+        if (rc == SKS_TRANSPORT_RESET) {
+            tok_log(TOK_LOG_INFO, "%s: card was reset", card->reader);
+            card->selected = 0;
+            tok_slots_forget_logins(card);
+        }
     }
     int rc = sks_transport_transmit(card->transport, cmd, n, resp, resp_len);
     if (rc != SKS_TRANSPORT_OK) {
@@ -216,7 +222,8 @@ CK_RV tok_card_call(tok_card *card, uint8_t method, const void *req, void *resp,
         if (rv != CKR_OK)
             break;
     }
-    if (rc != 0 && card->txn_deferred && !card->in_txn)
+    /* (A card already found gone has no transport left to ask.) */
+    if (rv == CKR_OK && rc != 0 && card->txn_deferred && !card->in_txn && card->transport != NULL)
         classify_lost_apdu(card);
     card->txn_deferred = 0;
     sks_writer_free(&call); /* the call may hold a PIN */

@@ -297,13 +297,17 @@ static CK_RV resolve_s1(tok_session *s, CK_OBJECT_HANDLE h, tok_session_object *
 
 /*
  * The card forgets S1 once a blob has been tried under it (docs/protocol.md
- * 10.2): after a key was made, or a blob that did not open or held no key
- * the card takes. S1's object then names no card key (handle 0): it is
- * refused at once, and nothing is sent to the card when it goes.
+ * 10.2): after a key was made, or a blob that did not open, held no key the
+ * card takes, or failed a check after the tag. The module makes the card's
+ * checks that come before the tag itself before calling, so any answer but
+ * NO_KEY (S1 or K1 unknown: nothing to forget) is taken as S1 spent; at
+ * worst an S1 the card still holds is refused here and the issuer sends a
+ * new one. S1's object then names no card key (handle 0): it is refused at
+ * once, and nothing is sent to the card when it goes.
  */
 static void note_s1_spent(tok_session_object *s1, uint8_t status)
 {
-    if (status == SKS_OK || status == SKS_ERR_CRYPTO || status == SKS_ERR_ALGORITHM)
+    if (status != SKS_ERR_NO_KEY)
         (void)tok_attrs_set_ulong(&s1->attrs, CKA_VENDOR_SKS_CARD_HANDLE, 0);
 }
 

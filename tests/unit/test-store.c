@@ -1429,6 +1429,65 @@ START_TEST(test_schema_upgrade)
 }
 END_TEST
 
+/* The number of rows of a one-value query (sqlite3 directly, not the store). */
+static int query_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int v = -1;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/*
+ * A version 3 database without the index of keys by PIN policy (made before
+ * countKeys) gets it at open and keeps its version, so older programs still
+ * open it; the policy counts are right with and without it.
+ */
+START_TEST(test_policy_index_added)
+{
+    static const char has_index[] =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'keys_by_pin_policy'";
+    card_store *st = open_store();
+    card_key_rec k;
+    uint32_t n = 99;
+    ck_assert_int_eq(card_store_begin(st), SKS_OK);
+    for (uint32_t i = 1; i <= 3; i++) {
+        make_key(&k, 10 + i, 1, SKS_KEYFLAG_COMPLETE, "private");
+        k.id[4] = (uint8_t)('0' + i);
+        k.pin_policy = i == 3 ? 0 : 7;
+        ck_assert_int_eq(card_store_key_put(st, &k), SKS_OK);
+        card_key_rec_free(&k);
+    }
+    ck_assert_int_eq(card_store_commit(st), 0);
+    card_store_close(st);
+    ck_assert_int_eq(query_int(has_index), 1);
+
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DROP INDEX keys_by_pin_policy;", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(query_int(has_index), 0);
+
+    st = open_store();
+    ck_assert_int_eq(query_int(has_index), 1);
+    ck_assert_int_eq(query_int("PRAGMA user_version"), 3);
+    ck_assert_int_eq(card_store_policy_key_count(st, 7, &n), SKS_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(card_store_policy_key_count(st, 0, &n), SKS_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(card_store_policy_key_count(st, 8, &n), SKS_OK);
+    ck_assert_uint_eq(n, 0);
+    card_store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1452,6 +1511,7 @@ static Suite *store_suite(void)
     tcase_add_test(rec, test_record_put_rules);
     tcase_add_test(rec, test_change_counter_counts_commits);
     tcase_add_test(rec, test_schema_upgrade);
+    tcase_add_test(rec, test_policy_index_added);
     suite_add_tcase(s, rec);
 
     tcase_add_checked_fixture(txn, setup, teardown);
