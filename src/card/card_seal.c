@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../protocol/sks_crypto.h"
+
 /* Run one GCM pass (encrypt or decrypt) over `in` into `out`. 0 or -1. */
 static int gcm_run(int encrypt, const uint8_t key[CARD_MASTER_KEY_LEN], const uint8_t *iv,
                    const char *ad, const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
@@ -26,7 +28,7 @@ static int gcm_run(int encrypt, const uint8_t key[CARD_MASTER_KEY_LEN], const ui
 
     if (ctx == NULL || n > CARD_SEAL_MAX || adlen > INT_MAX)
         goto out;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+    if (EVP_CipherInit_ex(ctx, sks_cipher_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CARD_SEAL_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, encrypt) != 1)
         goto out;

@@ -170,15 +170,7 @@ int card_certpath_parse(const card_buf *b, sks_certpath *cp)
 /* Parse a SubjectPublicKeyInfo, insisting on no trailing bytes. */
 static EVP_PKEY *parse_spki(sks_view v)
 {
-    if (v.len == 0 || v.len > 0x7FFFFFFF)
-        return NULL;
-    const unsigned char *p = v.ptr;
-    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)v.len);
-    if (key != NULL && p != v.ptr + v.len) {
-        EVP_PKEY_free(key);
-        key = NULL;
-    }
-    return key;
+    return sks_spki_decode(v.ptr, v.len);
 }
 
 /* ECDH P-256: a fresh card key; Z = x of the shared point; ESK = the card key's SPKI. */
@@ -194,11 +186,11 @@ static int secret_ecdh(card_call *call, EVP_PKEY *issuer, uint8_t z[32], sks_wri
              zlen == 32;
     EVP_PKEY_CTX_free(ctx);
     if (ok) {
-        unsigned char *der = NULL;
-        int len = i2d_PUBKEY(eph, &der);
-        ok = len > 0;
+        uint8_t *der = NULL;
+        size_t len = 0;
+        ok = sks_spki_encode(eph, &der, &len) == 0;
         if (ok)
-            sks_put_raw(esk, der, (size_t)len);
+            sks_put_raw(esk, der, len);
         OPENSSL_free(der);
     }
     EVP_PKEY_free(eph);
@@ -255,10 +247,11 @@ static int sign_attestation(card_call *call, const uint8_t digest[32], sks_write
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     uint8_t buf[1024];
     size_t len = sizeof buf;
-    int ok = mctx != NULL &&
-             EVP_DigestSignInit(mctx, NULL, EVP_sha256(), NULL, call->card->attestation_key) == 1 &&
-             EVP_DigestSign(mctx, NULL, &len, digest, 32) == 1 && len <= sizeof buf &&
-             EVP_DigestSign(mctx, buf, &len, digest, 32) == 1;
+    int ok =
+        mctx != NULL &&
+        EVP_DigestSignInit(mctx, NULL, sks_md_sha256(), NULL, call->card->attestation_key) == 1 &&
+        EVP_DigestSign(mctx, NULL, &len, digest, 32) == 1 && len <= sizeof buf &&
+        EVP_DigestSign(mctx, buf, &len, digest, 32) == 1;
     EVP_MD_CTX_free(mctx);
     if (!ok)
         return card_fail(call, SKS_ERR_CRYPTO, "cannot sign the session attestation");

@@ -131,3 +131,95 @@ X509_STORE *sks_issuer_trust_pem(const char *pem_file)
     }
     return store;
 }
+
+/* ---- Parsed device certificates ---------------------------------------- */
+
+/*
+ * A card presents the same device certificate path in every session, and
+ * d2i_X509 of one certificate costs more than an ECDSA verification in
+ * OpenSSL 3.0 (it builds a decoder chain for the public key). The parsed
+ * certificates are therefore kept by their DER (compared in full): parsing
+ * is a pure function of the bytes, so a kept object is what a fresh parse
+ * would give. Only the parse is reused; sks_issuer_accept still verifies
+ * the path against the trusted store in every session. X509 objects are
+ * reference counted and may be verified from several threads at once (their
+ * internal caches are locked), so the slots are shared by all sessions of
+ * the process under one lock; what they hold is freed on eviction or kept
+ * to the end of the process.
+ */
+#define CERT_CACHE_SLOTS   8
+#define CERT_CACHE_MAX_DER 16384
+
+static struct {
+    uint8_t *der;
+    size_t len;
+    X509 *cert;
+} cert_cache[CERT_CACHE_SLOTS];
+static size_t cert_cache_next;
+static CRYPTO_RWLOCK *cert_cache_lock;
+static CRYPTO_ONCE cert_cache_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void cert_cache_init(void)
+{
+    cert_cache_lock = CRYPTO_THREAD_lock_new();
+}
+
+/* The kept certificate of `der` with a new reference, or NULL. */
+static X509 *cert_cache_find(const uint8_t *der, size_t n)
+{
+    X509 *found = NULL;
+    if (!CRYPTO_THREAD_read_lock(cert_cache_lock))
+        return NULL;
+    for (size_t i = 0; i < CERT_CACHE_SLOTS && found == NULL; i++) {
+        if (cert_cache[i].cert != NULL && cert_cache[i].len == n &&
+            memcmp(cert_cache[i].der, der, n) == 0 && X509_up_ref(cert_cache[i].cert) == 1)
+            found = cert_cache[i].cert;
+    }
+    CRYPTO_THREAD_unlock(cert_cache_lock);
+    return found;
+}
+
+/* Keep `cert` (parsed from `der`) in the next slot, evicting its occupant. */
+static void cert_cache_add(const uint8_t *der, size_t n, X509 *cert)
+{
+    uint8_t *copy = OPENSSL_memdup(der, n);
+    if (copy == NULL || X509_up_ref(cert) != 1) {
+        OPENSSL_free(copy);
+        return;
+    }
+    if (!CRYPTO_THREAD_write_lock(cert_cache_lock)) {
+        OPENSSL_free(copy);
+        X509_free(cert);
+        return;
+    }
+    size_t i = cert_cache_next;
+    cert_cache_next = (cert_cache_next + 1) % CERT_CACHE_SLOTS;
+    uint8_t *old_der = cert_cache[i].der;
+    X509 *old_cert = cert_cache[i].cert;
+    cert_cache[i].der = copy;
+    cert_cache[i].len = n;
+    cert_cache[i].cert = cert;
+    CRYPTO_THREAD_unlock(cert_cache_lock);
+    OPENSSL_free(old_der);
+    X509_free(old_cert);
+}
+
+X509 *issuer_cert_parse_kept(const uint8_t *der, size_t n)
+{
+    if (der == NULL || n == 0 || n > 0x7FFFFFFF)
+        return NULL;
+    int cache = CRYPTO_THREAD_run_once(&cert_cache_once, cert_cache_init) &&
+                cert_cache_lock != NULL && n <= CERT_CACHE_MAX_DER;
+    X509 *cert = cache ? cert_cache_find(der, n) : NULL;
+    if (cert != NULL)
+        return cert;
+    const unsigned char *p = der;
+    cert = d2i_X509(NULL, &p, (long)n);
+    if (cert != NULL && p != der + n) {
+        X509_free(cert);
+        return NULL;
+    }
+    if (cert != NULL && cache)
+        cert_cache_add(der, n, cert);
+    return cert;
+}

@@ -97,6 +97,13 @@ int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_is
 /* Parse SubjectPublicKeyInfo DER, insisting on no trailing bytes. NULL if bad. */
 EVP_PKEY *issuer_parse_spki(const uint8_t *p, size_t n);
 
+/*
+ * Parse certificate DER (the whole input), as d2i_X509(NULL, ...), from a
+ * process-wide cache of recently parsed certificates (the caller owns one
+ * reference and must not modify the object). NULL if malformed.
+ */
+X509 *issuer_cert_parse_kept(const uint8_t *der, size_t n);
+
 /* Is `key` an EC key on P-256? */
 int issuer_is_p256(const EVP_PKEY *key);
 

@@ -59,15 +59,7 @@ int issuer_encrypt(sks_issuer_session *s, const uint8_t *value, size_t n, sks_is
 
 EVP_PKEY *issuer_parse_spki(const uint8_t *p, size_t n)
 {
-    if (p == NULL || n == 0 || n > 0x7FFFFFFF)
-        return NULL;
-    const unsigned char *q = p;
-    EVP_PKEY *key = d2i_PUBKEY(NULL, &q, (long)n);
-    if (key != NULL && q != p + n) {
-        EVP_PKEY_free(key);
-        key = NULL;
-    }
-    return key;
+    return sks_spki_decode(p, n);
 }
 
 int issuer_is_p256(const EVP_PKEY *key)
@@ -127,14 +119,14 @@ sks_issuer_session *sks_issuer_session_new(uint8_t session_key_alg, const char *
     if (s->issuer_key == NULL)
         goto fail;
 
-    unsigned char *der = NULL;
-    int len = i2d_PUBKEY(s->issuer_key, &der);
-    if (len <= 0)
+    uint8_t *der = NULL;
+    size_t len = 0;
+    if (sks_spki_encode(s->issuer_key, &der, &len) != 0)
         goto fail;
-    s->issuer_spki = malloc((size_t)len);
+    s->issuer_spki = malloc(len);
     if (s->issuer_spki != NULL) {
-        memcpy(s->issuer_spki, der, (size_t)len);
-        s->issuer_spki_len = (size_t)len;
+        memcpy(s->issuer_spki, der, len);
+        s->issuer_spki_len = len;
     }
     OPENSSL_free(der);
     if (s->issuer_spki == NULL)
@@ -221,12 +213,8 @@ static int verify_device_path(sks_issuer_session *s, X509_STORE *trusted, const 
         goto out;
     }
     for (size_t i = 0; i < path->count; i++) {
-        const unsigned char *p = path->cert[i].ptr;
-        X509 *c = path->cert[i].len > 0 && path->cert[i].len <= 0x7FFFFFFF
-                      ? d2i_X509(NULL, &p, (long)path->cert[i].len)
-                      : NULL;
-        if (c == NULL || p != path->cert[i].ptr + path->cert[i].len) {
-            X509_free(c);
+        X509 *c = issuer_cert_parse_kept(path->cert[i].ptr, path->cert[i].len);
+        if (c == NULL) {
             rc = issuer_fail(s, "device certificate %zu is not an X.509 certificate", i);
             goto out;
         }
@@ -305,7 +293,7 @@ static int verify_attestation(sks_issuer_session *s, X509 *device_cert, const ui
     EVP_PKEY *pub = X509_get0_pubkey(device_cert);
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     int ok = pub != NULL && mctx != NULL &&
-             EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
+             EVP_DigestVerifyInit(mctx, NULL, sks_md_sha256(), NULL, pub) == 1 &&
              EVP_DigestVerify(mctx, sig.ptr, sig.len, digest, 32) == 1;
     EVP_MD_CTX_free(mctx);
     return ok ? 0 : issuer_fail(s, "the session attestation signature does not verify");

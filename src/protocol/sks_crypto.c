@@ -13,6 +13,59 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "sks_keys.h"
+
+/* ---- Algorithms fetched once ------------------------------------------ */
+
+/*
+ * Passing EVP_sha256() or EVP_aes_256_cbc() to an *Init function, or
+ * EVP_MAC_fetch() per call, makes OpenSSL 3 look the algorithm up by name
+ * (a locked table walk) every time. The card and the issuer run these
+ * constructions several times per call, so they are fetched once from the
+ * default library context and kept for the life of the process. Fetched
+ * algorithm objects are immutable and reference counted, so all threads
+ * may share them; a failed fetch leaves NULL and the callers fall back to
+ * the per-call lookup they did before.
+ */
+static CRYPTO_ONCE fetch_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MAC *fetched_hmac;
+static EVP_MD *fetched_sha256;
+static EVP_CIPHER *fetched_aes_256_cbc;
+static EVP_CIPHER *fetched_aes_256_gcm;
+
+static void fetch_algorithms(void)
+{
+    fetched_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    fetched_aes_256_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    fetched_aes_256_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static void fetch_all(void)
+{
+    /* On failure the pointers stay NULL and the callers fall back. */
+    (void)CRYPTO_THREAD_run_once(&fetch_once, fetch_algorithms);
+}
+
+const EVP_MD *sks_md_sha256(void)
+{
+    fetch_all();
+    return fetched_sha256 != NULL ? fetched_sha256 : EVP_sha256();
+}
+
+const EVP_CIPHER *sks_cipher_aes_256_gcm(void)
+{
+    fetch_all();
+    return fetched_aes_256_gcm != NULL ? fetched_aes_256_gcm : EVP_aes_256_gcm();
+}
+
+static const EVP_CIPHER *cipher_aes_256_cbc(void)
+{
+    fetch_all();
+    return fetched_aes_256_cbc != NULL ? fetched_aes_256_cbc : EVP_aes_256_cbc();
+}
 
 void sks_cleanse(void *p, size_t n)
 {
@@ -30,7 +83,8 @@ static int hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *data, siz
                        uint8_t out[32])
 {
     static const uint8_t empty[1] = {0};
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    fetch_all();
+    EVP_MAC *mac = fetched_hmac != NULL ? fetched_hmac : EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
@@ -41,7 +95,8 @@ static int hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *data, siz
              EVP_MAC_update(ctx, n > 0 ? data : empty, n) == 1 &&
              EVP_MAC_final(ctx, out, &outlen, 32) == 1 && outlen == 32;
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
+    if (mac != fetched_hmac)
+        EVP_MAC_free(mac);
     if (!ok)
         sks_cleanse(out, 32);
     return ok ? 0 : -1;
@@ -105,7 +160,7 @@ int sks_encrypt(const uint8_t ek[32], const uint8_t *iv, const uint8_t *pt, size
         return -1;
 
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int ok = ctx != NULL && EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, ek, ivbuf) == 1 &&
+    int ok = ctx != NULL && EVP_EncryptInit_ex(ctx, cipher_aes_256_cbc(), NULL, ek, ivbuf) == 1 &&
              EVP_EncryptUpdate(ctx, ct, &len1, pt, (int)n) == 1 &&
              EVP_EncryptFinal_ex(ctx, ct + len1, &len2) == 1;
     EVP_CIPHER_CTX_free(ctx);
@@ -129,7 +184,7 @@ int sks_decrypt(const uint8_t ek[32], const uint8_t *ct, size_t n, uint8_t *pt, 
 
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int ok =
-        ctx != NULL && EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, ek, ct) == 1 &&
+        ctx != NULL && EVP_DecryptInit_ex(ctx, cipher_aes_256_cbc(), NULL, ek, ct) == 1 &&
         EVP_DecryptUpdate(ctx, pt, &len1, ct + SKS_ENC_IV_LEN, (int)(n - SKS_ENC_IV_LEN)) == 1 &&
         EVP_DecryptFinal_ex(ctx, pt + len1, &len2) == 1;
     EVP_CIPHER_CTX_free(ctx);
@@ -228,7 +283,87 @@ int sks_sha256(const uint8_t *p, size_t n, uint8_t out[32])
 {
     static const uint8_t empty[1] = {0};
     unsigned int len = 0;
-    if (EVP_Digest(n > 0 ? p : empty, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+    if (EVP_Digest(n > 0 ? p : empty, n, out, &len, sks_md_sha256(), NULL) != 1 || len != 32)
         return -1;
+    return 0;
+}
+
+/* ---- SubjectPublicKeyInfo of P-256 keys -------------------------------- */
+
+/*
+ * OpenSSL 3.0 builds a decoder or encoder chain (a walk over every provider
+ * algorithm) for each d2i_PUBKEY / i2d_PUBKEY, which costs several times an
+ * ECDH. Every provisioning session moves a handful of P-256 public keys, so
+ * the one DER form those keys have is handled directly, and everything else
+ * goes through d2i_PUBKEY / i2d_PUBKEY as before.
+ *
+ * The form: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 },
+ * BIT STRING { 04 | X(32) | Y(32) } }, i.e. these 26 bytes, then the 65-byte
+ * uncompressed point. It is exactly what i2d_PUBKEY writes for a P-256 key
+ * with named-curve encoding and uncompressed points (OpenSSL's default).
+ */
+static const uint8_t p256_spki_head[26] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+};
+#define P256_POINT_LEN 65
+#define P256_SPKI_LEN  (sizeof p256_spki_head + P256_POINT_LEN)
+
+EVP_PKEY *sks_spki_decode(const uint8_t *der, size_t n)
+{
+    if (der == NULL || n == 0 || n > 0x7FFFFFFF)
+        return NULL;
+    if (n == P256_SPKI_LEN && memcmp(der, p256_spki_head, sizeof p256_spki_head) == 0 &&
+        der[sizeof p256_spki_head] == 0x04) {
+        /* Same point checks as the decoder (on the curve, coordinates < p). */
+        return sks_ec_point_key(NULL, "prime256v1", der + sizeof p256_spki_head, P256_POINT_LEN);
+    }
+    const unsigned char *p = der;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)n);
+    if (key != NULL && p != der + n) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    return key;
+}
+
+int sks_spki_encode(const EVP_PKEY *key, uint8_t **der, size_t *len)
+{
+    char group[32] = "", encoding[32] = "", format[32] = "";
+    uint8_t point[P256_POINT_LEN];
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format, sizeof format),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point),
+        OSSL_PARAM_END,
+    };
+    *der = NULL;
+    *len = 0;
+    if (key == NULL)
+        return -1;
+    if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_params(key, params) == 1 &&
+        OSSL_PARAM_modified(&params[0]) && OSSL_PARAM_modified(&params[1]) &&
+        OSSL_PARAM_modified(&params[2]) && OSSL_PARAM_modified(&params[3]) &&
+        strcmp(group, "prime256v1") == 0 && strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
+        strcmp(format, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) == 0 &&
+        params[3].return_size == P256_POINT_LEN && point[0] == 0x04) {
+        uint8_t *out = OPENSSL_malloc(P256_SPKI_LEN);
+        if (out == NULL)
+            return -1;
+        memcpy(out, p256_spki_head, sizeof p256_spki_head);
+        memcpy(out + sizeof p256_spki_head, point, P256_POINT_LEN);
+        *der = out;
+        *len = P256_SPKI_LEN;
+        return 0;
+    }
+    unsigned char *out = NULL;
+    int n = i2d_PUBKEY(key, &out);
+    if (n <= 0) {
+        OPENSSL_free(out);
+        return -1;
+    }
+    *der = out;
+    *len = (size_t)n;
     return 0;
 }

@@ -18,11 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "sks_msg.h"
 
-#define SKS_LABEL_ATTESTATION "SKS Attestation"
+#define SKS_LABEL_ATTESTATION    "SKS Attestation"
 #define SKS_LABEL_ENCRYPTION_KEY "EncryptionKey"
-#define SKS_ENC_IV_LEN 16
+#define SKS_ENC_IV_LEN           16
 /* Largest plaintext sks_encrypt accepts (a PKCS#8 RSA-4096 key fits). */
 #define SKS_ENC_MAX 8192
 
@@ -35,8 +37,8 @@ int sks_derive_session_key(const uint8_t *z, size_t zlen, sks_view client_sessio
                            sks_view server_session_id, sks_view issuer_uri,
                            sks_view device_certificate, uint8_t sk[SKS_SK_LEN]);
 
-int sks_mac(const uint8_t sk[SKS_SK_LEN], const char *label, uint16_t counter,
-            const uint8_t *data, size_t n, uint8_t mac[SKS_MAC_LEN]);
+int sks_mac(const uint8_t sk[SKS_SK_LEN], const char *label, uint16_t counter, const uint8_t *data,
+            size_t n, uint8_t mac[SKS_MAC_LEN]);
 
 int sks_encryption_key(const uint8_t sk[SKS_SK_LEN], uint8_t ek[32]);
 
@@ -98,5 +100,25 @@ int sks_close_attestation_data(sks_writer *w, sks_view close_mac);
 
 /* SHA-256 of arbitrary data (used for serials and fingerprints). */
 int sks_sha256(const uint8_t *p, size_t n, uint8_t out[32]);
+
+/*
+ * SHA-256 and AES-256-GCM as algorithm objects fetched once per process
+ * (the default library context), for EVP_*Init calls on hot paths.
+ */
+const EVP_MD *sks_md_sha256(void);
+const EVP_CIPHER *sks_cipher_aes_256_gcm(void);
+
+/*
+ * Parse SubjectPublicKeyInfo DER, insisting on no trailing bytes: the same
+ * keys d2i_PUBKEY accepts, with a fast path for P-256 named-curve keys with
+ * uncompressed points. NULL if malformed.
+ */
+EVP_PKEY *sks_spki_decode(const uint8_t *der, size_t n);
+
+/*
+ * SubjectPublicKeyInfo DER of a key, byte for byte what i2d_PUBKEY writes
+ * (same fast path). *der is OPENSSL_malloc'ed (OPENSSL_free). 0 or -1.
+ */
+int sks_spki_encode(const EVP_PKEY *key, uint8_t **der, size_t *len);
 
 #endif

@@ -46,7 +46,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "card/card_keymat.h"
+#include "issuer/sks_issuer.h"
 #include "protocol/sks_crypto.h"
+#include "protocol/sks_keys.h"
 
 #define SK_HEX           "1702d2e9bb3ed13e6c30cd55fb7f6ad8d4a7cd05102affe4b338d37672f2879f"
 #define MAC_0102_HEX     "e6105dcebff62c98871441e19c41df10b40575b3b31da058dd1974bf83d0d80f"
@@ -459,6 +466,173 @@ START_TEST(test_sha256_and_helpers)
 }
 END_TEST
 
+/*
+ * The P-256 SubjectPublicKeyInfo and PKCS#8 fast paths against OpenSSL's
+ * own encoders and decoders. The fixed DER head is what
+ *   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 |
+ *   openssl pkey -pubout -outform DER | xxd -p
+ * prints before the point (3059301306072a8648ce3d020106082a8648ce3d0301070342 00 04).
+ */
+static const char p256_spki_head_hex[] = "3059301306072a8648ce3d020106082a8648ce3d03010703420004";
+
+START_TEST(test_p256_spki_fast_path)
+{
+    for (int i = 0; i < 50; i++) {
+        EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        ck_assert_ptr_nonnull(key);
+        uint8_t *fast = NULL;
+        size_t fast_len = 0;
+        unsigned char *ref = NULL;
+        int ref_len = i2d_PUBKEY(key, &ref);
+        ck_assert_int_eq(sks_spki_encode(key, &fast, &fast_len), 0);
+        ck_assert_int_eq(ref_len, 91);
+        ck_assert_uint_eq(fast_len, 91);
+        ck_assert_mem_eq(fast, ref, 91);
+        assert_hex(fast, 27, p256_spki_head_hex);
+
+        EVP_PKEY *back = sks_spki_decode(fast, fast_len);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(back, key), 1);
+        EVP_PKEY_free(back);
+        /* Trailing bytes, truncation and a point off the curve: rejected like d2i_PUBKEY. */
+        uint8_t longer[92];
+        memcpy(longer, fast, 91);
+        longer[91] = 0;
+        ck_assert_ptr_null(sks_spki_decode(longer, sizeof longer));
+        ck_assert_ptr_null(sks_spki_decode(fast, 90));
+        fast[90] ^= 1;
+        const unsigned char *p = fast;
+        EVP_PKEY *ref_key = d2i_PUBKEY(NULL, &p, 91);
+        ck_assert_ptr_null(ref_key);
+        ck_assert_ptr_null(sks_spki_decode(fast, 91));
+        ERR_clear_error();
+        OPENSSL_free(ref);
+        OPENSSL_free(fast);
+        EVP_PKEY_free(key);
+    }
+    /* An x coordinate >= p is not a point. */
+    uint8_t big[91];
+    size_t head_len;
+    uint8_t *head = unhex(p256_spki_head_hex, &head_len);
+    ck_assert_uint_eq(head_len, 27);
+    memcpy(big, head, head_len);
+    free(head);
+    memset(big + 27, 0xff, 64);
+    ck_assert_ptr_null(sks_spki_decode(big, sizeof big));
+    ERR_clear_error();
+}
+END_TEST
+
+/* Keys outside the fast path (compressed points, P-384, RSA) go through OpenSSL unchanged. */
+START_TEST(test_spki_other_keys)
+{
+    EVP_PKEY *keys[3] = {
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+    };
+    ck_assert_int_eq(EVP_PKEY_set_utf8_string_param(
+                         keys[0], OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+                     1);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(keys[i]);
+        uint8_t *der = NULL;
+        size_t len = 0;
+        unsigned char *ref = NULL;
+        int ref_len = i2d_PUBKEY(keys[i], &ref);
+        ck_assert_int_gt(ref_len, 0);
+        ck_assert_int_eq(sks_spki_encode(keys[i], &der, &len), 0);
+        ck_assert_uint_eq(len, (size_t)ref_len);
+        ck_assert_mem_eq(der, ref, len);
+        EVP_PKEY *back = sks_spki_decode(der, len);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(back, keys[i]), 1);
+        EVP_PKEY_free(back);
+        OPENSSL_free(der);
+        OPENSSL_free(ref);
+        EVP_PKEY_free(keys[i]);
+    }
+    ck_assert_int_eq(sks_spki_encode(NULL, &(uint8_t *){NULL}, &(size_t){0}), -1);
+    ck_assert_ptr_null(sks_spki_decode(NULL, 0));
+}
+END_TEST
+
+/*
+ * The card's PKCS#8 of a generated P-256 key is byte for byte the
+ * encoder's output for the same key, and its SPKI is i2d_PUBKEY's.
+ */
+START_TEST(test_card_p256_pkcs8)
+{
+    for (int i = 0; i < 50; i++) {
+        card_buf p8 = {NULL, 0}, spki = {NULL, 0};
+        ck_assert_int_eq(card_keymat_generate(SKS_KEYALG_EC_P256, &p8, &spki), SKS_OK);
+        EVP_PKEY *key = card_keymat_load(p8.ptr, p8.len);
+        ck_assert_ptr_nonnull(key);
+        uint8_t *ref = NULL;
+        size_t ref_len = 0;
+        ck_assert_int_eq(sks_pkcs8_encode(key, &ref, &ref_len), 0);
+        ck_assert_uint_eq(p8.len, ref_len);
+        ck_assert_mem_eq(p8.ptr, ref, ref_len);
+        unsigned char *ref_spki = NULL;
+        int ref_spki_len = i2d_PUBKEY(key, &ref_spki);
+        ck_assert_uint_eq(spki.len, (size_t)ref_spki_len);
+        ck_assert_mem_eq(spki.ptr, ref_spki, spki.len);
+        OPENSSL_clear_free(ref, ref_len);
+        OPENSSL_free(ref_spki);
+        EVP_PKEY_free(key);
+        card_buf_free(&p8);
+        card_buf_free(&spki);
+    }
+}
+END_TEST
+
+/* Certificate against public key: the card's check, for matching and other keys. */
+START_TEST(test_card_cert_matches)
+{
+    EVP_PKEY *ca_key = NULL;
+    X509 *ca_cert = NULL;
+    ck_assert_int_eq(sks_issuer_ca_new("test CA", &ca_key, &ca_cert), 0);
+    card_buf p8 = {NULL, 0}, spki = {NULL, 0}, other8 = {NULL, 0}, other = {NULL, 0};
+    ck_assert_int_eq(card_keymat_generate(SKS_KEYALG_EC_P256, &p8, &spki), SKS_OK);
+    ck_assert_int_eq(card_keymat_generate(SKS_KEYALG_EC_P256, &other8, &other), SKS_OK);
+    X509 *cert = sks_issuer_issue_cert(ca_key, ca_cert, (sks_view){spki.ptr, spki.len}, "key", 7);
+    ck_assert_ptr_nonnull(cert);
+    /* The issued certificate still carries a usable public key. */
+    ck_assert_ptr_nonnull(X509_get0_pubkey(cert));
+    unsigned char *der = NULL;
+    int len = i2d_X509(cert, &der);
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(card_keymat_cert_matches(der, (size_t)len, spki.ptr, spki.len), 1);
+    ck_assert_int_eq(card_keymat_cert_matches(der, (size_t)len, other.ptr, other.len), 0);
+    ck_assert_int_eq(card_keymat_cert_matches(der, (size_t)len - 1, spki.ptr, spki.len), 0);
+    /* A certificate with its key bit string damaged still parses, and no longer matches. */
+    uint8_t *bad = OPENSSL_memdup(der, (size_t)len);
+    uint8_t *at = NULL;
+    for (int i = 0; i + 65 <= len && at == NULL; i++)
+        if (memcmp(bad + i, spki.ptr + 26, 65) == 0)
+            at = bad + i;
+    ck_assert_ptr_nonnull(at);
+    at[64] ^= 1;
+    const unsigned char *p = bad;
+    X509 *reparsed = d2i_X509(NULL, &p, len);
+    ck_assert_ptr_nonnull(reparsed);
+    ck_assert_int_eq(card_keymat_cert_matches(bad, (size_t)len, spki.ptr, spki.len), 0);
+    at[64] ^= 1;
+    ck_assert_int_eq(card_keymat_cert_matches(bad, (size_t)len, spki.ptr, spki.len), 1);
+    X509_free(reparsed);
+    OPENSSL_free(bad);
+    OPENSSL_free(der);
+    X509_free(cert);
+    X509_free(ca_cert);
+    EVP_PKEY_free(ca_key);
+    card_buf_free(&p8);
+    card_buf_free(&spki);
+    card_buf_free(&other8);
+    card_buf_free(&other);
+    ERR_clear_error();
+}
+END_TEST
+
 static Suite *crypto_suite(void)
 {
     Suite *s = suite_create("crypto");
@@ -473,6 +647,10 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_key_attestation_layout);
     tcase_add_test(tc, test_close_attestation);
     tcase_add_test(tc, test_sha256_and_helpers);
+    tcase_add_test(tc, test_p256_spki_fast_path);
+    tcase_add_test(tc, test_spki_other_keys);
+    tcase_add_test(tc, test_card_p256_pkcs8);
+    tcase_add_test(tc, test_card_cert_matches);
     suite_add_tcase(s, tc);
     return s;
 }
