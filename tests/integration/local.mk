@@ -58,3 +58,22 @@ tests_integration_sk_derive_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_integration_sk_derive_LDADD = src/protocol/libsksproto.la $(CRYPTO_LIBS)
 EXTRA_DIST += tests/integration/t-provision.sh
 EXTRA_DIST += tests/integration/provision-env.sh
+# The PC/SC fault test (t-pcsc-faults.sh): its PKCS#11 driver, another
+# application holding the card, and the LD_PRELOAD library that injects
+# PC/SC faults into the driver's or pkcs11-tool's process. The library is a
+# shared object that is never installed (-rpath only makes libtool build
+# one): tests load it from .libs/pcsc-fault.so.
+check_PROGRAMS += tests/integration/p11-steps tests/integration/pcsc-hold
+tests_integration_p11_steps_SOURCES = tests/integration/p11-steps.c
+tests_integration_p11_steps_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
+tests_integration_p11_steps_LDADD = -ldl
+tests_integration_pcsc_hold_SOURCES = tests/integration/pcsc-hold.c
+tests_integration_pcsc_hold_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
+tests_integration_pcsc_hold_LDADD = $(PCSC_LIBS)
+check_LTLIBRARIES += tests/integration/pcsc-fault.la
+tests_integration_pcsc_fault_la_SOURCES = tests/integration/pcsc-fault.c
+tests_integration_pcsc_fault_la_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
+tests_integration_pcsc_fault_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
+	-rpath /nowhere
+tests_integration_pcsc_fault_la_LIBADD = $(PCSC_LIBS) -ldl -lpthread
+EXTRA_DIST += tests/integration/t-pcsc-faults.sh

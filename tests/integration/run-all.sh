@@ -58,6 +58,12 @@ if ! make -C "$build" -s tests/integration/dkek-p11 >"$work/logs/dkek-p11-build.
     echo "FAIL run-all: building tests/integration/dkek-p11 (t-dkek will fail)"
     total_failed=$((total_failed + 1))
 fi
+if ! make -C "$build" -s tests/integration/p11-steps tests/integration/pcsc-hold \
+    tests/integration/pcsc-fault.la >"$work/logs/pcsc-faults-build.log" 2>&1; then
+    tail -n 30 "$work/logs/pcsc-faults-build.log"
+    echo "FAIL run-all: building p11-steps, pcsc-hold and pcsc-fault.la (t-pcsc-faults will fail)"
+    total_failed=$((total_failed + 1))
+fi
 
 export SKS_IT_PREFIX="$prefix"
 export SKS_IT_MODULE="$prefix/lib/pkcs11/sks-pkcs11.so"
@@ -67,6 +73,9 @@ export SKS_IT_PCSC_DRIVER="$build/tests/integration/p11-pcsc"
 export SKS_IT_NOPIN_KEY="$build/tests/integration/nopin-key"
 export SKS_IT_SKS_TOOL="$prefix/bin/sks-tool"
 export SKS_IT_DKEK_P11="$build/tests/integration/dkek-p11"
+export SKS_IT_STEPS="$build/tests/integration/p11-steps"
+export SKS_IT_PCSC_HOLD="$build/tests/integration/pcsc-hold"
+export SKS_IT_PCSC_FAULT="$build/tests/integration/.libs/pcsc-fault.so"
 
 if [ $# -gt 0 ]; then
     tests=()
