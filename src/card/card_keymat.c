@@ -86,21 +86,8 @@ static int generated_p256_pkcs8(const EVP_PKEY *key, card_buf *out)
         0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
     };
     static const uint8_t mid[] = {0xa1, 0x44, 0x03, 0x42, 0x00};
-    char group[32] = "", encoding[32] = "", format[32] = "";
     uint8_t point[65];
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format, sizeof format),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point),
-        OSSL_PARAM_END,
-    };
-    if (!EVP_PKEY_is_a(key, "EC") || EVP_PKEY_get_params(key, params) != 1 ||
-        !OSSL_PARAM_modified(&params[0]) || !OSSL_PARAM_modified(&params[1]) ||
-        !OSSL_PARAM_modified(&params[2]) || !OSSL_PARAM_modified(&params[3]) ||
-        strcmp(group, "prime256v1") != 0 || strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) != 0 ||
-        strcmp(format, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 0 ||
-        params[3].return_size != sizeof point || point[0] != 0x04)
+    if (sks_p256_point(key, point) != 0)
         return 1;
     BIGNUM *d = NULL;
     uint8_t der[P256_PKCS8_LEN];

@@ -327,27 +327,34 @@ EVP_PKEY *sks_spki_decode(const uint8_t *der, size_t n)
     return key;
 }
 
-int sks_spki_encode(const EVP_PKEY *key, uint8_t **der, size_t *len)
+int sks_p256_point(const EVP_PKEY *key, uint8_t point[65])
 {
     char group[32] = "", encoding[32] = "", format[32] = "";
-    uint8_t point[P256_POINT_LEN];
     OSSL_PARAM params[] = {
         OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group),
         OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding),
         OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format, sizeof format),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, P256_POINT_LEN),
         OSSL_PARAM_END,
     };
+    int ok = key != NULL && EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_params(key, params) == 1 &&
+             OSSL_PARAM_modified(&params[0]) && OSSL_PARAM_modified(&params[1]) &&
+             OSSL_PARAM_modified(&params[2]) && OSSL_PARAM_modified(&params[3]) &&
+             strcmp(group, "prime256v1") == 0 &&
+             strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
+             strcmp(format, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) == 0 &&
+             params[3].return_size == P256_POINT_LEN && point[0] == 0x04;
+    return ok ? 0 : -1;
+}
+
+int sks_spki_encode(const EVP_PKEY *key, uint8_t **der, size_t *len)
+{
+    uint8_t point[P256_POINT_LEN];
     *der = NULL;
     *len = 0;
     if (key == NULL)
         return -1;
-    if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_params(key, params) == 1 &&
-        OSSL_PARAM_modified(&params[0]) && OSSL_PARAM_modified(&params[1]) &&
-        OSSL_PARAM_modified(&params[2]) && OSSL_PARAM_modified(&params[3]) &&
-        strcmp(group, "prime256v1") == 0 && strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
-        strcmp(format, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) == 0 &&
-        params[3].return_size == P256_POINT_LEN && point[0] == 0x04) {
+    if (sks_p256_point(key, point) == 0) {
         uint8_t *out = OPENSSL_malloc(P256_SPKI_LEN);
         if (out == NULL)
             return -1;

@@ -120,5 +120,11 @@ EVP_PKEY *sks_spki_decode(const uint8_t *der, size_t n);
  * (same fast path). *der is OPENSSL_malloc'ed (OPENSSL_free). 0 or -1.
  */
 int sks_spki_encode(const EVP_PKEY *key, uint8_t **der, size_t *len);
+/*
+ * The uncompressed point (04 | X | Y) of a P-256 key that OpenSSL encodes in
+ * the fixed form above (named curve, uncompressed points): 0, or -1 for any
+ * other key.
+ */
+int sks_p256_point(const EVP_PKEY *key, uint8_t point[65]);
 
 #endif

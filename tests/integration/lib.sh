@@ -209,6 +209,22 @@ it_gate() { # WHAT
     fi
 }
 
+# Wait (at most 30 s) until FILE has a line matching REGEX.
+it_wait_line() { # FILE REGEX
+    local _
+    for _ in $(seq 1 300); do
+        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Make FILE (the output of a background command) the one check_out looks at.
+it_use_output() { # FILE WHAT
+    IT_OUT=$1
+    echo "$2" >"$IT_OUT.cmd"
+}
+
 it_count() { # REGEX: number of lines of the last output matching
     grep -Ec -- "$1" "$IT_OUT" || true
 }

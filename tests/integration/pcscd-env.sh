@@ -19,7 +19,8 @@
 #   sks_card_start DIR [PORT]  start sks-card ($SKS_CARD) in the foreground on
 #                              the card DIR (--init) and wait until its reader
 #                              holds a card; its log is $SKS_CARD_LOG
-#   sks_card_stop              SIGTERM, wait; exit status in $SKS_CARD_RC
+#   sks_card_stop              SIGTERM, wait; exit status in $SKS_CARD_RC; then
+#                              wait until pcscd shows the reader empty
 #   in_pcscd CMD...            run CMD as a client of the isolated pcscd
 #   "${IN_PCSCD[@]}" CMD...    the same as a plain command (for lib.sh's check,
 #                              which runs commands under timeout)
@@ -163,6 +164,10 @@ pcscd_env_has_card() { # NAME: opensc-tool lists it with a card
     in_pcscd opensc-tool -l 2>/dev/null | grep -Eq -- "^[0-9]+ +Yes .*$1\$"
 }
 
+pcscd_env_no_card() { # NAME: opensc-tool lists it without a card
+    ! pcscd_env_has_card "$1"
+}
+
 pcscd_start() {
     local t
     PCSCD_ENV_ERROR=""
@@ -230,6 +235,7 @@ sks_card_start() { # DIR [PORT]
     "$SKS_CARD" --state-dir "$dir" --init --foreground --port "$port" \
         --log-level "${SKS_CARD_LOG_LEVEL:-info}" </dev/null >>"$SKS_CARD_LOG" 2>&1 9>&- &
     SKS_CARD_PID=$!
+    SKS_CARD_PORT=$port
     SKS_CARD_RC=""
     pcscd_env_record
     if ! pcscd_env_wait pcscd_env_has_card "$(vpcd_reader "$port")"; then
@@ -281,4 +287,10 @@ sks_card_stop() { # SIGTERM and wait (10 s, then SIGKILL); $SKS_CARD_RC is its e
     wait "$pid" || SKS_CARD_RC=$?
     SKS_CARD_PID=""
     pcscd_env_record
+    # pcscd shows the card until it next looks at the reader (about a second):
+    # a client or an sks_card_start meanwhile would take it for a card.
+    if [ -n "$PCSCD_PID" ] && [ -n "${SKS_CARD_PORT:-}" ] &&
+        ! pcscd_env_wait pcscd_env_no_card "$(vpcd_reader "$SKS_CARD_PORT")"; then
+        echo "sks_card_stop: pcscd still shows a card in '$(vpcd_reader "$SKS_CARD_PORT")'" >&2
+    fi
 }

@@ -9,7 +9,6 @@
 #   relay_start MODE            evil-relay (MODE: see evil-relay.c) in front
 #                               of the issuer; sets RELAY_PORT
 #   wait_file FILE              until FILE is not empty (10 s at most)
-#   wait_line FILE REGEX        until FILE has a matching line (30 s at most)
 #
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables are for the sourcing test
@@ -29,15 +28,6 @@ wait_file() { # FILE
     local i
     for i in $(seq 1 100); do
         [ -s "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-wait_line() { # FILE REGEX
-    local i
-    for i in $(seq 1 300); do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
         sleep 0.1
     done
     return 1

@@ -169,7 +169,7 @@ SKS_PKCS11_CONF="$PC" "${IN_PCSCD[@]}" "$BIN/sks-enroll" --module "$SKS_IT_MODUL
 ENROLL_PID=$!
 it_bg "$ENROLL_PID"
 exec 8>"$T/hold"
-wait_line "$T/enroll-pcsc.log" 'paused' || true
+it_wait_line "$T/enroll-pcsc.log" 'paused' || true
 IT_OUT="$T/enroll-pcsc.log"
 echo "sks-enroll through pcscd" >"$IT_OUT.cmd"
 check_out "sks-enroll (a) through pcscd + sks-card completed" 'enrollment complete'

@@ -51,22 +51,6 @@ READER=$(vpcd_reader 35963)
 TRACE="$T/apdu.trace"
 NOPIN_TOKEN="SKS (no PIN)"
 
-# Wait (at most 30 s) until FILE has a line matching REGEX.
-wait_line() { # FILE REGEX
-    local _
-    for _ in $(seq 1 300); do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# Make FILE (output of a background command) the one check_out looks at.
-use_output() { # FILE WHAT
-    IT_OUT=$1
-    echo "$2" >"$IT_OUT.cmd"
-}
-
 # The N-th "STEP <CKR> ..." line of p11-steps in the last output, as "STEP <CKR>".
 step() { # STEP N
     awk -v s="$1" -v n="$2" '$1 == s && ++i == n { print $1, $2; exit }' "$IT_OUT"
@@ -109,18 +93,6 @@ check_calls() { # DESC REGEX: at least one traced call matches
     fi
 }
 
-# Wait (at most 20 s) until pcscd shows no card in the reader: after
-# sks_card_stop it keeps showing the card until its next look at the reader,
-# and sks_card_start, which waits for a card, must not take that for the new one.
-wait_reader_empty() {
-    local _
-    for _ in $(seq 1 100); do
-        in_pcscd opensc-tool -l 2>/dev/null | grep -Eq -- "^[0-9]+ +Yes .*$READER\$" || return 0
-        sleep 0.2
-    done
-    return 1
-}
-
 # What pkcs11-tool -L says about the tokens (slots, labels, serials), from the last output.
 tokens_of() {
     grep -E '^Slot [0-9]+ |serial num' "$IT_OUT" || true
@@ -149,10 +121,10 @@ it_token_with_keys
 it_mark
 sks_card_stop
 check_eq "sks-card stops on SIGTERM" 0 "$SKS_CARD_RC"
-if wait_reader_empty; then
+if pcscd_env_no_card "$READER"; then
     pass "pcscd sees the card gone"
 else
-    fail "pcscd sees the card gone" "opensc-tool -l still shows a card in '$READER' after 20 s"
+    fail "pcscd sees the card gone" "opensc-tool -l still shows a card in '$READER'"
 fi
 check "nopin-key: a P-256 key without PIN (id 0a, label nopin)" \
     "$NOPIN_KEY" "$CARD" "$T/issuer" ec256 0a nopin
@@ -207,7 +179,7 @@ rm -f "$T/held"
     sign >"$T/c.out" 2>&1 9>&- &
 signer=$!
 it_bg "$signer"
-if wait_line "$T/c.out" '^signinit CKR_OK$'; then
+if it_wait_line "$T/c.out" '^signinit CKR_OK$'; then
     check "(c) pcsc-hold takes a PC/SC transaction on '$READER' and holds it for 1 s" \
         "${IN_PCSCD[@]}" "$HOLD" "$READER" 1000 "$T/held"
 else
@@ -217,7 +189,7 @@ touch "$T/held" # whatever happened: let the signer go on
 rc=0
 timeout -k 5 "$IT_TIMEOUT" tail --pid="$signer" -f /dev/null || true
 wait "$signer" || rc=$?
-use_output "$T/c.out" "p11-steps login signinit wait sign (pcsc-hold meanwhile)"
+it_use_output "$T/c.out" "p11-steps login signinit wait sign (pcsc-hold meanwhile)"
 check_eq "... the signing process ends normally" 0 "$rc"
 check_eq "... its C_Sign answers CKR_OK" "sign CKR_OK" "$(step sign 1)"
 secs=$(awk '$1 == "sign" { print $3; exit }' "$T/c.out")

@@ -35,22 +35,6 @@ TRACE="$T/apdu.trace"
 FOREIGN_SELECT='00 A4 04 00 09 A0 00 00 03 08 00 00 10 00' # the PIV applet's AID
 ROUNDS=${SKS_IT_PCSC_ROUNDS:-100}
 
-# Wait (at most 30 s) until FILE has a line matching REGEX.
-wait_line() { # FILE REGEX
-    local i
-    for i in $(seq 1 300); do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# Make FILE (output of a background command) the one check_out looks at.
-use_output() { # FILE WHAT
-    IT_OUT=$1
-    echo "$2" >"$IT_OUT.cmd"
-}
-
 # The sign/s figure of a `p11-pcsc sign` run ($IT_OUT).
 rate_of() {
     sed -n 's/^signed [0-9]* in [0-9.]* s: \([0-9.]*\)\/s$/\1/p' "$IT_OUT" | tail -n 1
@@ -168,7 +152,7 @@ for pid in $pids; do
     rc=0
     timeout -k 5 "$IT_TIMEOUT" tail --pid="$pid" -f /dev/null || true
     wait "$pid" || rc=$?
-    use_output "$T/concurrent.$p" "p11-pcsc sign (process $p)"
+    it_use_output "$T/concurrent.$p" "p11-pcsc sign (process $p)"
     if [ "$rc" -eq 0 ]; then
         pass "process $p: 4 threads x $ROUNDS ECDSA signatures, all verified, alongside process $((3 - p))"
     else
@@ -191,14 +175,14 @@ rm -f "$T/stop-loop"
     >"$T/reset.out" 2>&1 9>&- &
 loop=$!
 it_bg "$loop"
-if wait_line "$T/reset.out" '^signed 1$'; then
+if it_wait_line "$T/reset.out" '^signed 1$'; then
     check "opensc-tool resets the card" "${IN_PCSCD[@]}" opensc-tool -r "$READER" --reset
-    wait_line "$T/reset.out" '^recovered' || true
+    it_wait_line "$T/reset.out" '^recovered' || true
 fi
 touch "$T/stop-loop"
 rc=0
 wait "$loop" || rc=$?
-use_output "$T/reset.out" "p11-pcsc loop (card reset by opensc-tool)"
+it_use_output "$T/reset.out" "p11-pcsc loop (card reset by opensc-tool)"
 check_eq "the signing process ends normally" 0 "$rc"
 check_out "after the reset a signature answers CKR_USER_NOT_LOGGED_IN" '^error CKR_USER_NOT_LOGGED_IN$'
 check_out "... C_Login on the same session works again" '^relogin CKR_OK$'
@@ -211,13 +195,13 @@ rm -f "$T/go"
     >"$T/relogin.out" 2>&1 9>&- &
 relogin=$!
 it_bg "$relogin"
-if wait_line "$T/relogin.out" '^ready CKR_OK$'; then
+if it_wait_line "$T/relogin.out" '^ready CKR_OK$'; then
     check "opensc-tool resets the card again" "${IN_PCSCD[@]}" opensc-tool -r "$READER" --reset
 fi
 touch "$T/go"
 rc=0
 wait "$relogin" || rc=$?
-use_output "$T/relogin.out" "p11-pcsc relogin (card reset by opensc-tool)"
+it_use_output "$T/relogin.out" "p11-pcsc relogin (card reset by opensc-tool)"
 check_out "C_Login after an unnoticed reset: the card is asked first, the login works" \
     '^login CKR_OK$'
 check_out "... and the key signs again" '^sign CKR_OK$'
@@ -229,11 +213,11 @@ rm -f "$T/stop-loop"
     >"$T/loop.out" 2>&1 9>&- &
 loop=$!
 it_bg "$loop"
-if wait_line "$T/loop.out" '^signed 1$'; then
+if it_wait_line "$T/loop.out" '^signed 1$'; then
     pass "a process signs in a loop through pcscd"
     sks_card_stop
     check_eq "sks-card stops on SIGTERM (the card is removed)" 0 "$SKS_CARD_RC"
-    if wait_line "$T/loop.out" '^error '; then
+    if it_wait_line "$T/loop.out" '^error '; then
         sleep 1
         if kill -0 "$loop" 2>/dev/null; then
             pass "the signing process gets errors and keeps running"
@@ -248,14 +232,14 @@ if wait_line "$T/loop.out" '^signed 1$'; then
     else
         fail "sks-card is back with the same card" "$(tr '\n' ' ' <"$T/sks-card-restart.err")"
     fi
-    wait_line "$T/loop.out" '^recovered' || true
+    it_wait_line "$T/loop.out" '^recovered' || true
 else
     fail "a process signs in a loop through pcscd"
 fi
 touch "$T/stop-loop"
 rc=0
 wait "$loop" || rc=$?
-use_output "$T/loop.out" "p11-pcsc loop (sks-card stopped and started)"
+it_use_output "$T/loop.out" "p11-pcsc loop (sks-card stopped and started)"
 check_eq "the signing process ends normally (no crash)" 0 "$rc"
 check_out "the first failure is CKR_DEVICE_REMOVED" '^error CKR_DEVICE_REMOVED$'
 check_out "... and the session of the removed card is gone (CKR_SESSION_HANDLE_INVALID)" \
@@ -276,16 +260,16 @@ nslots=$(it_count '^Slot [0-9]+ ')
 "${PCSC[@]}" wait "$SKS_IT_MODULE" $((2 * nslots)) 60 >"$T/wait.out" 2>&1 9>&- &
 waiter=$!
 it_bg "$waiter"
-if wait_line "$T/wait.out" '^slots '; then
+if it_wait_line "$T/wait.out" '^slots '; then
     sks_card_stop
-    wait_line "$T/wait.out" "^event .* absent" || true
+    it_wait_line "$T/wait.out" "^event .* absent" || true
     sleep 0.5
     sks_card_start "$CARD" 2>"$T/sks-card-restart2.err" || true
 fi
 rc=0
 timeout -k 5 "$IT_TIMEOUT" tail --pid="$waiter" -f /dev/null || true
 wait "$waiter" || rc=$?
-use_output "$T/wait.out" "p11-pcsc wait"
+it_use_output "$T/wait.out" "p11-pcsc wait"
 check_eq "C_WaitForSlotEvent returned $((2 * nslots)) events" 0 "$rc"
 check_eq "... one removal per slot of the card" "$nslots" "$(it_count '^event 0x[0-9a-f]+ absent')"
 check_eq "... then one insertion per slot" "$nslots" "$(it_count '^event 0x[0-9a-f]+ present')"
@@ -342,15 +326,15 @@ rm -f "$T/stop-loop"
     >"$T/nopcscd.out" 2>&1 9>&- &
 loop=$!
 it_bg "$loop"
-if wait_line "$T/nopcscd.out" '^signed 1$'; then
+if it_wait_line "$T/nopcscd.out" '^signed 1$'; then
     pcscd_stop
-    wait_line "$T/nopcscd.out" '^error ' || true
+    it_wait_line "$T/nopcscd.out" '^error ' || true
     sleep 1
 fi
 touch "$T/stop-loop"
 rc=0
 wait "$loop" || rc=$?
-use_output "$T/nopcscd.out" "p11-pcsc loop (pcscd stopped)"
+it_use_output "$T/nopcscd.out" "p11-pcsc loop (pcscd stopped)"
 check_eq "pcscd stopped under a signing process: it ends normally (no crash)" 0 "$rc"
 check_out "... its calls fail with CKR_DEVICE_REMOVED or CKR_TOKEN_NOT_PRESENT" \
     '^error CKR_(DEVICE_REMOVED|TOKEN_NOT_PRESENT)$'

@@ -145,7 +145,7 @@ SKS_PKCS11_CONF="$PC" "${IN_PCSCD[@]}" "${ENROLL[@]}" --server "127.0.0.1:$ISSUE
 ENROLL_PID=$!
 it_bg "$ENROLL_PID"
 exec 8>"$T/hold"
-wait_line "$T/enroll-pcsc.log" 'paused' || true
+it_wait_line "$T/enroll-pcsc.log" 'paused' || true
 IT_OUT="$T/enroll-pcsc.log"
 echo "sks-enroll through pcscd" >"$IT_OUT.cmd"
 check_out "sks-enroll (b) through pcscd + sks-card completed" 'enrollment complete'
