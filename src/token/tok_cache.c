@@ -52,22 +52,9 @@ static void key_free(tok_card_key *k)
     memset(k, 0, sizeof(*k));
 }
 
-void tok_card_cache_free(tok_card *card)
+/* The flat list of objects searches walk, and its indexes. */
+static void free_entries(tok_card *card)
 {
-    for (size_t i = 0; i < card->nkeys; i++)
-        key_free(&card->keys[i]);
-    free(card->keys);
-    card->keys = NULL;
-    card->nkeys = 0;
-    for (size_t i = 0; i < card->nobjects; i++)
-        tok_attrs_free(&card->objects[i].attrs);
-    free(card->objects);
-    card->objects = NULL;
-    card->nobjects = 0;
-    free(card->policies);
-    card->policies = NULL;
-    card->npolicies = 0;
-    sks_writer_reset(&card->policies_buf);
     free(card->entries);
     card->entries = NULL;
     card->nentries = 0;
@@ -76,6 +63,30 @@ void tok_card_cache_free(tok_card *card)
     free(card->scan);
     card->scan = NULL;
     card->nscan = 0;
+}
+
+static void free_objects(tok_card *card)
+{
+    for (size_t i = 0; i < card->nobjects; i++)
+        tok_attrs_free(&card->objects[i].attrs);
+    free(card->objects);
+    card->objects = NULL;
+    card->nobjects = 0;
+}
+
+void tok_card_cache_free(tok_card *card)
+{
+    for (size_t i = 0; i < card->nkeys; i++)
+        key_free(&card->keys[i]);
+    free(card->keys);
+    card->keys = NULL;
+    card->nkeys = 0;
+    free_objects(card);
+    free(card->policies);
+    card->policies = NULL;
+    card->npolicies = 0;
+    sks_writer_reset(&card->policies_buf);
+    free_entries(card);
     tok_dkek_cache_free(card);
     card->cache_loaded = 0;
     card->keys_loaded = 0;
@@ -566,14 +577,7 @@ static CK_RV rebuild_entries(tok_card *card)
 {
     if (!card->keys_loaded)
         return CKR_OK; /* built with the keys */
-    free(card->entries);
-    card->entries = NULL;
-    card->nentries = 0;
-    tok_index_free(card->lookup);
-    card->lookup = NULL;
-    free(card->scan);
-    card->scan = NULL;
-    card->nscan = 0;
+    free_entries(card);
     CK_RV rv = build_entries(card);
     if (rv == CKR_OK)
         rv = tok_dkek_cache_load(card);
@@ -584,11 +588,7 @@ static CK_RV rebuild_entries(tok_card *card)
 static CK_RV reload_objects(tok_card *card)
 {
     size_t cap = 0;
-    for (size_t i = 0; i < card->nobjects; i++)
-        tok_attrs_free(&card->objects[i].attrs);
-    free(card->objects);
-    card->objects = NULL;
-    card->nobjects = 0;
+    free_objects(card);
     CK_RV rv = enumerate(card, SKS_M_ENUMERATE_OBJECTS, load_object, &cap);
     return rv == CKR_OK ? rebuild_entries(card) : rv;
 }
