@@ -22,6 +22,26 @@
 #include "token/tok_issuer_token.h"
 
 /*
+ * The transport's begin() for this PKCS#11 call. A reset (or another
+ * application's use) it reports means the PINs verified earlier are gone:
+ * the logins are forgotten and the application must be SELECTed again.
+ * The transport status, negative on failure.
+ */
+static int take_transaction(tok_card *card)
+{
+    int rc = card->transport->ops->begin(card->transport);
+    if (rc < 0)
+        return rc;
+    card->in_txn = 1; /* tok_leave ends it */
+    if (rc == SKS_TRANSPORT_RESET) {
+        tok_log(TOK_LOG_INFO, "%s: card was reset", card->reader);
+        card->selected = 0;
+        tok_slots_forget_logins(card);
+    }
+    return rc;
+}
+
+/*
  * sks_apdu's transmit callback over the card's transport. A call that was
  * sent without a transaction (txn_deferred) and needs a second APDU (the
  * card answered 6985 and we SELECT again, or a reset) takes the transaction
@@ -34,16 +54,10 @@ static int transmit_cb(void *ctx, const uint8_t *cmd, size_t n, uint8_t *resp, s
 {
     tok_card *card = ctx;
     if (card->txn_deferred && card->transmits++ > 0 && !card->in_txn) {
-        int rc = card->transport->ops->begin(card->transport);
+        int rc = take_transaction(card);
         if (rc < 0) {
             card->link_status = rc;
             return -1;
-        }
-        card->in_txn = 1; /* begun: tok_leave ends it */
-        if (rc == SKS_TRANSPORT_RESET) {
-            tok_log(TOK_LOG_INFO, "%s: card was reset", card->reader);
-            card->selected = 0;
-            tok_slots_forget_logins(card);
         }
     }
     int rc = sks_transport_transmit(card->transport, cmd, n, resp, resp_len);
@@ -85,17 +99,10 @@ CK_RV tok_card_begin(tok_card *card)
         return CKR_OK;
     if (card->transport == NULL)
         return CKR_TOKEN_NOT_PRESENT;
-    int rc = card->transport->ops->begin(card->transport);
+    int rc = take_transaction(card);
     if (rc < 0)
         return link_failure(card, rc);
     card->present = 1;
-    card->in_txn = 1;
-    if (rc == SKS_TRANSPORT_RESET) {
-        /* Reset or used by someone else: PINs verified earlier are gone. */
-        tok_log(TOK_LOG_INFO, "%s: card was reset", card->reader);
-        card->selected = 0;
-        tok_slots_forget_logins(card);
-    }
     if (!card->selected) {
         CK_RV rv = select_application(card);
         if (rv != CKR_OK) {
@@ -133,18 +140,9 @@ static void copy_message(char *dst, size_t cap, sks_view msg)
  */
 static void classify_lost_apdu(tok_card *card)
 {
-    int rc = card->transport->ops->begin(card->transport);
-    if (rc == SKS_TRANSPORT_REMOVED || rc == SKS_TRANSPORT_NO_CARD) {
+    int rc = take_transaction(card);
+    if (rc == SKS_TRANSPORT_REMOVED || rc == SKS_TRANSPORT_NO_CARD)
         card->link_status = rc;
-        return;
-    }
-    if (rc < 0)
-        return;
-    card->in_txn = 1; /* begun: tok_leave ends it */
-    if (rc == SKS_TRANSPORT_RESET) {
-        card->selected = 0;
-        tok_slots_forget_logins(card);
-    }
 }
 
 /*
